@@ -1,0 +1,19 @@
+//! The Supabase compatibility layer: what Supabase projects' migrations expect a database to
+//! have (roles, `auth`, `storage`, `extensions`, default privileges), for plain PostgreSQL.
+//!
+//! It lives in loadtest, not in any migrations folder, so that any project's
+//! `supabase/migrations` applies as it would on Supabase. `--compat none` skips it.
+
+/// The SQL, shipped inside the binary. Idempotent and safe to run concurrently in several
+/// databases of one cluster (roles are cluster-wide and are created only when missing).
+pub const SQL: &str = include_str!("compat.sql");
+
+/// Applies the layer to the database `client` is connected to.
+pub async fn apply(client: &tokio_postgres::Client) -> Result<(), String> {
+    client.batch_execute(SQL).await.map_err(|e| {
+        format!(
+            "the Supabase compatibility layer failed: {} (pass --compat none for a plain PostgreSQL schema)",
+            super::describe(&e)
+        )
+    })
+}

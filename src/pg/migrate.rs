@@ -1,0 +1,486 @@
+//! The migration runner: applies a folder of `<version>_<name>.sql` files the way the Supabase CLI
+//! would — the same files, in the same order — each in its own transaction, with a record table
+//! of what was applied (version, name, checksum, applied_at, duration).
+//!
+//! A file that manages its own transaction (its own BEGIN/COMMIT) runs as written instead of
+//! inside ours. Files are split into statements first so a failure is named by file and line even
+//! when PostgreSQL gives no position.
+
+use super::split::{self, Statement};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+
+/// The migration files compiled into the binary (this repository's `migrations/`).
+pub const BUILTIN: &[(&str, &str)] = crate::builtin::MIGRATIONS;
+
+/// The table recording applied migrations, in loadtest's own schema.
+const RECORD_DDL: &str = "CREATE SCHEMA IF NOT EXISTS loadtest;
+CREATE TABLE IF NOT EXISTS loadtest.schema_migrations (
+    version     text PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    duration_ms double precision NOT NULL
+);";
+
+/// One migration file, read and normalised (BOM stripped, CRLF turned into LF).
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub version: String,
+    pub name: String,
+    pub file_name: String,
+    /// Where it came from, for messages: the file's path, or `builtin:<file>`.
+    pub origin: String,
+    pub sql: String,
+    /// SHA-256 of the normalised text, hex.
+    pub checksum: String,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub version: String,
+    pub name: String,
+    pub file_name: String,
+    pub checksum: String,
+    pub duration: Duration,
+    /// Already recorded with the same checksum, so not applied again.
+    pub already_applied: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot read migrations folder {}: {source}", dir.display())]
+    ReadDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read migration {}: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("migration {origin} is not UTF-8 text")]
+    NotUtf8 { origin: String },
+    #[error(
+        "{dir}: migration version {version} appears twice ({first} and {second}); every file needs its own version"
+    )]
+    DuplicateVersion {
+        dir: String,
+        version: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "--until {version}: no migration with that version in {dir} (versions there: {available})"
+    )]
+    UnknownUntil {
+        version: String,
+        dir: String,
+        available: String,
+    },
+    #[error(
+        "migration {version} was applied but its file changed since ({origin}: checksum {was} then, {now} now); restore the file or add a new migration"
+    )]
+    ChecksumChanged {
+        version: String,
+        origin: String,
+        was: String,
+        now: String,
+    },
+    #[error(
+        "migration {origin} failed at line {line}: {sqlstate} {message}{extra}; its changes were rolled back"
+    )]
+    Failed {
+        origin: String,
+        line: usize,
+        sqlstate: String,
+        message: String,
+        /// `; detail: ...; hint: ...` when the server gave them.
+        extra: String,
+    },
+    #[error("migration {origin}: lost the database connection: {reason}")]
+    Connection { origin: String, reason: String },
+    #[error("cannot keep the migration record: {0}")]
+    Record(String),
+}
+
+impl MigrateError {
+    /// Whether the user fixes this in their files (exit 2) rather than in the environment (3).
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            MigrateError::Failed { sqlstate, .. } => {
+                // connection, resources, operator intervention, system errors: not the file's fault
+                !["08", "53", "57", "58", "XX"]
+                    .iter()
+                    .any(|class| sqlstate.starts_with(class))
+            }
+            MigrateError::Connection { .. } | MigrateError::Record(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// Reads a folder the way the Supabase CLI does: files named `<digits>_<name>.sql`, ordered by
+/// file name; anything else is returned in the second list to be warned about.
+pub fn load_dir(dir: &Path) -> Result<(Vec<Migration>, Vec<String>), MigrateError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::ReadDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| MigrateError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let file_name = entry.file_name().to_string_lossy().to_string();
+        if !entry.path().is_file() {
+            continue;
+        }
+        if parse_name(&file_name).is_none() {
+            skipped.push(file_name);
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|source| MigrateError::ReadFile {
+            path: entry.path(),
+            source,
+        })?;
+        files.push((file_name, entry.path().display().to_string(), bytes));
+    }
+    skipped.sort();
+    let migrations = build(&dir.display().to_string(), files)?;
+    Ok((migrations, skipped))
+}
+
+/// The migrations compiled into the binary.
+pub fn load_builtin() -> Result<Vec<Migration>, MigrateError> {
+    build(
+        "builtin migrations",
+        BUILTIN
+            .iter()
+            .map(|(name, sql)| {
+                (
+                    name.to_string(),
+                    format!("builtin:{name}"),
+                    sql.as_bytes().to_vec(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn build(
+    dir: &str,
+    mut files: Vec<(String, String, Vec<u8>)>,
+) -> Result<Vec<Migration>, MigrateError> {
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<Migration> = Vec::with_capacity(files.len());
+    for (file_name, origin, bytes) in files {
+        let (version, name) = parse_name(&file_name).expect("filtered by caller");
+        if let Some(prev) = out.iter().find(|m| m.version == version) {
+            return Err(MigrateError::DuplicateVersion {
+                dir: dir.to_string(),
+                version,
+                first: prev.file_name.clone(),
+                second: file_name,
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|_| MigrateError::NotUtf8 {
+            origin: origin.clone(),
+        })?;
+        let sql = normalise(&text);
+        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+        out.push(Migration {
+            version,
+            name,
+            file_name,
+            origin,
+            sql,
+            checksum,
+        });
+    }
+    Ok(out)
+}
+
+/// `20251117000002_add_rpc.sql` → ("20251117000002", "add_rpc").
+pub fn parse_name(file_name: &str) -> Option<(String, String)> {
+    let stem = file_name.strip_suffix(".sql")?;
+    let (version, name) = stem.split_once('_')?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((version.to_string(), name.to_string()))
+}
+
+fn normalise(text: &str) -> String {
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .replace("\r\n", "\n")
+}
+
+/// The files up to and including `until` (all of them without it).
+pub fn select<'a>(
+    all: &'a [Migration],
+    until: Option<&str>,
+    dir: &str,
+) -> Result<&'a [Migration], MigrateError> {
+    match until {
+        None => Ok(all),
+        Some(v) => match all.iter().position(|m| m.version == v) {
+            Some(i) => Ok(&all[..=i]),
+            None => Err(MigrateError::UnknownUntil {
+                version: v.to_string(),
+                dir: dir.to_string(),
+                available: match (all.first(), all.last()) {
+                    (Some(a), Some(b)) => format!("{} … {}", a.version, b.version),
+                    _ => "none".into(),
+                },
+            }),
+        },
+    }
+}
+
+/// A fingerprint of a list of migrations (their versions and checksums), for reports.
+pub fn fingerprint(migrations: &[Migration]) -> String {
+    let mut h = Sha256::new();
+    for m in migrations {
+        h.update(m.version.as_bytes());
+        h.update([0]);
+        h.update(m.checksum.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Applies `migrations` in order, skipping those already recorded with the same checksum.
+/// `each` is called after every file (for one line of output per file).
+pub async fn apply(
+    client: &Client,
+    migrations: &[Migration],
+    mut each: impl FnMut(&Applied),
+) -> Result<Vec<Applied>, MigrateError> {
+    client
+        .batch_execute(RECORD_DDL)
+        .await
+        .map_err(|e| MigrateError::Record(super::describe(&e)))?;
+    let recorded: std::collections::HashMap<String, String> = client
+        .query(
+            "SELECT version, checksum FROM loadtest.schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(|e| MigrateError::Record(super::describe(&e)))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut done = Vec::with_capacity(migrations.len());
+    for m in migrations {
+        let applied = match recorded.get(&m.version) {
+            Some(was) if *was == m.checksum => Applied {
+                version: m.version.clone(),
+                name: m.name.clone(),
+                file_name: m.file_name.clone(),
+                checksum: m.checksum.clone(),
+                duration: Duration::ZERO,
+                already_applied: true,
+            },
+            Some(was) => {
+                return Err(MigrateError::ChecksumChanged {
+                    version: m.version.clone(),
+                    origin: m.origin.clone(),
+                    was: was[..12.min(was.len())].to_string(),
+                    now: m.checksum[..12].to_string(),
+                });
+            }
+            None => apply_one(client, m).await?,
+        };
+        each(&applied);
+        done.push(applied);
+    }
+    Ok(done)
+}
+
+async fn apply_one(client: &Client, m: &Migration) -> Result<Applied, MigrateError> {
+    let statements = split::split(&m.sql);
+    let manages_own = statements.iter().any(|s| {
+        matches!(
+            s.first_word().as_str(),
+            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
+        )
+    });
+    let began = Instant::now();
+    if !manages_own {
+        exec(client, m, "BEGIN", 1).await?;
+    }
+    for s in &statements {
+        if let Err(e) = run_statement(client, m, s).await {
+            // Undo whatever transaction is open: ours, or the file's own.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+    }
+    let duration = began.elapsed();
+    let record = client
+        .execute(
+            "INSERT INTO loadtest.schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
+            &[&m.version, &m.name, &m.checksum, &(duration.as_secs_f64() * 1000.0)],
+        )
+        .await;
+    if let Err(e) = record {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(MigrateError::Record(super::describe(&e)));
+    }
+    if !manages_own {
+        exec(client, m, "COMMIT", statements.last().map_or(1, |s| s.line)).await?;
+    }
+    Ok(Applied {
+        version: m.version.clone(),
+        name: m.name.clone(),
+        file_name: m.file_name.clone(),
+        checksum: m.checksum.clone(),
+        duration,
+        already_applied: false,
+    })
+}
+
+async fn run_statement(client: &Client, m: &Migration, s: &Statement) -> Result<(), MigrateError> {
+    client
+        .batch_execute(&s.text)
+        .await
+        .map_err(|e| failure(m, s.line, &s.text, &e))
+}
+
+async fn exec(client: &Client, m: &Migration, sql: &str, line: usize) -> Result<(), MigrateError> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| failure(m, line, sql, &e))
+}
+
+fn failure(m: &Migration, line: usize, text: &str, e: &tokio_postgres::Error) -> MigrateError {
+    let Some(db) = e.as_db_error() else {
+        return MigrateError::Connection {
+            origin: m.origin.clone(),
+            reason: super::describe(e),
+        };
+    };
+    let line = match db.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
+            split::line_of_position(text, line, *p as usize)
+        }
+        _ => line,
+    };
+    let mut extra = String::new();
+    if let Some(d) = db.detail() {
+        extra.push_str("; detail: ");
+        extra.push_str(d);
+    }
+    if let Some(h) = db.hint() {
+        extra.push_str("; hint: ");
+        extra.push_str(h);
+    }
+    if let Some(w) = db.where_() {
+        extra.push_str("; where: ");
+        extra.push_str(&w.replace('\n', " / "));
+    }
+    MigrateError::Failed {
+        origin: m.origin.clone(),
+        line,
+        sqlstate: db.code().code().to_string(),
+        message: db.message().to_string(),
+        extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supabase_file_names() {
+        assert_eq!(
+            parse_name("20251117000002_add_rpc.sql"),
+            Some(("20251117000002".into(), "add_rpc".into()))
+        );
+        assert_eq!(parse_name("1_x.sql"), Some(("1".into(), "x".into())));
+        for bad in [
+            "README.md",
+            "abc_x.sql",
+            "_x.sql",
+            "20251117.sql",
+            "2025_x.SQL",
+        ] {
+            assert_eq!(parse_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bom_and_crlf_are_normalised_and_checksummed_alike() {
+        let a = build(
+            "d",
+            vec![(
+                "1_a.sql".into(),
+                "o".into(),
+                b"\xef\xbb\xbfSELECT 1;\r\n".to_vec(),
+            )],
+        )
+        .unwrap();
+        let b = build(
+            "d",
+            vec![("1_a.sql".into(), "o".into(), b"SELECT 1;\n".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(a[0].sql, "SELECT 1;\n");
+        assert_eq!(a[0].checksum, b[0].checksum);
+    }
+
+    #[test]
+    fn duplicate_versions_are_refused() {
+        let err = build(
+            "d",
+            vec![
+                ("1_a.sql".into(), "o".into(), b"".to_vec()),
+                ("1_b.sql".into(), "o".into(), b"".to_vec()),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("appears twice (1_a.sql and 1_b.sql)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn until_selects_a_prefix_or_names_the_versions() {
+        let all = build(
+            "d",
+            vec![
+                ("2_b.sql".into(), "o".into(), b"".to_vec()),
+                ("1_a.sql".into(), "o".into(), b"".to_vec()),
+                ("3_c.sql".into(), "o".into(), b"".to_vec()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(select(&all, Some("2"), "d").unwrap().len(), 2);
+        let err = select(&all, Some("9"), "d").unwrap_err().to_string();
+        assert!(err.contains("1 … 3"), "{err}");
+    }
+
+    #[test]
+    fn builtin_migrations_include_the_seed() {
+        let all = load_builtin().unwrap();
+        for v in [
+            "20251117000001",
+            "20251117000002",
+            "20251117000003",
+            "20251117000004",
+        ] {
+            assert!(all.iter().any(|m| m.version == v), "missing {v}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Everything that talks to PostgreSQL as a server: finding its binaries, starting a scratch
+//! cluster, using an external server, the migration runner and the Supabase compatibility layer.
+//!
+//! The workload's SQL lives in `workload`; this module only provides databases to run it on.
+
+pub mod binaries;
+pub mod cluster;
+pub mod compat;
+pub mod migrate;
+pub mod split;
+pub mod target;
+pub mod template;
+
+/// One line describing a database error: SQLSTATE and server message when the server sent one,
+/// the driver's own text otherwise (connection refused, closed, ...). Never a Debug dump.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(hint) = db.hint() {
+                s.push_str("; hint: ");
+                s.push_str(hint);
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// Quotes an SQL identifier (table or column name from a scenario file).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Connects one client and drives its connection on the runtime.
+pub async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        // The connection ends with an error only when the client is already seeing it.
+        let _ = connection.await;
+    });
+    Ok(client)
+}

@@ -1,0 +1,178 @@
+//! The database a run works in: a database inside a scratch cluster loadtest started, or a
+//! database loadtest creates on an external server (`--database-url`).
+//!
+//! Safety rule: loadtest only ever migrates, resets or drops the database it created in this
+//! run, whose name it generated (`loadtest_<run id>`). It never touches the URL's own database
+//! beyond connecting to it to issue CREATE/DROP DATABASE.
+
+use super::cluster::{ClusterOptions, ScratchCluster};
+use crate::error::{Error, Result};
+
+/// Where a run's database lives.
+pub enum Target {
+    Embedded {
+        cluster: ScratchCluster,
+        dbname: String,
+    },
+    External {
+        /// Connection to the server's own database given in the URL (CREATE/DROP DATABASE only).
+        admin: tokio_postgres::Config,
+        /// The URL with secrets redacted, for messages and reports.
+        redacted_url: String,
+        dbname: String,
+    },
+}
+
+/// Which kind of target, for the report.
+pub fn describe_mode(t: &Target) -> &'static str {
+    match t {
+        Target::Embedded { .. } => "embedded",
+        Target::External { .. } => "external",
+    }
+}
+
+impl Target {
+    /// Starts a scratch cluster; its `postgres` database is the run's own.
+    pub fn embedded(opts: &ClusterOptions) -> Result<Target> {
+        let cluster = ScratchCluster::start(opts).map_err(|e| Error::Environment(e.to_string()))?;
+        Ok(Target::Embedded {
+            cluster,
+            dbname: "postgres".into(),
+        })
+    }
+
+    /// Creates `loadtest_<run_id>` on the server at `url`.
+    pub async fn external(url: &str, run_id: &str) -> Result<Target> {
+        let redacted_url = redact_url(url);
+        let admin: tokio_postgres::Config = url.parse().map_err(|_| {
+            Error::Input(format!(
+                "--database-url {redacted_url}: not a PostgreSQL connection string (expected postgres://user:password@host:port/dbname or key=value pairs)"
+            ))
+        })?;
+        let dbname = format!("loadtest_{run_id}");
+        let client = super::connect(&admin).await.map_err(|e| {
+            Error::Environment(format!(
+                "cannot connect to --database-url {redacted_url}: {}",
+                super::describe(&e)
+            ))
+        })?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {}", super::quote_ident(&dbname)))
+            .await
+            .map_err(Error::db(format!(
+                "cannot create database {dbname} on {redacted_url}"
+            )))?;
+        Ok(Target::External {
+            admin,
+            redacted_url,
+            dbname,
+        })
+    }
+
+    pub fn dbname(&self) -> &str {
+        match self {
+            Target::Embedded { dbname, .. } | Target::External { dbname, .. } => dbname,
+        }
+    }
+
+    /// Connection settings for the run's own database.
+    pub fn config(&self) -> tokio_postgres::Config {
+        match self {
+            Target::Embedded { cluster, dbname } => cluster.config(dbname),
+            Target::External { admin, dbname, .. } => {
+                let mut c = admin.clone();
+                c.dbname(dbname).application_name("loadtest");
+                c
+            }
+        }
+    }
+
+    /// Cleans up: stops the cluster or drops the created database, or, with `keep`, leaves them
+    /// and returns how to reach them.
+    pub async fn close(self, keep: bool) -> Result<Option<String>> {
+        match self {
+            Target::Embedded { cluster, dbname } => {
+                if keep {
+                    let psql = cluster.psql_command(&dbname);
+                    let stop = cluster.keep();
+                    return Ok(Some(format!(
+                        "kept the scratch cluster: connect with `{psql}`; stop it with `{stop}`"
+                    )));
+                }
+                drop(cluster);
+                Ok(None)
+            }
+            Target::External {
+                admin,
+                redacted_url,
+                dbname,
+            } => {
+                if keep {
+                    return Ok(Some(format!(
+                        "kept database {dbname} on {redacted_url}: connect with `psql` to dbname {dbname}; drop it with `DROP DATABASE {dbname}`"
+                    )));
+                }
+                let client = super::connect(&admin).await.map_err(Error::db(format!(
+                    "cannot reconnect to {redacted_url} to drop {dbname}"
+                )))?;
+                client
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        super::quote_ident(&dbname)
+                    ))
+                    .await
+                    .map_err(Error::db(format!("cannot drop database {dbname}")))?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Replaces the password in a connection URL or key=value string with `***`.
+pub fn redact_url(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .map(|r| ("postgres://", r))
+        .or_else(|| {
+            url.strip_prefix("postgresql://")
+                .map(|r| ("postgresql://", r))
+        })
+    {
+        let (scheme, rest) = rest;
+        if let Some(at) = rest.find('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]);
+            }
+        }
+        return url.to_string();
+    }
+    url.split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***".to_string()
+            } else {
+                kv.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgresql://app@db/x"), "postgresql://app@db/x");
+        assert_eq!(
+            redact_url("host=/tmp user=a password=p dbname=x"),
+            "host=/tmp user=a password=*** dbname=x"
+        );
+    }
+}

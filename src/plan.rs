@@ -1,0 +1,113 @@
+//! Flags ⊕ scenario file ⊕ defaults, resolved into a validated plan before any database I/O.
+//! A bad flag, scenario or migrations folder fails here with exit 2 and nothing started.
+
+use crate::cli::{self, CompatArg};
+use crate::error::{Error, Result};
+use crate::pg::migrate::{self, Migration};
+use crate::scenario::{self, Scenario};
+use std::path::PathBuf;
+
+pub enum Plan {
+    Run(RunPlan),
+    Migrate(MigratePlan),
+    List,
+}
+
+/// Where the run's database comes from.
+#[derive(Debug, Clone)]
+pub struct DatabasePlan {
+    pub url: Option<String>,
+    pub keep: bool,
+    pub pg_user: String,
+    pub pg_bindir: Option<PathBuf>,
+}
+
+/// The schema to build, already read from disk.
+#[derive(Debug, Clone)]
+pub struct SchemaPlan {
+    /// "builtin" or the folder.
+    pub source: String,
+    pub compat: bool,
+    /// The files to apply (already cut at --until).
+    pub migrations: Vec<Migration>,
+    pub skipped: Vec<String>,
+}
+
+pub struct RunPlan {
+    pub scenario: Scenario,
+    pub ops: u64,
+    pub workers: usize,
+    pub connections: usize,
+    pub seed: u64,
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+    pub schema: SchemaPlan,
+    pub database: DatabasePlan,
+    pub command_line: String,
+}
+
+pub struct MigratePlan {
+    pub schema: SchemaPlan,
+    pub database: DatabasePlan,
+}
+
+impl Plan {
+    pub fn resolve(cli: cli::Cli, command_line: String) -> Result<Plan> {
+        Ok(match cli.command {
+            cli::Command::List => Plan::List,
+            cli::Command::Migrate(a) => Plan::Migrate(MigratePlan {
+                schema: schema(&a.migrations)?,
+                database: database(&a.database),
+            }),
+            cli::Command::Run(a) => {
+                let (origin, text) = scenario::locate(&a.scenario)?;
+                let scenario =
+                    scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
+                Plan::Run(RunPlan {
+                    scenario,
+                    ops: a.ops,
+                    workers: a.workers as usize,
+                    connections: a.connections as usize,
+                    seed: a.seed,
+                    report_dir: a.report_dir,
+                    quiet: a.quiet,
+                    schema: schema(&a.migrations)?,
+                    database: database(&a.database),
+                    command_line,
+                })
+            }
+        })
+    }
+}
+
+fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
+    DatabasePlan {
+        url: a.database_url.clone().filter(|u| !u.is_empty()),
+        keep: a.keep,
+        pg_user: a.pg_user.clone(),
+        pg_bindir: a.pg_bindir.clone(),
+    }
+}
+
+fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
+    let (source, all, skipped) = match &a.migrations {
+        None => ("builtin".to_string(), migrate::load_builtin()?, Vec::new()),
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(Error::Input(format!(
+                    "--migrations {}: no such folder (expected a folder of <version>_<name>.sql files)",
+                    dir.display()
+                )));
+            }
+            let (all, skipped) = migrate::load_dir(dir)?;
+            (dir.display().to_string(), all, skipped)
+        }
+    };
+    let selected = migrate::select(&all, a.until.as_deref(), &source)?.to_vec();
+    Ok(SchemaPlan {
+        source,
+        compat: a.compat == CompatArg::Supabase,
+        migrations: selected,
+        skipped,
+    })
+}

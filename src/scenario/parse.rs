@@ -1,0 +1,433 @@
+//! TOML → [`Scenario`], with every error as `file:line:col: what was expected`.
+//!
+//! Two stages, as ripgrep does with flags: serde reads the file into raw structs that keep their
+//! spans (`toml::Spanned`), then `validate` checks what serde cannot and builds the model.
+
+use super::*;
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A scenario file that cannot be used, located to its line and column.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{origin}:{line}:{col}: {message}")]
+pub struct ScenarioError {
+    pub origin: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    #[serde(default)]
+    description: String,
+    setup: RawSetup,
+    counters: RawCounters,
+    keys: Option<Spanned<RawKeys>>,
+    paths: Spanned<Vec<Spanned<RawPath>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    rows: Spanned<i64>,
+    sql: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounters {
+    table: String,
+    key: String,
+    columns: Spanned<Vec<Spanned<RawColumn>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: ColumnType,
+    delta: RawDelta,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelta {
+    min: Spanned<Number>,
+    max: Spanned<Number>,
+}
+
+/// A number as written: integers bare, decimals as strings so they stay exact.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Text(String),
+    Float(f64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    choice: Spanned<KeyKind>,
+    hot_share: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum KeyKind {
+    Hot,
+    Uniform,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPath {
+    name: Spanned<String>,
+    kind: Spanned<RawKind>,
+    sql: Option<Spanned<String>>,
+    read: Option<Spanned<String>>,
+    write: Option<Spanned<String>>,
+    expect: Expect,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum RawKind {
+    #[serde(rename = "rpc")]
+    Rpc,
+    #[serde(rename = "read-modify-write")]
+    ReadModifyWrite,
+}
+
+/// Parses and validates one scenario file.
+pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let at = |span: Option<Range<usize>>, message: String| {
+        let (line, col) = line_col(text, span.map_or(0, |s| s.start));
+        ScenarioError {
+            origin: origin.to_string(),
+            line,
+            col,
+            message,
+        }
+    };
+    let raw: RawScenario =
+        toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
+    let err = |span: Range<usize>, message: String| at(Some(span), message);
+
+    let rows = *raw.setup.rows.get_ref();
+    if !(1..=10_000_000).contains(&rows) {
+        return Err(err(
+            raw.setup.rows.span(),
+            format!("setup.rows must be between 1 and 10000000, not {rows}"),
+        ));
+    }
+
+    let columns_span = raw.counters.columns.span();
+    let mut columns: Vec<Column> = Vec::new();
+    for c in raw.counters.columns.into_inner() {
+        let span = c.span();
+        let c = c.into_inner();
+        if columns.iter().any(|x| x.name == c.name) {
+            return Err(err(
+                span,
+                format!("counter column '{}' is listed twice", c.name),
+            ));
+        }
+        let min = number(&c.delta.min, c.ty).map_err(|m| err(c.delta.min.span(), m))?;
+        let max = number(&c.delta.max, c.ty).map_err(|m| err(c.delta.max.span(), m))?;
+        if min > max {
+            return Err(err(
+                c.delta.min.span(),
+                format!("delta.min ({min}) is larger than delta.max ({max})"),
+            ));
+        }
+        let scale = min.scale().max(max.scale());
+        if scale > 12 {
+            return Err(err(
+                c.delta.min.span(),
+                "deltas may have at most 12 decimal places".into(),
+            ));
+        }
+        columns.push(Column {
+            name: c.name,
+            ty: c.ty,
+            delta: DeltaRange { min, max, scale },
+        });
+    }
+    if columns.is_empty() {
+        return Err(err(
+            columns_span,
+            "counters.columns needs at least one column".into(),
+        ));
+    }
+
+    let keys = match raw.keys {
+        None => KeyChoice::Uniform,
+        Some(k) => {
+            let span = k.span();
+            let k = k.into_inner();
+            match (*k.choice.get_ref(), k.hot_share) {
+                (KeyKind::Uniform, None) => KeyChoice::Uniform,
+                (KeyKind::Uniform, Some(s)) => {
+                    return Err(err(
+                        s.span(),
+                        "hot_share applies only to choice = \"hot\"".into(),
+                    ));
+                }
+                (KeyKind::Hot, None) => {
+                    return Err(err(span, "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()));
+                }
+                (KeyKind::Hot, Some(s)) => {
+                    let v = *s.get_ref();
+                    if !(v > 0.0 && v <= 1.0) {
+                        return Err(err(
+                            s.span(),
+                            format!("hot_share must be in (0, 1], not {v}"),
+                        ));
+                    }
+                    KeyChoice::Hot { share: v }
+                }
+            }
+        }
+    };
+
+    let paths_span = raw.paths.span();
+    let mut paths: Vec<PathSpec> = Vec::new();
+    for p in raw.paths.into_inner() {
+        let span = p.span();
+        let p = p.into_inner();
+        let name = p.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(err(
+                p.name.span(),
+                format!("path name '{name}' must be letters, digits, '-' or '_'"),
+            ));
+        }
+        if paths.iter().any(|x| x.name == name) {
+            return Err(err(
+                p.name.span(),
+                format!("path name '{name}' is used twice"),
+            ));
+        }
+        let kind = match *p.kind.get_ref() {
+            RawKind::Rpc => {
+                if let Some(extra) = p.read.as_ref().or(p.write.as_ref()) {
+                    return Err(err(
+                        extra.span(),
+                        "kind = \"rpc\" takes one statement in `sql`, not read/write".into(),
+                    ));
+                }
+                let sql = p.sql.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"rpc\") needs `sql`, e.g. sql = \"SELECT my_rpc($1, $2)\"")))?;
+                PathKind::Rpc {
+                    sql: nonempty(sql, &err)?,
+                }
+            }
+            RawKind::ReadModifyWrite => {
+                if let Some(extra) = &p.sql {
+                    return Err(err(
+                        extra.span(),
+                        "kind = \"read-modify-write\" takes `read` and `write`, not `sql`".into(),
+                    ));
+                }
+                let read = p.read.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `read`, a SELECT of the counter columns by key ($1)")))?;
+                let write = p.write.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `write`, an UPDATE setting the new values ($2, …) by key ($1)")))?;
+                PathKind::ReadModifyWrite {
+                    read: nonempty(read, &err)?,
+                    write: nonempty(write, &err)?,
+                }
+            }
+        };
+        paths.push(PathSpec {
+            name,
+            kind,
+            expect: p.expect,
+            at: line_col(text, span.start),
+        });
+    }
+    if paths.is_empty() {
+        return Err(err(
+            paths_span,
+            "a scenario needs at least one [[paths]] entry".into(),
+        ));
+    }
+
+    Ok(Scenario {
+        name: name_of(origin),
+        origin: origin.to_string(),
+        description: raw.description,
+        setup: Setup {
+            rows: rows as u32,
+            sql: raw.setup.sql,
+        },
+        counters: Counters {
+            table: raw.counters.table,
+            key: raw.counters.key,
+            columns,
+        },
+        keys,
+        paths,
+    })
+}
+
+fn nonempty(
+    s: Spanned<String>,
+    err: &impl Fn(Range<usize>, String) -> ScenarioError,
+) -> Result<String, ScenarioError> {
+    if s.get_ref().trim().is_empty() {
+        return Err(err(s.span(), "SQL must not be empty".into()));
+    }
+    Ok(s.into_inner())
+}
+
+fn number(n: &Spanned<Number>, ty: ColumnType) -> Result<Decimal, String> {
+    let d = match n.get_ref() {
+        Number::Int(i) => Decimal::from(*i),
+        Number::Text(s) => s
+            .trim()
+            .parse::<Decimal>()
+            .map_err(|_| format!("'{s}' is not a decimal number"))?,
+        Number::Float(f) => {
+            return Err(format!(
+                "write decimal deltas as strings (\"{f}\") so they stay exact; floats are not accepted"
+            ));
+        }
+    };
+    if ty == ColumnType::Integer && d.scale() > 0 && d.fract() != Decimal::ZERO {
+        return Err(format!(
+            "{d} is not a whole number, but the column's type is integer"
+        ));
+    }
+    Ok(if ty == ColumnType::Integer {
+        d.trunc()
+    } else {
+        d
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+description = "d"
+[setup]
+rows = 10
+sql = "SELECT 1"
+[counters]
+table = "t"
+key = "id"
+[[counters.columns]]
+name = "n"
+type = "integer"
+delta = { min = 1, max = 5 }
+[[counters.columns]]
+name = "cost"
+type = "numeric"
+delta = { min = "0.0001", max = "0.5" }
+[keys]
+choice = "hot"
+hot_share = 0.8
+[[paths]]
+name = "rpc"
+kind = "rpc"
+sql = "SELECT f($1, $2, $3)"
+expect = "exact"
+[[paths]]
+name = "fallback"
+kind = "read-modify-write"
+read = "SELECT n, cost FROM t WHERE id = $1"
+write = "UPDATE t SET n = $2, cost = $3 WHERE id = $1"
+expect = "lossy"
+"#;
+
+    fn error_of(text: &str) -> ScenarioError {
+        parse("s.toml", text).unwrap_err()
+    }
+
+    #[test]
+    fn a_good_file_parses() {
+        let s = parse("dir/s.toml", GOOD).unwrap();
+        assert_eq!(s.name, "s");
+        assert_eq!(s.columns_len(), 2);
+        assert_eq!(s.counters.columns[1].delta.scale, 4);
+        assert_eq!(s.counters.columns[1].delta.units(), (1, 5000));
+        assert_eq!(s.keys, KeyChoice::Hot { share: 0.8 });
+        assert!(matches!(s.paths[1].kind, PathKind::ReadModifyWrite { .. }));
+        assert_eq!(s.paths[0].at.0, 20);
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let e = error_of("this is = not [valid toml\n");
+        assert_eq!((e.line, e.col), (1, 6), "{e}");
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        let e = error_of(&GOOD.replace("table = \"t\"\n", ""));
+        assert!(e.message.contains("table"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = error_of(&GOOD.replace("rows = 10", "rows = \"ten\""));
+        assert_eq!(e.line, 4, "{e}");
+    }
+
+    #[test]
+    fn unknown_path_kind_lists_the_choices() {
+        let e = error_of(&GOOD.replace("kind = \"rpc\"", "kind = \"magic\""));
+        assert!(e.message.contains("read-modify-write"), "{e}");
+        assert_eq!(e.line, 22, "{e}");
+    }
+
+    #[test]
+    fn float_deltas_are_refused_for_exactness() {
+        let e = error_of(&GOOD.replace("min = \"0.0001\"", "min = 0.0001"));
+        assert!(e.message.contains("strings"), "{e}");
+    }
+
+    #[test]
+    fn rmw_without_write_is_refused() {
+        let e = error_of(&GOOD.replace(
+            "write = \"UPDATE t SET n = $2, cost = $3 WHERE id = $1\"\n",
+            "",
+        ));
+        assert!(e.message.contains("needs `write`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = error_of(&GOOD.replace("expect = \"exact\"", "expect = \"exact\"\nexpected = 1"));
+        assert!(e.message.contains("expected"), "{e}");
+    }
+
+    #[test]
+    fn builtin_scenarios_parse() {
+        for (name, text) in BUILTIN {
+            parse(&format!("builtin:{name}"), text).unwrap();
+        }
+    }
+
+    impl Scenario {
+        fn columns_len(&self) -> usize {
+            self.counters.columns.len()
+        }
+    }
+}
