@@ -1,0 +1,148 @@
+//! Test helpers: one scratch PostgreSQL cluster per test binary, a database per test, and
+//! running the real `loadtest` binary.
+//!
+//! The shared cluster is started by loadtest's own `ScratchCluster` on a thread that lives as
+//! long as the test process, and stopped (folder removed) by an `atexit` hook when the test
+//! binary exits, so a test run leaves no server behind.
+
+#![allow(dead_code)]
+
+use loadtest::pg::binaries::Binaries;
+use loadtest::pg::cluster::{ClusterOptions, RunAs, ScratchCluster};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+pub struct Shared {
+    /// `--database-url` value for the cluster's `postgres` database.
+    pub url: String,
+    pub socket_dir: PathBuf,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static CLUSTER: Mutex<Option<ScratchCluster>> = Mutex::new(None);
+
+extern "C" fn stop_shared_cluster() {
+    if let Ok(mut c) = CLUSTER.lock() {
+        c.take();
+    }
+}
+
+/// The test binary's shared server.
+pub fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The keeper thread never ends, so the server's parent-death signal only fires when the
+        // whole test process dies (even by SIGKILL).
+        std::thread::spawn(move || {
+            let opts = ClusterOptions {
+                binaries: Binaries::find(None).expect("PostgreSQL binaries for the tests"),
+                run_as: RunAs::resolve("postgres").expect("a postgres system user"),
+                max_connections: 400,
+                settings: Vec::new(),
+                cache_root: loadtest::pg::template::cache_root(),
+                tie_to_thread: true,
+            };
+            let cluster = ScratchCluster::start(&opts).expect("shared test cluster starts");
+            let socket_dir = cluster.path().to_path_buf();
+            *CLUSTER.lock().unwrap() = Some(cluster);
+            unsafe { libc::atexit(stop_shared_cluster) };
+            tx.send(socket_dir).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        let socket_dir = rx.recv().expect("shared cluster started");
+        Shared {
+            url: format!("host={} port=5432 user=postgres dbname=postgres", socket_dir.display()),
+            socket_dir,
+        }
+    })
+}
+
+/// Connection settings for database `db` on the shared server.
+pub fn config(db: &str) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    c.host_path(&shared().socket_dir).port(5432).user("postgres").dbname(db);
+    c
+}
+
+pub async fn connect(db: &str) -> tokio_postgres::Client {
+    loadtest::pg::connect(&config(db)).await.expect("connect to the shared test server")
+}
+
+/// A fresh database named after the test (dropped first if a failed earlier run left it).
+pub async fn fresh_db(name: &str) -> tokio_postgres::Client {
+    let admin = connect("postgres").await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"t_{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"t_{name}\""),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    connect(&format!("t_{name}")).await
+}
+
+/// The release-or-debug `loadtest` binary cargo built for these tests.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_loadtest"));
+    c.env_remove("DATABASE_URL");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run loadtest")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// The newest JSON report in `dir`, parsed.
+pub fn report(dir: &Path) -> serde_json::Value {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let f = files.last().expect("a JSON report");
+    serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
+}
+
+pub fn path<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no path {name} in report"))
+}
+
+/// A folder with copies of the repository's migrations plus `extra` files (name, sql).
+pub fn migrations_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    for (name, sql) in extra {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// postgres server processes whose command line mentions `needle`.
+pub fn servers_mentioning(needle: &str) -> Vec<String> {
+    let out = Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("postgres") && l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
