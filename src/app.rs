@@ -385,7 +385,7 @@ async fn database_info(
     ];
     let rows = client
         .query(
-            "SELECT name, setting FROM pg_settings WHERE name = ANY($1)",
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
             &[&&names[..]],
         )
         .await
