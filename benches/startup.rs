@@ -9,7 +9,10 @@ use loadtest::pg::cluster::{ClusterOptions, RunAs, ScratchCluster};
 use std::time::{Duration, Instant};
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let binaries = Binaries::find(None).expect("PostgreSQL binaries");
     let run_as = RunAs::resolve("postgres").expect("a postgres system user");
     let cache = tempfile::tempdir().unwrap();
@@ -21,7 +24,7 @@ fn main() {
         cache_root: Some(cache_root),
         tie_to_thread: true,
     };
-    let mut one = |o: &ClusterOptions| -> (Duration, Duration, bool) {
+    let one = |o: &ClusterOptions| -> (Duration, Duration, bool) {
         let t0 = Instant::now();
         let c = ScratchCluster::start(o).expect("cluster starts");
         rt.block_on(async {
@@ -48,8 +51,15 @@ fn main() {
         assert!(hit);
         warm.push((ready, stop));
     }
-    println!("scratch cluster start-up ({}, scratch folder {})", binaries.version, loadtest::pg::cluster::scratch_root().display());
-    println!("{:<6} {:>6} {:>12} {:>12} {:>12} {:>10}", "", "runs", "median ms", "min ms", "max ms", "stop ms");
+    println!(
+        "scratch cluster start-up ({}, scratch folder {})",
+        binaries.version,
+        loadtest::pg::cluster::scratch_root().display()
+    );
+    println!(
+        "{:<6} {:>6} {:>12} {:>12} {:>12} {:>10}",
+        "", "runs", "median ms", "min ms", "max ms", "stop ms"
+    );
     for (name, v) in [("cold", &cold), ("warm", &warm)] {
         let mut ready: Vec<f64> = v.iter().map(|(r, _)| r.as_secs_f64() * 1000.0).collect();
         let mut stop: Vec<f64> = v.iter().map(|(_, s)| s.as_secs_f64() * 1000.0).collect();

@@ -88,7 +88,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
     match plan::Plan::resolve(cli, command_line)? {
         plan::Plan::List => Ok(app::list()),
         plan::Plan::Migrate(p) => app::migrate(p, stop).await,
-        plan::Plan::Run(p) => app::run(p, stop).await,
+        plan::Plan::Run(p) => app::run(*p, stop).await,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::scenario::{self, Scenario};
 use std::path::PathBuf;
 
 pub enum Plan {
-    Run(RunPlan),
+    Run(Box<RunPlan>),
     Migrate(MigratePlan),
     List,
 }
@@ -63,7 +63,7 @@ impl Plan {
                 let (origin, text) = scenario::locate(&a.scenario)?;
                 let scenario =
                     scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
-                Plan::Run(RunPlan {
+                Plan::Run(Box::new(RunPlan {
                     scenario,
                     ops: a.ops,
                     workers: a.workers as usize,
@@ -74,7 +74,7 @@ impl Plan {
                     schema: schema(&a.migrations)?,
                     database: database(&a.database),
                     command_line,
-                })
+                }))
             }
         })
     }

@@ -39,7 +39,7 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>10} [{bar:30}] {pos}/{len} calls  {per_sec}  eta {eta}",
+                "{prefix:>10} [{bar:30}] {pos}/{len} calls  {msg}  eta {eta}",
             )
             .expect("valid template")
             .progress_chars("=> "),
@@ -47,8 +47,14 @@ impl Progress {
         bar.set_prefix(label.to_string());
         let b = bar.clone();
         let ticker = tokio::spawn(async move {
+            let began = std::time::Instant::now();
             loop {
-                b.set_position(done.load(Ordering::Relaxed));
+                let n = done.load(Ordering::Relaxed);
+                b.set_position(n);
+                b.set_message(format!(
+                    "{:.0} calls/s",
+                    n as f64 / began.elapsed().as_secs_f64().max(1e-3)
+                ));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });

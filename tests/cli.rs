@@ -24,15 +24,24 @@ const SEED_INDEXES: [&str; 12] = [
 ];
 
 async fn names(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 async fn seed_indexes(client: &tokio_postgres::Client) -> Vec<String> {
-    names(client, "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
-        .await
-        .into_iter()
-        .filter(|i| SEED_INDEXES.contains(&i.as_str()))
-        .collect()
+    names(
+        client,
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .await
+    .into_iter()
+    .filter(|i| SEED_INDEXES.contains(&i.as_str()))
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -42,16 +51,37 @@ async fn migrations_apply_end_to_end() {
     let all = migrate::load_builtin().unwrap();
     let applied = migrate::apply(&client, &all, |_| {}).await.unwrap();
     assert_eq!(applied.len(), all.len());
-    let tables = names(&client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").await;
+    let tables = names(
+        &client,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .await;
     for t in [
-        "user_subscriptions", "conversations", "conversation_participants", "purchased_employees",
-        "automation_workflows", "automation_nodes", "automation_connections", "user_credits",
-        "credit_transactions", "support_tickets", "support_ticket_messages", "blog_posts",
-        "blog_comments", "vibe_sessions", "token_transactions", "workforce_executions", "workforce_tasks",
+        "user_subscriptions",
+        "conversations",
+        "conversation_participants",
+        "purchased_employees",
+        "automation_workflows",
+        "automation_nodes",
+        "automation_connections",
+        "user_credits",
+        "credit_transactions",
+        "support_tickets",
+        "support_ticket_messages",
+        "blog_posts",
+        "blog_comments",
+        "vibe_sessions",
+        "token_transactions",
+        "workforce_executions",
+        "workforce_tasks",
     ] {
         assert!(tables.contains(&t.to_string()), "missing table {t}");
     }
-    let functions = names(&client, "SELECT proname::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace").await;
+    let functions = names(
+        &client,
+        "SELECT proname::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
+    )
+    .await;
     assert!(functions.contains(&"increment_token_usage".to_string()));
     assert!(functions.contains(&"increment_participant_stats".to_string()));
     assert_eq!(seed_indexes(&client).await.len(), SEED_INDEXES.len());
@@ -75,7 +105,10 @@ async fn until_leaves_the_seed_indexes_out() {
     migrate::apply(&client, before, |_| {}).await.unwrap();
     assert_eq!(seed_indexes(&client).await, Vec::<String>::new());
     let f: i64 = client
-        .query_one("SELECT count(*) FROM pg_proc WHERE proname = 'increment_participant_stats'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'increment_participant_stats'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -98,15 +131,34 @@ async fn a_failing_migration_is_rolled_back_and_named_by_file_and_line() {
     let (files, _) = migrate::load_dir(dir.path()).unwrap();
     let err = migrate::apply(&client, &files, |_| {}).await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("2_bad.sql") && msg.contains("line 4") && msg.contains("42P01"), "{msg}");
+    assert!(
+        msg.contains("2_bad.sql") && msg.contains("line 4") && msg.contains("42P01"),
+        "{msg}"
+    );
     assert!(err.is_input_error());
-    let tables = names(&client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'").await;
-    assert_eq!(tables, ["ok"], "the failing file's table must be rolled back");
+    let tables = names(
+        &client,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        ["ok"],
+        "the failing file's table must be rolled back"
+    );
     let recorded = names(&client, "SELECT version FROM loadtest.schema_migrations").await;
     assert_eq!(recorded, ["1"]);
 
     // The same through the binary: exit 2, one line naming file, line and SQLSTATE.
-    let out = run(&["migrate", "--compat", "none", "--migrations", dir.path().to_str().unwrap(), "--database-url", &shared().url]);
+    let out = run(&[
+        "migrate",
+        "--compat",
+        "none",
+        "--migrations",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &shared().url,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -131,9 +183,17 @@ async fn files_with_their_own_transaction_bom_and_crlf_apply() {
     let (files, skipped) = migrate::load_dir(dir.path()).unwrap();
     assert_eq!(skipped, ["README.md"]);
     migrate::apply(&client, &files, |_| {}).await.unwrap();
-    let tables = names(&client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").await;
+    let tables = names(
+        &client,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .await;
     assert_eq!(tables, ["a", "b", "c"]);
-    let x: i32 = client.query_one("SELECT x FROM c", &[]).await.unwrap().get(0);
+    let x: i32 = client
+        .query_one("SELECT x FROM c", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(x, 2);
 }
 
@@ -148,8 +208,15 @@ async fn a_changed_checksum_is_refused() {
     std::fs::write(&file, "CREATE TABLE t (x bigint);\n").unwrap();
     let (changed, _) = migrate::load_dir(dir.path()).unwrap();
     let err = migrate::apply(&client, &changed, |_| {}).await.unwrap_err();
-    assert!(matches!(err, migrate::MigrateError::ChecksumChanged { .. }), "{err}");
-    assert!(err.to_string().contains("migration 1 was applied but its file changed"), "{err}");
+    assert!(
+        matches!(err, migrate::MigrateError::ChecksumChanged { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("migration 1 was applied but its file changed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -159,10 +226,18 @@ fn duplicate_versions_and_unknown_until_are_usage_errors() {
     std::fs::write(dir.path().join("1_b.sql"), "SELECT 1;").unwrap();
     let out = run(&["migrate", "--migrations", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("version 1 appears twice (1_a.sql and 1_b.sql)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("version 1 appears twice (1_a.sql and 1_b.sql)"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["migrate", "--until", "19990101"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--until 19990101"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--until 19990101"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// pg_dump of a database, to compare it byte for byte (minus pg_dump's per-run random
@@ -170,10 +245,21 @@ fn duplicate_versions_and_unknown_until_are_usage_errors() {
 fn dump(db: &str) -> String {
     let bindir = loadtest::pg::binaries::Binaries::find(None).unwrap().bindir;
     let out = std::process::Command::new(bindir.join("pg_dump"))
-        .args(["-h", shared().socket_dir.to_str().unwrap(), "-U", "postgres", "-d", db])
+        .args([
+            "-h",
+            shared().socket_dir.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -192,22 +278,44 @@ async fn an_external_run_creates_and_drops_only_its_own_database() {
     drop(bystander);
     let admin = connect("postgres").await;
     let before = dump("t_bystander");
-    assert!(before.contains("COPY public.user_subscriptions"), "{before}");
+    assert!(
+        before.contains("COPY public.user_subscriptions"),
+        "{before}"
+    );
     let reports = tempfile::tempdir().unwrap();
-    let url = shared().url.replace("dbname=postgres", "dbname=t_bystander");
-    let out = run(&["run", "token-race", "--ops", "2000", "--quiet", "--database-url", &url, "--report-dir", reports.path().to_str().unwrap()]);
+    let url = shared()
+        .url
+        .replace("dbname=postgres", "dbname=t_bystander");
+    let out = run(&[
+        "run",
+        "token-race",
+        "--ops",
+        "2000",
+        "--quiet",
+        "--database-url",
+        &url,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(reports.path());
     assert_eq!(r["database"]["mode"], "external");
     // Other tests run on this server at the same time, so look for this run's database by name.
     let own = format!("loadtest_{}", r["run_id"].as_str().unwrap());
     let left: i64 = admin
-        .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&own])
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&own],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "the run's own database {own} must be gone");
-    assert_eq!(dump("t_bystander"), before, "the URL's database must be untouched");
+    assert_eq!(
+        dump("t_bystander"),
+        before,
+        "the URL's database must be untouched"
+    );
 }
 
 #[test]
@@ -215,7 +323,13 @@ fn rpc_loses_nothing_and_fallback_loses_updates_at_the_defaults() {
     let reports = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let out = bin()
-        .args(["run", "token-race", "--quiet", "--report-dir", reports.path().to_str().unwrap()])
+        .args([
+            "run",
+            "token-race",
+            "--quiet",
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ])
         .env("LOADTEST_SCRATCH_DIR", scratch.path())
         .output()
         .unwrap();
@@ -237,9 +351,18 @@ fn rpc_loses_nothing_and_fallback_loses_updates_at_the_defaults() {
     }
     assert!(rpc["throughput_ops_s"].as_f64().unwrap() > 0.0);
     // Markdown next to the JSON.
-    assert!(std::fs::read_dir(reports.path()).unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "md")));
+    assert!(
+        std::fs::read_dir(reports.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "md"))
+    );
     // Nothing left behind.
-    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "scratch folder left");
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "scratch folder left"
+    );
     assert!(servers_mentioning(scratch.path().to_str().unwrap()).is_empty());
 }
 
@@ -248,7 +371,14 @@ fn sigint_mid_run_stops_the_server_and_removes_the_folder() {
     let scratch = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
     let mut child = bin()
-        .args(["run", "token-race", "--ops", "100000000", "--report-dir", reports.path().to_str().unwrap()])
+        .args([
+            "run",
+            "token-race",
+            "--ops",
+            "100000000",
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ])
         .env("LOADTEST_SCRATCH_DIR", scratch.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -256,19 +386,36 @@ fn sigint_mid_run_stops_the_server_and_removes_the_folder() {
         .unwrap();
     // Wait until the load is running: the server exists and the migrations were applied.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty() && Instant::now() < deadline {
+    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "scratch folder left");
-    assert!(servers_mentioning(scratch.path().to_str().unwrap()).is_empty(), "server left running");
-    assert_eq!(std::fs::read_dir(reports.path()).unwrap().count(), 0, "no half report");
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "scratch folder left"
+    );
+    assert!(
+        servers_mentioning(scratch.path().to_str().unwrap()).is_empty(),
+        "server left running"
+    );
+    assert_eq!(
+        std::fs::read_dir(reports.path()).unwrap().count(),
+        0,
+        "no half report"
+    );
 }
 
 #[test]
@@ -287,8 +434,17 @@ fn a_non_atomic_rpc_fails_the_exact_expectation() {
     )]);
     let reports = tempfile::tempdir().unwrap();
     let out = run(&[
-        "run", "token-race", "--ops", "3000", "--quiet", "--migrations", dir.path().to_str().unwrap(),
-        "--database-url", &shared().url, "--report-dir", reports.path().to_str().unwrap(),
+        "run",
+        "token-race",
+        "--ops",
+        "3000",
+        "--quiet",
+        "--migrations",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &shared().url,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let r = report(reports.path());
@@ -308,8 +464,17 @@ fn an_rpc_that_always_errors_fails_with_its_sqlstate() {
     )]);
     let reports = tempfile::tempdir().unwrap();
     let out = run(&[
-        "run", "token-race", "--ops", "500", "--quiet", "--migrations", dir.path().to_str().unwrap(),
-        "--database-url", &shared().url, "--report-dir", reports.path().to_str().unwrap(),
+        "run",
+        "token-race",
+        "--ops",
+        "500",
+        "--quiet",
+        "--migrations",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &shared().url,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let r = report(reports.path());
@@ -318,7 +483,12 @@ fn an_rpc_that_always_errors_fails_with_its_sqlstate() {
     assert_eq!(rpc["lost_updates"], 0, "a refused call lost nothing");
     assert_eq!(rpc["errors"][0]["sqlstate"], "P0001");
     assert_eq!(rpc["errors"][0]["message"], "quota service down");
-    assert!(r["failures"][0].as_str().unwrap().contains("quota service down"));
+    assert!(
+        r["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("quota service down")
+    );
 }
 
 #[test]
@@ -327,13 +497,25 @@ fn bad_input_is_one_line_and_exit_2() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "this is = not [valid toml\n").unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+        (
+            vec!["run", "no-such-scenario"],
+            "unknown scenario 'no-such-scenario'",
+        ),
         (vec!["run", bad.to_str().unwrap()], "bad.toml:1:6"),
         (vec!["run", "token-race", "--ops", "0"], "--ops"),
         (vec!["run", "token-race", "--workers", "many"], "--workers"),
-        (vec!["run", "token-race", "--migrations", "/no/such/dir"], "--migrations /no/such/dir"),
-        (vec!["run", "token-race", "--pg-bindir", "/no/such/dir"], "--pg-bindir"),
-        (vec!["run", "token-race", "--database-url", "postgres://x:y@[bad"], "--database-url"),
+        (
+            vec!["run", "token-race", "--migrations", "/no/such/dir"],
+            "--migrations /no/such/dir",
+        ),
+        (
+            vec!["run", "token-race", "--pg-bindir", "/no/such/dir"],
+            "--pg-bindir",
+        ),
+        (
+            vec!["run", "token-race", "--database-url", "postgres://x:y@[bad"],
+            "--database-url",
+        ),
         (vec!["frobnicate"], "frobnicate"),
     ];
     for (args, needle) in cases {
@@ -342,13 +524,21 @@ fn bad_input_is_one_line_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn an_unreachable_server_is_exit_3() {
-    let out = run(&["run", "token-race", "--database-url", "host=/nonexistent port=1 user=x dbname=y"]);
+    let out = run(&[
+        "run",
+        "token-race",
+        "--database-url",
+        "host=/nonexistent port=1 user=x dbname=y",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stderr(&out).trim().lines().count(), 1);
     assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));

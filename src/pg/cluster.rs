@@ -95,6 +95,7 @@ pub struct ScratchCluster {
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
     run_as: Option<RunAs>,
+    pg_ctl: PathBuf,
     pub info: StartInfo,
 }
 
@@ -145,6 +146,7 @@ impl ScratchCluster {
             dir: Some(dir),
             path,
             run_as: opts.run_as.clone(),
+            pg_ctl: opts.binaries.bindir.join("pg_ctl"),
             info: StartInfo {
                 from_template,
                 duration: Duration::ZERO,
@@ -277,7 +279,8 @@ impl ScratchCluster {
         }
         self.child = None;
         let stop = format!(
-            "pg_ctl -D {} stop && rm -rf {}",
+            "{} -D {} stop && rm -rf {}",
+            self.pg_ctl.display(),
             self.path.join("data").display(),
             self.path.display()
         );
@@ -367,7 +370,12 @@ pub fn scratch_root() -> PathBuf {
         return PathBuf::from(dir);
     }
     let shm = Path::new("/dev/shm");
-    if nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok() {
+    if nix::unistd::access(
+        shm,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .is_ok()
+    {
         return shm.to_path_buf();
     }
     std::env::temp_dir()

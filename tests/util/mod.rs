@@ -54,7 +54,10 @@ pub fn shared() -> &'static Shared {
         });
         let socket_dir = rx.recv().expect("shared cluster started");
         Shared {
-            url: format!("host={} port=5432 user=postgres dbname=postgres", socket_dir.display()),
+            url: format!(
+                "host={} port=5432 user=postgres dbname=postgres",
+                socket_dir.display()
+            ),
             socket_dir,
         }
     })
@@ -63,12 +66,17 @@ pub fn shared() -> &'static Shared {
 /// Connection settings for database `db` on the shared server.
 pub fn config(db: &str) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();
-    c.host_path(&shared().socket_dir).port(5432).user("postgres").dbname(db);
+    c.host_path(&shared().socket_dir)
+        .port(5432)
+        .user("postgres")
+        .dbname(db);
     c
 }
 
 pub async fn connect(db: &str) -> tokio_postgres::Client {
-    loadtest::pg::connect(&config(db)).await.expect("connect to the shared test server")
+    loadtest::pg::connect(&config(db))
+        .await
+        .expect("connect to the shared test server")
 }
 
 /// A fresh database named after the test (dropped first if a failed earlier run left it).
@@ -139,7 +147,10 @@ pub fn migrations_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// postgres server processes whose command line mentions `needle`.
 pub fn servers_mentioning(needle: &str) -> Vec<String> {
-    let out = Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("postgres") && l.contains(needle))
