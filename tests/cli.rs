@@ -418,6 +418,30 @@ fn sigint_mid_run_stops_the_server_and_removes_the_folder() {
     );
 }
 
+/// Runs the token race on the shared server with `dir`'s migrations; it must exit 1.
+fn token_race_failing_on(dir: &tempfile::TempDir, ops: &str) -> serde_json::Value {
+    let reports = tempfile::tempdir().unwrap();
+    let (migrations, reports_dir) = (
+        dir.path().to_str().unwrap(),
+        reports.path().to_str().unwrap(),
+    );
+    let out = run(&[
+        "run",
+        "token-race",
+        "--ops",
+        ops,
+        "--quiet",
+        "--migrations",
+        migrations,
+        "--database-url",
+        &shared().url,
+        "--report-dir",
+        reports_dir,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    report(reports.path())
+}
+
 #[test]
 fn a_non_atomic_rpc_fails_the_exact_expectation() {
     // The classic wrong fix: read into a variable, then write it back plus the delta.
@@ -432,22 +456,7 @@ fn a_non_atomic_rpc_fails_the_exact_expectation() {
            UPDATE user_subscriptions SET used_tokens = v + p_tokens_used WHERE user_id = p_user_id;
          END $$;",
     )]);
-    let reports = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
-        "token-race",
-        "--ops",
-        "3000",
-        "--quiet",
-        "--migrations",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &shared().url,
-        "--report-dir",
-        reports.path().to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let r = report(reports.path());
+    let r = token_race_failing_on(&dir, "3000");
     assert_eq!(r["verdict"], "fail");
     let rpc = path(&r, "rpc");
     assert!(rpc["lost_updates"].as_u64().unwrap() > 0);
@@ -462,22 +471,7 @@ fn an_rpc_that_always_errors_fails_with_its_sqlstate() {
         "CREATE OR REPLACE FUNCTION increment_token_usage(p_user_id uuid, p_tokens_used integer)
          RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'quota service down' USING ERRCODE = 'P0001'; END $$;",
     )]);
-    let reports = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
-        "token-race",
-        "--ops",
-        "500",
-        "--quiet",
-        "--migrations",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &shared().url,
-        "--report-dir",
-        reports.path().to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let r = report(reports.path());
+    let r = token_race_failing_on(&dir, "500");
     let rpc = path(&r, "rpc");
     assert_eq!(rpc["ops_failed"], 500);
     assert_eq!(rpc["lost_updates"], 0, "a refused call lost nothing");
