@@ -2,22 +2,19 @@
 //! report. Whatever happens in between, the database is cleaned up before returning.
 
 use crate::Stop;
-use crate::engine::{self, Load};
+use crate::engine::Until;
 use crate::error::{Error, Result, exit};
-use crate::oracle;
 use crate::pg::cluster::{ClusterOptions, RunAs};
 use crate::pg::target::{self, Target};
 use crate::pg::{self, binaries::Binaries, migrate, template};
 use crate::plan::{DatabasePlan, MigratePlan, RunPlan, SchemaPlan};
 use crate::progress::Progress;
-use crate::report::{self, CounterReport, ErrorReport, PathReport, Report};
-use crate::scenario::{Expect, KeyChoice};
-use crate::stats::{self, LatencyUs};
-use crate::workload::{self, CounterTable};
-use rust_decimal::Decimal;
+use crate::race::{self, Race};
+use crate::report::{self, PathReport, Report};
+use crate::scenario::Strategy;
+use crate::workload::{self, CounterTable, KeyValue};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 /// Opens the run's database: a scratch cluster, or a new database on `--database-url`'s server.
@@ -175,15 +172,30 @@ pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
                     plan.scenario.origin, plan.scenario.counters.table
                 )));
             }
+            let absent = if plan.absent_share() > 0.0 {
+                let here = &plan.scenario.origin;
+                KeyValue::absent(&keys, 1024, plan.seed)
+                    .map_err(|m| Error::Input(format!("{here}: {m}")))?
+            } else {
+                Vec::new()
+            };
             let pool = pool(target, plan.connections)?;
-            warm_up(&pool, plan.connections, &plan.scenario).await?;
-            let mut paths = Vec::new();
-            for i in 0..plan.scenario.paths.len() {
-                stop.check(Ok(()))?;
-                paths.push(
-                    run_path(&plan, &client, &pool, &table, &keys, i, &stop, progress).await?,
-                );
-            }
+            warm_up(&pool, plan.connections, &plan).await?;
+            let race = Race {
+                plan: &plan,
+                client: &client,
+                pool: &pool,
+                table: &table,
+                keys,
+                absent: Arc::new(absent),
+                stop: &stop,
+                progress,
+            };
+            let paths = if plan.mixed {
+                race.mixed().await?
+            } else {
+                race.sequential().await?
+            };
             let database = database_info(&client, target).await?;
             Ok(assemble(
                 &plan, &run_id, started_at, began, paths, applied, database,
@@ -209,121 +221,6 @@ pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_path(
-    plan: &RunPlan,
-    client: &tokio_postgres::Client,
-    pool: &deadpool_postgres::Pool,
-    table: &CounterTable,
-    keys: &Arc<Vec<workload::KeyValue>>,
-    index: usize,
-    stop: &Stop,
-    progress: Progress,
-) -> Result<PathReport> {
-    let spec = &plan.scenario.paths[index];
-    let columns = &plan.scenario.counters.columns;
-    table.reset(client).await?;
-    let initial = ordered(table.read(client, columns.len()).await?, keys)?;
-    let done = Arc::new(AtomicU64::new(0));
-    let bar = progress.bar(&spec.name, plan.ops, done.clone());
-    let outcome = engine::run(
-        pool,
-        Load {
-            kind: spec.kind.clone(),
-            ops: plan.ops,
-            workers: plan.workers,
-            seed: plan.seed,
-            stream: 0,
-            keys: keys.clone(),
-            choice: plan.scenario.keys,
-            columns: columns.clone(),
-        },
-        done,
-        &stop.token,
-    )
-    .await;
-    drop(bar);
-    if outcome.interrupted {
-        return Err(stop.error());
-    }
-    let final_values = ordered(table.read(client, columns.len()).await?, keys)?;
-    let max_delta: Vec<Decimal> = columns
-        .iter()
-        .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
-        .collect();
-    let verdict = oracle::check(&oracle::Observed {
-        columns: columns.len(),
-        keys: keys.len(),
-        initial: &initial,
-        final_values: &final_values,
-        acked: &outcome.acked,
-        unknown_pos: &outcome.unknown_pos,
-        unknown_neg: &outcome.unknown_neg,
-        witnesses: &outcome.witnesses,
-        max_delta: &max_delta,
-        has_witnesses: matches!(spec.kind, crate::scenario::PathKind::ReadModifyWrite { .. }),
-    });
-    let held = match spec.expect {
-        Expect::Exact => verdict.is_exact() && outcome.ops_failed == 0,
-        Expect::Lossy => verdict.rows_over == 0,
-    };
-    let secs = outcome.elapsed.as_secs_f64();
-    Ok(PathReport {
-        name: spec.name.clone(),
-        kind: spec.kind.label().to_string(),
-        expect: match spec.expect {
-            Expect::Exact => "exact",
-            Expect::Lossy => "lossy",
-        }
-        .to_string(),
-        ops_ok: outcome.ops_ok,
-        ops_failed: outcome.ops_failed,
-        duration_s: (secs * 1000.0).round() / 1000.0,
-        throughput_ops_s: stats::throughput(outcome.ops_ok, secs),
-        latency_us: LatencyUs::of(&outcome.latency_us),
-        counters: columns
-            .iter()
-            .zip(&verdict.columns)
-            .map(|(c, v)| CounterReport {
-                column: c.name.clone(),
-                expected: v.expected.to_string(),
-                actual: v.actual.to_string(),
-                missing: v.missing.to_string(),
-                extra: v.extra.to_string(),
-            })
-            .collect(),
-        lost_updates: verdict.lost_updates,
-        lost_updates_exact: verdict.lost_updates_exact,
-        rows_short: verdict.rows_short,
-        rows_over: verdict.rows_over,
-        errors: outcome
-            .errors
-            .into_iter()
-            .map(|(sqlstate, e)| ErrorReport {
-                sqlstate,
-                count: e.count,
-                message: e.message,
-            })
-            .collect(),
-        expectation_held: held,
-    })
-}
-
-/// Counter values in key order; a key that disappeared during the run is a failure of the
-/// schema under test, reported as such.
-fn ordered(
-    mut by_key: std::collections::HashMap<workload::KeyValue, Vec<Decimal>>,
-    keys: &[workload::KeyValue],
-) -> Result<Vec<Vec<Decimal>>> {
-    keys.iter()
-        .map(|k| {
-            by_key.remove(k).ok_or_else(|| {
-                Error::Environment("a counter row disappeared during the run (was it deleted by a trigger or the RPC?)".into())
-            })
-        })
-        .collect()
-}
-
 fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
     let mgr = deadpool_postgres::Manager::from_config(
         target.config(),
@@ -341,11 +238,12 @@ fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
 
 /// Opens every pooled connection and prepares every path's statements on it, so neither
 /// connecting nor planning is timed as part of the load.
-async fn warm_up(
-    pool: &deadpool_postgres::Pool,
-    size: usize,
-    scenario: &crate::scenario::Scenario,
-) -> Result<()> {
+async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) -> Result<()> {
+    let strategies: &[Strategy] = if plan.matrix {
+        &Strategy::ALL
+    } else {
+        &[plan.strategy]
+    };
     let mut held = Vec::with_capacity(size);
     for _ in 0..size {
         let c = pool.get().await.map_err(|e| {
@@ -353,10 +251,12 @@ async fn warm_up(
                 "cannot open {size} connections (--connections): {e}"
             ))
         })?;
-        for p in &scenario.paths {
-            workload::Prepared::on(&c, &p.kind)
-                .await
-                .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
+        for p in &plan.scenario.paths {
+            for &strategy in strategies {
+                workload::Prepared::on(&c, &p.kind, strategy)
+                    .await
+                    .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
+            }
         }
         held.push(c);
     }
@@ -416,74 +316,8 @@ fn assemble(
     applied: Vec<migrate::Applied>,
     database: report::Database,
 ) -> Report {
-    let mut failures = Vec::new();
-    let mut warnings = Vec::new();
-    for p in &paths {
-        let missing: Vec<String> = p
-            .counters
-            .iter()
-            .filter(|c| c.missing != "0")
-            .map(|c| format!("{} missing {}", c.column, c.missing))
-            .collect();
-        let extra: Vec<String> = p
-            .counters
-            .iter()
-            .filter(|c| c.extra != "0")
-            .map(|c| {
-                format!(
-                    "{} {} above every acknowledged sum (an increment applied twice?)",
-                    c.column, c.extra
-                )
-            })
-            .collect();
-        if !extra.is_empty() {
-            failures.push(format!("path '{}': {}", p.name, extra.join(", ")));
-        }
-        match p.expect.as_str() {
-            "exact" => {
-                if !missing.is_empty() {
-                    let bound = if p.lost_updates_exact {
-                        ""
-                    } else {
-                        "at least "
-                    };
-                    failures.push(format!(
-                        "path '{}' must be exact but lost {bound}{} update(s) in {} row(s): {}",
-                        p.name,
-                        p.lost_updates,
-                        p.rows_short,
-                        missing.join(", ")
-                    ));
-                }
-                if p.ops_failed > 0 {
-                    let why: Vec<String> = p
-                        .errors
-                        .iter()
-                        .map(|e| format!("{}× {} {}", e.count, e.sqlstate, e.message))
-                        .collect();
-                    failures.push(format!(
-                        "path '{}' must not fail calls, but {} failed: {}",
-                        p.name,
-                        p.ops_failed,
-                        why.join("; ")
-                    ));
-                }
-            }
-            _ => {
-                if p.lost_updates == 0 {
-                    warnings.push(format!(
-                        "path '{}' is expected to lose updates but lost none: the load was too weak to prove the race (raise --workers/--connections/--ops or the hot share)",
-                        p.name
-                    ));
-                }
-            }
-        }
-    }
+    let (failures, warnings) = race::judge(&paths);
     let s = &plan.scenario;
-    let (key_choice, hot_share) = match s.keys {
-        KeyChoice::Hot { share } => ("hot", Some(share)),
-        KeyChoice::Uniform => ("uniform", None),
-    };
     Report {
         schema_version: report::SCHEMA_VERSION,
         tool: report::Tool {
@@ -498,13 +332,35 @@ fn assemble(
         duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         verdict: if failures.is_empty() { "pass" } else { "fail" }.into(),
         settings: report::Settings {
-            ops: plan.ops,
+            ops: match plan.until {
+                Until::Ops(n) => Some(n),
+                Until::Elapsed(_) => None,
+            },
+            duration_s: plan.duration().map(|d| d.as_secs_f64()),
             workers: plan.workers,
             connections: plan.connections,
             seed: plan.seed,
             rows: s.setup.rows,
-            key_choice: key_choice.into(),
-            hot_share,
+            key_choice: s.keys.choice.name().into(),
+            key_parameter: s.keys.choice.parameter(),
+            absent_share: s.keys.absent_share,
+            load_model: if plan.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            }
+            .into(),
+            rate: plan.rate,
+            mode: if plan.mixed {
+                "mixed"
+            } else if plan.matrix {
+                "matrix"
+            } else {
+                "sequential"
+            }
+            .into(),
+            strategy: plan.strategy.name().into(),
+            retry: plan.retries,
         },
         database,
         migrations: report::Migrations {

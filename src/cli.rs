@@ -1,8 +1,28 @@
 //! The command line, as clap derive structs only: doc comments are the help text. Nothing past
 //! `plan` sees these types.
 
+use crate::scenario::Strategy;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 2m, 500ms)"))?;
+    if d.is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(d)
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let n = s.trim().trim_end_matches("/s");
+    match n.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate: expected calls per second, e.g. 5000 or 5000/s"
+        )),
+    }
+}
 
 /// Proves, with numbers, that a PostgreSQL (Supabase-style) schema change fixed what it claims:
 /// atomic RPCs lose no update under concurrency, the old read-modify-write does.
@@ -31,9 +51,36 @@ pub struct RunArgs {
     /// A scenario name (./scenarios/NAME.toml, else built in) or a path to a .toml file.
     pub scenario: String,
 
-    /// Calls per path.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    pub ops: u64,
+    /// Calls per path [default: 20000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000), conflicts_with = "duration")]
+    pub ops: Option<u64>,
+
+    /// Run each path for this long instead of a number of calls (e.g. 30s, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Open model: start calls at this fixed rate (per second, e.g. 5000 or 5000/s) whatever
+    /// the server does; latency counts from when each call was due. Default: closed model.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// How read-modify-write paths run: as written (none), in a transaction at an isolation
+    /// level, or locking the row with SELECT ... FOR UPDATE.
+    #[arg(long, value_enum, default_value_t = Strategy::None)]
+    pub strategy: Strategy,
+
+    /// Run every read-modify-write path under every strategy and print one table.
+    #[arg(long, conflicts_with_all = ["strategy", "mixed"])]
+    pub matrix: bool,
+
+    /// Retry a transaction up to N times after a serialization failure (40001) or deadlock (40P01).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retry: u32,
+
+    /// Run all paths at once on the same rows (a half-upgraded fleet) and attribute every lost
+    /// increment to its path.
+    #[arg(long)]
+    pub mixed: bool,
 
     /// Concurrent in-flight calls.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]

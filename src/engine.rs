@@ -1,37 +1,73 @@
-//! Workers, scheduling and cancellation for one path (closed model: `workers` calls in flight,
-//! each sending its next call when the last returns). Knows no SQL: calls go through
+//! Workers, scheduling and cancellation for one load. Knows no SQL: calls go through
 //! `workload::Prepared`.
 //!
-//! Each worker owns its histogram, counters and RNG (derived from the run seed, the path and the
-//! worker number) and hands them back when it ends; the results are merged once. Nothing is
-//! shared on the hot path but the pool and one relaxed atomic for the progress bar.
+//! Two load models:
+//! - closed (default): `workers` calls in flight, each worker sending its next call when its
+//!   last one returns;
+//! - open (`rate`): call *i* is due at `start + i / rate` whatever the server does; a worker
+//!   that is still busy when a call is due starts it late, and the call's latency is measured
+//!   from when it was due, not from when it was sent (coordinated-omission correction, as wrk2
+//!   does). Late starts are counted.
+//!
+//! Each worker owns its histogram, counters and RNG (derived from the run seed, the stream and
+//! the worker number) and hands them back when it ends; they are merged once. Shared on the hot
+//! path: the pool, two relaxed atomics, and a histogram the workers fold into every few hundred
+//! calls for the live p99.
 
-use crate::scenario::{Column, KeyChoice, PathKind};
+use crate::scenario::{KeyChoice, Keys, PathKind, Strategy};
 use crate::workload::{KeyValue, Num, OpError, Prepared};
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_distr::Distribution;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The highest latency recorded exactly (60 s, in µs); slower calls are clamped to it.
 const MAX_LATENCY_US: u64 = 60_000_000;
+/// A call starting more than this after it was due counts as a late start.
+const LATE_AFTER: Duration = Duration::from_millis(1);
+/// How often (in calls) a worker folds its latencies into the live histogram.
+const LIVE_EVERY: u64 = 256;
 
-/// What to run on one path.
+/// How much load to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    Ops(u64),
+    Elapsed(Duration),
+}
+
+/// Where each call's deltas come from.
+#[derive(Debug, Clone)]
+pub enum Deltas {
+    /// Drawn per column uniformly from (low, high) in units of 10^-scale.
+    Drawn(Vec<(i64, i64, u32)>),
+    /// Every call adds these fixed amounts: lets mixed runs attribute every increment exactly.
+    Counting(Vec<Decimal>),
+}
+
+/// What to run.
 pub struct Load {
     pub kind: PathKind,
-    pub ops: u64,
+    pub strategy: Strategy,
+    pub retries: u32,
+    pub until: Until,
+    /// Calls per second (open model); `None` for the closed model.
+    pub rate: Option<f64>,
     pub workers: usize,
     pub seed: u64,
-    /// Mixed into each worker's seed so two paths of one run draw the same operations.
+    /// Mixed into each worker's seed: loads with the same stream draw the same calls.
     pub stream: u64,
     pub keys: Arc<Vec<KeyValue>>,
-    pub choice: KeyChoice,
-    pub columns: Vec<Column>,
+    /// Keys that do not exist, for the calls `choice.absent_share` sends there on purpose.
+    pub absent: Arc<Vec<KeyValue>>,
+    pub choice: Keys,
+    pub deltas: Deltas,
+    pub columns: usize,
 }
 
 /// One read-modify-write witness: the key, what the call read and the delta it added.
@@ -49,15 +85,47 @@ pub struct ErrorClass {
     pub message: String,
 }
 
-/// Everything the workers of one path measured, merged.
+/// Calls sent on purpose for keys that do not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Absent {
+    pub sent: u64,
+    /// Refused by the function (what it should do), by SQLSTATE.
+    pub rejected: BTreeMap<String, ErrorClass>,
+    /// Acknowledged although the key does not exist: the function silently did nothing.
+    pub accepted: u64,
+}
+
+/// Live counters for the progress bar.
+pub struct Live {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    pub latency_us: Mutex<Histogram<u64>>,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latency_us: Mutex::new(new_histogram()),
+        }
+    }
+}
+
+/// Everything the workers of one load measured, merged.
 pub struct Outcome {
     pub ops_ok: u64,
     pub ops_failed: u64,
+    pub retries: u64,
+    pub late_starts: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
     pub errors: BTreeMap<String, ErrorClass>,
+    pub absent: Absent,
     /// Per key index: the sum of every acknowledged delta, per column.
     pub acked: HashMap<u32, Vec<Decimal>>,
+    /// Per key index: how many calls were acknowledged.
+    pub acked_calls: HashMap<u32, u64>,
     /// Per key index: deltas of calls whose outcome is unknown (connection lost mid-call),
     /// split into positive and negative parts per column: they widen the oracle's bounds.
     pub unknown_pos: HashMap<u32, Vec<Decimal>>,
@@ -71,10 +139,14 @@ impl Outcome {
         Outcome {
             ops_ok: 0,
             ops_failed: 0,
+            retries: 0,
+            late_starts: 0,
             elapsed: Duration::ZERO,
             latency_us: new_histogram(),
             errors: BTreeMap::new(),
+            absent: Absent::default(),
             acked: HashMap::new(),
+            acked_calls: HashMap::new(),
             unknown_pos: HashMap::new(),
             unknown_neg: HashMap::new(),
             witnesses: Vec::new(),
@@ -85,16 +157,15 @@ impl Outcome {
     fn merge(&mut self, other: Outcome) {
         self.ops_ok += other.ops_ok;
         self.ops_failed += other.ops_failed;
+        self.retries += other.retries;
+        self.late_starts += other.late_starts;
         self.latency_us
             .add(&other.latency_us)
             .expect("same histogram bounds");
-        for (k, v) in other.errors {
-            let e = self.errors.entry(k).or_default();
-            if e.count == 0 {
-                e.message = v.message;
-            }
-            e.count += v.count;
-        }
+        merge_errors(&mut self.errors, other.errors);
+        self.absent.sent += other.absent.sent;
+        self.absent.accepted += other.absent.accepted;
+        merge_errors(&mut self.absent.rejected, other.absent.rejected);
         for (map, theirs) in [
             (&mut self.acked, other.acked),
             (&mut self.unknown_pos, other.unknown_pos),
@@ -107,9 +178,31 @@ impl Outcome {
                 );
             }
         }
+        for (k, n) in other.acked_calls {
+            *self.acked_calls.entry(k).or_default() += n;
+        }
         self.witnesses.extend(other.witnesses);
         self.interrupted |= other.interrupted;
     }
+}
+
+fn merge_errors(into: &mut BTreeMap<String, ErrorClass>, from: BTreeMap<String, ErrorClass>) {
+    for (k, v) in from {
+        let e = into.entry(k).or_default();
+        if e.count == 0 {
+            e.message = v.message;
+        }
+        e.count += v.count;
+    }
+}
+
+fn count_error(map: &mut BTreeMap<String, ErrorClass>, e: &OpError) {
+    let (class, message) = e.class();
+    let entry = map.entry(class.to_string()).or_default();
+    if entry.count == 0 {
+        entry.message = message.to_string();
+    }
+    entry.count += 1;
 }
 
 fn add_into(acc: &mut [Decimal], v: &[Decimal]) {
@@ -122,19 +215,47 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
-/// Picks the key of each call.
+/// The key of one call: an index into the existing keys, or into the absent ones.
 #[derive(Clone, Copy)]
+enum Pick {
+    Existing(u32),
+    Absent(u32),
+}
+
+/// Draws the key of each call.
 struct KeyPicker {
-    choice: KeyChoice,
+    keys: Keys,
     n: u32,
+    absent: u32,
+    zipf: Option<rand_distr::Zipf<f64>>,
 }
 
 impl KeyPicker {
-    fn pick(&self, rng: &mut StdRng) -> u32 {
-        match self.choice {
-            KeyChoice::Hot { share } if rng.random_bool(share) => 0,
-            _ => rng.random_range(0..self.n),
+    fn new(keys: Keys, n: u32, absent: u32) -> KeyPicker {
+        let zipf = match keys.choice {
+            KeyChoice::Zipf { s } => rand_distr::Zipf::new(n as f64, s).ok(),
+            _ => None,
+        };
+        KeyPicker {
+            keys,
+            n,
+            absent,
+            zipf,
         }
+    }
+
+    fn pick(&self, rng: &mut StdRng) -> Pick {
+        if self.absent > 0
+            && self.keys.absent_share > 0.0
+            && rng.random_bool(self.keys.absent_share)
+        {
+            return Pick::Absent(rng.random_range(0..self.absent));
+        }
+        Pick::Existing(match (self.keys.choice, &self.zipf) {
+            (KeyChoice::Hot { share }, _) if rng.random_bool(share) => 0,
+            (KeyChoice::Zipf { .. }, Some(z)) => (z.sample(rng) as u32).clamp(1, self.n) - 1,
+            _ => rng.random_range(0..self.n),
+        })
     }
 }
 
@@ -143,15 +264,15 @@ impl KeyPicker {
 pub async fn run(
     pool: &deadpool_postgres::Pool,
     load: Load,
-    done: Arc<AtomicU64>,
+    live: Arc<Live>,
     cancel: &CancellationToken,
 ) -> Outcome {
     let load = Arc::new(load);
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for w in 0..load.workers {
-        let (pool, load, done, cancel) = (pool.clone(), load.clone(), done.clone(), cancel.clone());
-        set.spawn(async move { worker(w, &pool, &load, &done, &cancel).await });
+        let (pool, load, live, cancel) = (pool.clone(), load.clone(), live.clone(), cancel.clone());
+        set.spawn(async move { worker(w, started, &pool, &load, &live, &cancel).await });
     }
     let mut total = Outcome::new();
     while let Some(res) = set.join_next().await {
@@ -172,62 +293,110 @@ pub async fn run(
 
 async fn worker(
     w: usize,
+    started: Instant,
     pool: &deadpool_postgres::Pool,
     load: &Load,
-    done: &AtomicU64,
+    live: &Live,
     cancel: &CancellationToken,
 ) -> Outcome {
-    let ncols = load.columns.len();
+    let ncols = load.columns;
     let mut out = Outcome::new();
+    let mut recent = new_histogram();
     let mut rng = StdRng::seed_from_u64(
         load.seed ^ (load.stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((w as u64) << 32),
     );
-    let picker = KeyPicker {
-        choice: load.choice,
-        n: load.keys.len() as u32,
-    };
-    let ranges: Vec<(i64, i64, u32)> = load
-        .columns
-        .iter()
-        .map(|c| {
-            let (lo, hi) = c.delta.units();
-            (lo, hi, c.delta.scale)
-        })
-        .collect();
+    let picker = KeyPicker::new(
+        load.choice,
+        load.keys.len() as u32,
+        load.absent.len() as u32,
+    );
     let is_rmw = matches!(load.kind, PathKind::ReadModifyWrite { .. });
     let mut deltas: Vec<Num> = vec![Num(Decimal::ZERO); ncols];
+    let mut delta_values: Vec<Decimal> = vec![Decimal::ZERO; ncols];
     let mut read_values: Vec<Decimal> = Vec::with_capacity(ncols);
+    let deadline = match load.until {
+        Until::Elapsed(d) => Some(started + d),
+        Until::Ops(_) => None,
+    };
     let mut i = w as u64;
-    while i < load.ops {
-        i += load.workers as u64;
+    loop {
+        if let Until::Ops(n) = load.until
+            && i >= n
+        {
+            break;
+        }
         if cancel.is_cancelled() {
             out.interrupted = true;
             break;
         }
-        let key = picker.pick(&mut rng);
-        for (d, &(lo, hi, scale)) in deltas.iter_mut().zip(&ranges) {
-            *d = Num(Decimal::new(rng.random_range(lo..=hi), scale));
+        // When the call is due: now (closed model) or on the open model's schedule.
+        let due = match load.rate {
+            Some(rate) => {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                if deadline.is_some_and(|d| due >= d) {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due.into()) => {}
+                        _ = cancel.cancelled() => { out.interrupted = true; break; }
+                    }
+                } else if now - due > LATE_AFTER {
+                    out.late_starts += 1;
+                }
+                due
+            }
+            None => {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    break;
+                }
+                now
+            }
+        };
+        i += load.workers as u64;
+        let pick = picker.pick(&mut rng);
+        match &load.deltas {
+            Deltas::Drawn(ranges) => {
+                for ((d, v), &(lo, hi, scale)) in
+                    deltas.iter_mut().zip(delta_values.iter_mut()).zip(ranges)
+                {
+                    *v = Decimal::new(rng.random_range(lo..=hi), scale);
+                    *d = Num(*v);
+                }
+            }
+            Deltas::Counting(units) => {
+                for ((d, v), unit) in deltas.iter_mut().zip(delta_values.iter_mut()).zip(units) {
+                    *v = *unit;
+                    *d = Num(*unit);
+                }
+            }
         }
-        let t0 = Instant::now();
+        let key = match pick {
+            Pick::Existing(k) => &load.keys[k as usize],
+            Pick::Absent(k) => &load.absent[k as usize],
+        };
         let call = async {
-            let client = pool
-                .get()
-                .await
-                .map_err(|e| OpError::Indeterminate(format!("no connection from the pool: {e}")))?;
-            let prepared = Prepared::on(&client, &load.kind)
-                .await
-                .map_err(|e| OpError::Db {
-                    sqlstate: e.code().map_or("prepare", |c| c.code()).to_string(),
-                    message: crate::pg::describe(&e),
-                })?;
-            prepared
-                .call(
-                    &**client,
-                    &load.keys[key as usize],
-                    &deltas,
-                    &mut read_values,
+            let client = pool.get().await.map_err(|e| {
+                (
+                    OpError::Indeterminate(format!("no connection from the pool: {e}")),
+                    0,
                 )
+            })?;
+            let prepared = Prepared::on(&client, &load.kind, load.strategy)
                 .await
+                .map_err(|e| {
+                    let err = OpError::Db {
+                        sqlstate: e.code().map_or("prepare", |c| c.code()).to_string(),
+                        message: crate::pg::describe(&e),
+                    };
+                    (err, 0)
+                })?;
+            let (result, retries) = prepared
+                .call(&**client, key, &deltas, &mut read_values, load.retries)
+                .await;
+            result.map(|()| retries).map_err(|e| (e, retries))
         };
         let result = tokio::select! {
             r = call => Some(r),
@@ -237,29 +406,43 @@ async fn worker(
             out.interrupted = true;
             break;
         };
-        let elapsed_us = t0.elapsed().as_micros() as u64;
-        done.fetch_add(1, Ordering::Relaxed);
-        let delta_values: Vec<Decimal> = deltas.iter().map(|d| d.0).collect();
-        match result {
-            Ok(()) => {
+        let elapsed_us = due.elapsed().as_micros() as u64;
+        live.done.fetch_add(1, Ordering::Relaxed);
+        let retries = match &result {
+            Ok(r) | Err((_, r)) => *r,
+        };
+        out.retries += u64::from(retries);
+        match (pick, result) {
+            (Pick::Absent(_), Ok(_)) => {
+                out.absent.sent += 1;
+                out.absent.accepted += 1;
+            }
+            (Pick::Absent(_), Err((e, _))) => {
+                out.absent.sent += 1;
+                count_error(&mut out.absent.rejected, &e);
+            }
+            (Pick::Existing(key), Ok(_)) => {
                 out.ops_ok += 1;
                 out.latency_us.saturating_record(elapsed_us.max(1));
+                recent.saturating_record(elapsed_us.max(1));
                 add_into(
                     out.acked
                         .entry(key)
                         .or_insert_with(|| vec![Decimal::ZERO; ncols]),
                     &delta_values,
                 );
+                *out.acked_calls.entry(key).or_default() += 1;
                 if is_rmw {
                     out.witnesses.push(Witness {
                         key,
                         read: read_values.clone(),
-                        delta: delta_values,
+                        delta: delta_values.clone(),
                     });
                 }
             }
-            Err(e) => {
+            (Pick::Existing(key), Err((e, _))) => {
                 out.ops_failed += 1;
+                live.failed.fetch_add(1, Ordering::Relaxed);
                 if let OpError::Indeterminate(_) = e {
                     let pos: Vec<Decimal> = delta_values
                         .iter()
@@ -282,13 +465,14 @@ async fn worker(
                         &neg,
                     );
                 }
-                let (class, message) = e.class();
-                let entry = out.errors.entry(class.to_string()).or_default();
-                if entry.count == 0 {
-                    entry.message = message.to_string();
-                }
-                entry.count += 1;
+                count_error(&mut out.errors, &e);
             }
+        }
+        if recent.len() >= LIVE_EVERY
+            && let Ok(mut h) = live.latency_us.try_lock()
+        {
+            let _ = h.add(&recent);
+            recent.reset();
         }
     }
     out

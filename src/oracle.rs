@@ -57,7 +57,25 @@ pub struct Verdict {
     pub lost_updates: u64,
     /// Whether `lost_updates` is an exact count (witnesses) or a lower bound.
     pub lost_updates_exact: bool,
+    /// Per column, the sum of the deltas of the calls the witnesses show were overwritten;
+    /// `None` without witnesses. It must equal `missing`: a cross-check of the two methods.
+    pub lost_amount_from_witnesses: Option<Vec<Decimal>>,
+    /// A few lost updates as Elle names them: two acknowledged calls on the same row that read
+    /// the same value, and both wrote.
+    pub examples: Vec<LostPair>,
 }
+
+/// Two committed read-modify-writes of one row that read the same value: one erased the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostPair {
+    pub key: u32,
+    pub read: Vec<Decimal>,
+    pub first_delta: Vec<Decimal>,
+    pub second_delta: Vec<Decimal>,
+}
+
+/// How many examples of lost updates a verdict keeps.
+const EXAMPLES: usize = 3;
 
 impl Verdict {
     pub fn is_exact(&self) -> bool {
@@ -81,6 +99,8 @@ pub fn check(o: &Observed) -> Verdict {
         by_key.entry(w.key).or_default().push(w);
     }
     let (mut rows_short, mut rows_over, mut lost, mut exact) = (0, 0, 0u64, o.has_witnesses);
+    let mut lost_amount = o.has_witnesses.then(|| vec![Decimal::ZERO; o.columns]);
+    let mut examples = Vec::new();
     for k in 0..o.keys {
         let key = k as u32;
         let acked = o.acked.get(&key).unwrap_or(&zero);
@@ -109,15 +129,22 @@ pub fn check(o: &Observed) -> Verdict {
         if !short {
             continue;
         }
-        let counted = if o.has_witnesses {
-            by_key.get(&key).and_then(|ws| lost_by_chain(ws, init, fin))
-        } else {
-            None
-        };
-        match counted {
-            Some(n) => lost += n,
+        let witnesses = by_key.get(&key);
+        if let Some(ws) = witnesses
+            && examples.len() < EXAMPLES
+        {
+            examples.extend(same_read_pairs(key, ws, EXAMPLES - examples.len()));
+        }
+        match witnesses.and_then(|ws| lost_by_chain(ws, init, fin)) {
+            Some((n, amount)) => {
+                lost += n;
+                if let Some(total) = lost_amount.as_mut() {
+                    add_into(total, &amount);
+                }
+            }
             None => {
                 exact = false;
+                lost_amount = None;
                 lost += lower_bound(&short_by, o.max_delta);
             }
         }
@@ -128,14 +155,48 @@ pub fn check(o: &Observed) -> Verdict {
         rows_over,
         lost_updates: lost,
         lost_updates_exact: exact,
+        lost_amount_from_witnesses: lost_amount,
+        examples,
     }
+}
+
+fn add_into(acc: &mut [Decimal], v: &[Decimal]) {
+    for (a, b) in acc.iter_mut().zip(v) {
+        *a += *b;
+    }
+}
+
+/// Pairs of calls on one row that read the same value and both committed their write.
+fn same_read_pairs(key: u32, ws: &[&Witness], most: usize) -> Vec<LostPair> {
+    let mut first_by_read: HashMap<Vec<Decimal>, &Witness> = HashMap::new();
+    let mut out = Vec::new();
+    for w in ws {
+        match first_by_read.get(&normalise(&w.read)) {
+            Some(first) if out.len() < most => out.push(LostPair {
+                key,
+                read: w.read.clone(),
+                first_delta: first.delta.clone(),
+                second_delta: w.delta.clone(),
+            }),
+            Some(_) => break,
+            None => {
+                first_by_read.insert(normalise(&w.read), w);
+            }
+        }
+    }
+    out
 }
 
 /// Follows the row's history backwards from its final value: the call that wrote the final
 /// value, the call that wrote what that one read, ... down to the initial value. The calls on
-/// this chain survived; every other acknowledged, non-zero call was overwritten. `None` when no
-/// chain reaches the initial value (another writer, or a call of unknown outcome, took part).
-fn lost_by_chain(ws: &[&Witness], initial: &[Decimal], final_values: &[Decimal]) -> Option<u64> {
+/// this chain survived; every other acknowledged, non-zero call was overwritten. Returns how
+/// many were, and the sum of their deltas. `None` when no chain reaches the initial value
+/// (another writer, or a call of unknown outcome, took part).
+fn lost_by_chain(
+    ws: &[&Witness],
+    initial: &[Decimal],
+    final_values: &[Decimal],
+) -> Option<(u64, Vec<Decimal>)> {
     let effective: Vec<&&Witness> = ws
         .iter()
         .filter(|w| w.delta.iter().any(|d| !d.is_zero()))
@@ -147,13 +208,62 @@ fn lost_by_chain(ws: &[&Witness], initial: &[Decimal], final_values: &[Decimal])
     }
     let target = normalise(initial);
     let mut current = normalise(final_values);
-    let mut survived = 0u64;
+    let mut on_chain = vec![false; effective.len()];
     while current != target {
         let i = by_written.get_mut(&current)?.pop()?;
-        survived += 1;
+        on_chain[i] = true;
         current = normalise(&effective[i].read);
     }
-    Some(effective.len() as u64 - survived)
+    let mut amount = vec![Decimal::ZERO; initial.len()];
+    let mut lost = 0;
+    for (w, kept) in effective.iter().zip(&on_chain) {
+        if !kept {
+            lost += 1;
+            add_into(&mut amount, &w.delta);
+        }
+    }
+    Some((lost, amount))
+}
+
+/// Mixed runs: every call of path *j* adds `unit_j` (powers of a base larger than any path's
+/// call count on one row), so a row's final value, written in that base, says exactly how many
+/// of each path's increments survived. Returns, per path, (acknowledged, surviving) calls summed
+/// over rows, from each row's acknowledged call counts and final value.
+pub fn attribute(
+    acked_calls: &[HashMap<u32, u64>],
+    base: u64,
+    final_first_column: &[Decimal],
+) -> Vec<Attribution> {
+    let mut out = vec![Attribution::default(); acked_calls.len()];
+    let base = Decimal::from(base);
+    for (k, fin) in final_first_column.iter().enumerate() {
+        let mut rest = fin.trunc();
+        for (j, calls) in acked_calls.iter().enumerate() {
+            let digit = u64::try_from(rest % base).unwrap_or(0);
+            rest = (rest / base).trunc();
+            let acked = calls.get(&(k as u32)).copied().unwrap_or(0);
+            let a = &mut out[j];
+            a.acked += acked;
+            a.surviving += digit.min(acked);
+            a.rows_short += u64::from(digit < acked);
+            a.rows_over += u64::from(digit > acked);
+            a.over += digit.saturating_sub(acked);
+        }
+    }
+    out
+}
+
+/// One path's share of a mixed run, summed over rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// Calls acknowledged.
+    pub acked: u64,
+    /// Of those, the increments still in the rows.
+    pub surviving: u64,
+    pub rows_short: u64,
+    /// Rows holding more of this path's increments than it made (applied twice).
+    pub rows_over: u64,
+    pub over: u64,
 }
 
 /// Decimals compare equal across scales (1.50 == 1.5) but hash differently; normalise for maps.
@@ -202,6 +312,32 @@ mod tests {
             max_delta: &[dec!(10)],
             has_witnesses,
         })
+    }
+
+    #[test]
+    fn mixed_runs_attribute_every_increment() {
+        // base 100: path 0 adds 1, path 1 adds 100. Row 0 kept 3 of path 0's 5 calls and 2 of
+        // path 1's 2; row 1 kept everything.
+        let mut a = HashMap::new();
+        a.insert(0u32, 5u64);
+        a.insert(1u32, 1u64);
+        let mut b = HashMap::new();
+        b.insert(0u32, 2u64);
+        let got = attribute(&[a, b], 100, &[dec!(203), dec!(1)]);
+        let pairs: Vec<(u64, u64)> = got.iter().map(|a| (a.acked, a.surviving)).collect();
+        assert_eq!(pairs, vec![(6, 4), (2, 2)]);
+        assert_eq!(got[0].rows_short, 1);
+    }
+
+    #[test]
+    fn witnesses_name_pairs_and_agree_with_the_totals() {
+        let v = run(&[w(0, 0, 3), w(0, 3, 4), w(0, 3, 5)], 8, true);
+        assert_eq!(v.examples.len(), 1);
+        assert_eq!(v.examples[0].read, vec![dec!(3)]);
+        assert_eq!(
+            v.lost_amount_from_witnesses,
+            Some(vec![v.columns[0].missing])
+        );
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! A bad flag, scenario or migrations folder fails here with exit 2 and nothing started.
 
 use crate::cli::{self, CompatArg};
+use crate::engine::Until;
 use crate::error::{Error, Result};
 use crate::pg::migrate::{self, Migration};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Scenario, Strategy};
+
+/// Calls per path when neither --ops nor --duration is given.
+pub const DEFAULT_OPS: u64 = 20_000;
 use std::path::PathBuf;
 
 pub enum Plan {
@@ -35,7 +39,12 @@ pub struct SchemaPlan {
 
 pub struct RunPlan {
     pub scenario: Scenario,
-    pub ops: u64,
+    pub until: Until,
+    pub rate: Option<f64>,
+    pub strategy: Strategy,
+    pub matrix: bool,
+    pub retries: u32,
+    pub mixed: bool,
     pub workers: usize,
     pub connections: usize,
     pub seed: u64,
@@ -44,6 +53,27 @@ pub struct RunPlan {
     pub schema: SchemaPlan,
     pub database: DatabasePlan,
     pub command_line: String,
+}
+
+impl RunPlan {
+    /// The number of calls a path will make, for the progress bar (0 when timed).
+    pub fn ops_hint(&self) -> u64 {
+        match self.until {
+            Until::Ops(n) => n,
+            Until::Elapsed(_) => 0,
+        }
+    }
+
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        match self.until {
+            Until::Elapsed(d) => Some(d),
+            Until::Ops(_) => None,
+        }
+    }
+
+    pub fn absent_share(&self) -> f64 {
+        self.scenario.keys.absent_share
+    }
 }
 
 pub struct MigratePlan {
@@ -65,7 +95,16 @@ impl Plan {
                     scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
                 Plan::Run(Box::new(RunPlan {
                     scenario,
-                    ops: a.ops,
+                    until: match (a.ops, a.duration) {
+                        (_, Some(d)) => Until::Elapsed(d),
+                        (Some(n), None) => Until::Ops(n),
+                        (None, None) => Until::Ops(DEFAULT_OPS),
+                    },
+                    rate: a.rate,
+                    strategy: a.strategy,
+                    matrix: a.matrix,
+                    retries: a.retry,
+                    mixed: a.mixed,
                     workers: a.workers as usize,
                     connections: a.connections as usize,
                     seed: a.seed,

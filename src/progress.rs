@@ -1,10 +1,11 @@
 //! Progress on stderr: indicatif bars while a path runs, hidden when stderr is not a terminal
 //! or with --quiet; and the per-step lines (one per migration), hidden with --quiet.
 
+use crate::engine::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Clone, Copy)]
@@ -28,32 +29,52 @@ impl Progress {
         }
     }
 
-    /// A bar following `done` up to `total`, redrawn ten times a second; finished on drop.
-    pub fn bar(&self, label: &str, total: u64, done: Arc<AtomicU64>) -> BarGuard {
+    /// A bar following the live counters: calls done of `total` (or seconds of `duration`),
+    /// calls/s, p99 so far and errors; redrawn ten times a second and cleared on drop.
+    pub fn bar(
+        &self,
+        label: &str,
+        total: u64,
+        live: Arc<Live>,
+        duration: Option<Duration>,
+    ) -> BarGuard {
         if !self.bars {
             return BarGuard {
                 bar: None,
                 ticker: None,
             };
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let len = match duration {
+            Some(d) => d.as_millis() as u64,
+            None => total,
+        };
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>10} [{bar:30}] {pos}/{len} calls  {msg}  eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {msg}  eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         let b = bar.clone();
         let ticker = tokio::spawn(async move {
             let began = std::time::Instant::now();
             loop {
-                let n = done.load(Ordering::Relaxed);
-                b.set_position(n);
+                let n = live.done.load(Ordering::Relaxed);
+                let secs = began.elapsed().as_secs_f64().max(1e-3);
+                b.set_position(match duration {
+                    Some(_) => began.elapsed().as_millis() as u64,
+                    None => n,
+                });
+                let p99 = live
+                    .latency_us
+                    .lock()
+                    .map(|h| h.value_at_quantile(0.99))
+                    .unwrap_or(0);
                 b.set_message(format!(
-                    "{:.0} calls/s",
-                    n as f64 / began.elapsed().as_secs_f64().max(1e-3)
+                    "{n} calls  {:.0}/s  p99 {:.1} ms  {} errors",
+                    n as f64 / secs,
+                    p99 as f64 / 1000.0,
+                    live.failed.load(Ordering::Relaxed)
                 ));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::pg::quote_ident;
-use crate::scenario::{PathKind, PathSpec, Scenario};
+use crate::scenario::{PathKind, PathSpec, Scenario, Strategy};
 use bytes::BytesMut;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -16,6 +16,68 @@ use tokio_postgres::{Client, GenericClient, Statement};
 pub struct KeyValue {
     ty: Type,
     raw: Vec<u8>,
+}
+
+impl KeyValue {
+    /// The key as a person reads it (uuid, number or text; hex for anything else).
+    pub fn display(&self) -> String {
+        let parsed = match self.ty {
+            Type::UUID => uuid::Uuid::from_slice(&self.raw)
+                .map(|u| u.to_string())
+                .ok(),
+            Type::INT2 => i16::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            Type::INT4 => i32::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            Type::INT8 => i64::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            Type::TEXT | Type::VARCHAR => String::from_utf8(self.raw.clone()).ok(),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| hex::encode(&self.raw))
+    }
+
+    /// `n` keys of the same type as `existing` that are not among them, for calls that must be
+    /// refused. Deterministic in `seed`.
+    pub fn absent(existing: &[KeyValue], n: usize, seed: u64) -> Result<Vec<KeyValue>, String> {
+        use rand::{Rng, SeedableRng};
+        let Some(first) = existing.first() else {
+            return Ok(Vec::new());
+        };
+        let taken: std::collections::HashSet<&KeyValue> = existing.iter().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xAB5E_4700);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let raw = match first.ty {
+                Type::UUID => uuid::Builder::from_random_bytes(rng.random())
+                    .into_uuid()
+                    .as_bytes()
+                    .to_vec(),
+                Type::INT2 => (-rng.random_range(1..i16::MAX)).to_be_bytes().to_vec(),
+                Type::INT4 => (-rng.random_range(1..i32::MAX)).to_be_bytes().to_vec(),
+                Type::INT8 => (-rng.random_range(1..i64::MAX)).to_be_bytes().to_vec(),
+                Type::TEXT | Type::VARCHAR => {
+                    format!("absent-{:016x}", rng.random::<u64>()).into_bytes()
+                }
+                ref other => {
+                    return Err(format!(
+                        "absent_share needs a uuid, integer or text key, not {other}"
+                    ));
+                }
+            };
+            let k = KeyValue {
+                ty: first.ty.clone(),
+                raw,
+            };
+            if !taken.contains(&k) {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl<'a> FromSql<'a> for KeyValue {
@@ -132,30 +194,73 @@ impl OpError {
     }
 }
 
-/// A path's statements, prepared on one connection.
+/// A path's statements, prepared on one connection, with the strategy it runs under.
 pub enum Prepared {
     Rpc(Statement),
-    ReadModifyWrite { read: Statement, write: Statement },
+    ReadModifyWrite {
+        read: Statement,
+        write: Statement,
+        strategy: Strategy,
+    },
 }
+
+/// SQLSTATEs after which a read-modify-write transaction may simply be tried again.
+const RETRYABLE: [&str; 2] = ["40001", "40P01"];
 
 impl Prepared {
     /// Prepares (and, through deadpool's statement cache, reuses) a path's statements.
     pub async fn on(
         client: &deadpool_postgres::Client,
         kind: &PathKind,
+        strategy: Strategy,
     ) -> Result<Prepared, tokio_postgres::Error> {
         Ok(match kind {
             PathKind::Rpc { sql } => Prepared::Rpc(client.prepare_cached(sql).await?),
             PathKind::ReadModifyWrite { read, write } => Prepared::ReadModifyWrite {
-                read: client.prepare_cached(read).await?,
+                read: match strategy {
+                    Strategy::ForUpdate => {
+                        client
+                            .prepare_cached(&format!(
+                                "{} FOR UPDATE",
+                                read.trim_end().trim_end_matches(';')
+                            ))
+                            .await?
+                    }
+                    _ => client.prepare_cached(read).await?,
+                },
                 write: client.prepare_cached(write).await?,
+                strategy,
             },
         })
     }
 
-    /// One call. For a read-modify-write, the values it read are left in `read_values`: they are
-    /// the witnesses that let the oracle count lost updates exactly.
+    /// One call, retried up to `retries` times after a serialization failure or deadlock.
+    /// Returns the outcome and how many retries it took. For a read-modify-write, the values
+    /// the successful attempt read are left in `read_values`: they are the witnesses that let
+    /// the oracle count lost updates exactly.
     pub async fn call(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        deltas: &[Num],
+        read_values: &mut Vec<Decimal>,
+        retries: u32,
+    ) -> (Result<(), OpError>, u32) {
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(client, key, deltas, read_values).await;
+            match &result {
+                Err(OpError::Db { sqlstate, .. })
+                    if attempt < retries && RETRYABLE.contains(&sqlstate.as_str()) =>
+                {
+                    attempt += 1;
+                }
+                _ => return (result, attempt),
+            }
+        }
+    }
+
+    async fn attempt(
         &self,
         client: &impl GenericClient,
         key: &KeyValue,
@@ -173,33 +278,68 @@ impl Prepared {
                     .map_err(OpError::from_pg)?;
                 Ok(())
             }
-            Prepared::ReadModifyWrite { read, write } => {
-                let row = client
-                    .query_opt(read, &[key])
+            Prepared::ReadModifyWrite {
+                read,
+                write,
+                strategy,
+            } => {
+                let Some(begin) = strategy.begin() else {
+                    return read_then_write(client, read, write, key, deltas, read_values).await;
+                };
+                client
+                    .batch_execute(begin)
                     .await
-                    .map_err(OpError::from_pg)?
-                    .ok_or(OpError::NoRow)?;
-                read_values.clear();
-                let mut new_values: Vec<Num> = Vec::with_capacity(deltas.len());
-                for (i, d) in deltas.iter().enumerate() {
-                    let Num(v) = row
-                        .try_get::<_, Num>(i)
-                        .map_err(|e| OpError::Indeterminate(e.to_string()))?;
-                    read_values.push(v);
-                    new_values.push(Num(v + d.0));
+                    .map_err(OpError::from_pg)?;
+                let result =
+                    match read_then_write(client, read, write, key, deltas, read_values).await {
+                        Ok(()) => client
+                            .batch_execute("COMMIT")
+                            .await
+                            .map_err(OpError::from_pg),
+                        Err(e) => Err(e),
+                    };
+                if result.is_err() {
+                    // Harmless when COMMIT already ended the transaction.
+                    let _ = client.batch_execute("ROLLBACK").await;
                 }
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(1 + deltas.len());
-                params.push(key);
-                params.extend(new_values.iter().map(|d| d as &(dyn ToSql + Sync)));
-                // The write can fail after the read: then nothing was written, a definite failure,
-                // unless the connection broke, when it may have been.
-                match client.execute(write, &params).await {
-                    Ok(0) => Err(OpError::NoRow),
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(OpError::from_pg(e)),
-                }
+                result
             }
         }
+    }
+}
+
+/// The app's old code: read the counters, add the deltas in the client, write the sums back.
+async fn read_then_write(
+    client: &impl GenericClient,
+    read: &Statement,
+    write: &Statement,
+    key: &KeyValue,
+    deltas: &[Num],
+    read_values: &mut Vec<Decimal>,
+) -> Result<(), OpError> {
+    let row = client
+        .query_opt(read, &[key])
+        .await
+        .map_err(OpError::from_pg)?
+        .ok_or(OpError::NoRow)?;
+    read_values.clear();
+    let mut new_values: Vec<Num> = Vec::with_capacity(deltas.len());
+    for (i, d) in deltas.iter().enumerate() {
+        let Num(v) = row
+            .try_get::<_, Num>(i)
+            .map_err(|e| OpError::Indeterminate(e.to_string()))?;
+        read_values.push(v);
+        new_values.push(Num(v + d.0));
+    }
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(1 + deltas.len());
+    params.push(key);
+    params.extend(new_values.iter().map(|d| d as &(dyn ToSql + Sync)));
+    // The write can fail after the read: then nothing was written, a definite failure, unless
+    // the connection broke, when it may have been.
+    match client.execute(write, &params).await {
+        Ok(0) => Err(OpError::NoRow),
+        Ok(_) => Ok(()),
+        Err(e) => Err(OpError::from_pg(e)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::Report;
+use super::{PathReport, Report};
 use std::fmt::Write;
 
 pub fn render(r: &Report) -> String {
@@ -22,11 +22,6 @@ pub fn render(r: &Report) -> String {
     s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &r.paths {
-        let lost = if p.lost_updates_exact || p.lost_updates == 0 {
-            p.lost_updates.to_string()
-        } else {
-            format!("≥ {}", p.lost_updates)
-        };
         let _ = writeln!(
             s,
             "| {} ({}) | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
@@ -41,8 +36,11 @@ pub fn render(r: &Report) -> String {
             p.latency_us.p99,
             p.latency_us.p999,
             p.latency_us.max,
-            lost
+            lost(p)
         );
+    }
+    if r.settings.mode == "matrix" {
+        matrix(&mut s, r);
     }
     s.push_str("\n| path | column | expected | actual | missing | extra |\n|---|---|---:|---:|---:|---:|\n");
     for p in &r.paths {
@@ -51,6 +49,26 @@ pub fn render(r: &Report) -> String {
                 s,
                 "| {} | {} | {} | {} | {} | {} |",
                 p.name, c.column, c.expected, c.actual, c.missing, c.extra
+            );
+        }
+    }
+    let examples: Vec<_> = r
+        .paths
+        .iter()
+        .filter_map(|p| p.witnesses.as_ref().map(|w| (p, w)))
+        .flat_map(|(p, w)| w.examples.iter().take(2).map(move |e| (p, e)))
+        .collect();
+    if !examples.is_empty() {
+        s.push_str("\nLost updates, witnessed (two acknowledged calls read the same value and both wrote):\n\n");
+        for (p, e) in examples {
+            let _ = writeln!(
+                s,
+                "- {}: row {} read {}, one call wrote +{}, another +{}: one increment erased",
+                p.name,
+                e.key,
+                e.read.join("/"),
+                e.first_delta.join("/"),
+                e.second_delta.join("/")
             );
         }
     }
@@ -72,18 +90,37 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    for p in &r.paths {
+        if let Some(a) = &p.absent_keys {
+            let _ = writeln!(
+                s,
+                "\n{}: {} call(s) for keys that do not exist: {} refused, {} silently accepted.",
+                p.name, a.sent, a.rejected, a.accepted
+            );
+        }
+    }
     let st = &r.settings;
+    let amount = match (st.ops, st.duration_s) {
+        (Some(n), _) => format!("{n} ops per path"),
+        (None, Some(d)) => format!("{d} s per path"),
+        _ => String::new(),
+    };
+    let model = match st.rate {
+        Some(rate) => format!("open model at {rate} calls/s"),
+        None => "closed model".into(),
+    };
+    let keys = match (st.key_choice.as_str(), st.key_parameter) {
+        ("hot", Some(h)) => format!("hot (share {h})"),
+        ("zipf", Some(z)) => format!("zipf (s = {z})"),
+        (k, _) => k.to_string(),
+    };
     let _ = writeln!(
         s,
-        "\n{} ops per path, {} workers, {} connections, {} rows, keys: {}{}, seed {}; PostgreSQL {} ({}); migrations {} ({}); run {} at {}.",
-        st.ops,
+        "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}); run {} at {}.",
+        st.mode,
         st.workers,
         st.connections,
         st.rows,
-        st.key_choice,
-        st.hot_share
-            .map(|h| format!(" (hot share {h})"))
-            .unwrap_or_default(),
         st.seed,
         r.database.server_version,
         r.database.mode,
@@ -93,4 +130,40 @@ pub fn render(r: &Report) -> String {
         r.started_at
     );
     s
+}
+
+fn lost(p: &PathReport) -> String {
+    if p.lost_updates_exact || p.lost_updates == 0 {
+        p.lost_updates.to_string()
+    } else {
+        format!("≥ {}", p.lost_updates)
+    }
+}
+
+/// The strategy table: what each way of running the read-modify-write costs and loses.
+fn matrix(s: &mut String, r: &Report) {
+    s.push_str("\n| strategy | lost updates | 40001 serialization | 40P01 deadlock | retries | other errors | ops/s | p99 µs |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for p in r.paths.iter().filter(|p| p.kind == "read-modify-write") {
+        let count = |code: &str| {
+            p.errors
+                .iter()
+                .filter(|e| e.sqlstate == code)
+                .map(|e| e.count)
+                .sum::<u64>()
+        };
+        let other = p.ops_failed - count("40001") - count("40P01");
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            p.name,
+            lost(p),
+            count("40001"),
+            count("40P01"),
+            p.retries,
+            other,
+            p.throughput_ops_s,
+            p.latency_us.p99
+        );
+    }
 }

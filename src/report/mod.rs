@@ -45,14 +45,29 @@ pub struct Tool {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
-    pub ops: u64,
+    /// Calls per path (`--ops`); null when the run was timed with `--duration`.
+    pub ops: Option<u64>,
+    /// Seconds per path (`--duration`), if timed.
+    pub duration_s: Option<f64>,
     pub workers: usize,
     pub connections: usize,
     pub seed: u64,
     pub rows: u32,
-    /// "hot" or "uniform".
+    /// "hot", "uniform" or "zipf".
     pub key_choice: String,
-    pub hot_share: Option<f64>,
+    /// The hot share (hot) or the exponent s (zipf).
+    pub key_parameter: Option<f64>,
+    /// Share of calls sent for keys that do not exist, on purpose.
+    pub absent_share: f64,
+    /// "closed" (workers wait for each answer) or "open" (calls at a fixed rate).
+    pub load_model: String,
+    /// Calls per second of the open model.
+    pub rate: Option<f64>,
+    /// "sequential" (paths one after another), "matrix" or "mixed" (all paths at once).
+    pub mode: String,
+    /// Read-modify-write strategy (`--strategy`), and retries allowed per call (`--retry`).
+    pub strategy: String,
+    pub retry: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,13 +104,23 @@ pub struct MigrationEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PathReport {
+    /// The path's name, with `@strategy` in a matrix and `@mixed` in a mixed run.
     pub name: String,
+    /// The scenario's path name.
+    pub path: String,
     /// "rpc" or "read-modify-write".
     pub kind: String,
+    /// The read-modify-write strategy ("none", "read-committed", ..., "for-update"); "n/a" for an RPC.
+    pub strategy: String,
     /// "exact" or "lossy".
     pub expect: String,
     pub ops_ok: u64,
     pub ops_failed: u64,
+    /// Transactions tried again after 40001/40P01 (`--retry`).
+    pub retries: u64,
+    /// Open model: calls that started more than 1 ms after they were due (the server could not
+    /// keep up; their latency counts from when they were due).
+    pub late_starts: u64,
     pub duration_s: f64,
     pub throughput_ops_s: f64,
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled
@@ -112,7 +137,42 @@ pub struct PathReport {
     pub rows_over: u64,
     /// Failed calls by SQLSTATE (or `no_row`, `connection`), with the first message.
     pub errors: Vec<ErrorReport>,
+    /// Calls sent on purpose for keys that do not exist (when the scenario's absent_share > 0).
+    pub absent_keys: Option<AbsentReport>,
+    /// Read-modify-write paths: what the witnesses show (null for opaque RPCs).
+    pub witnesses: Option<WitnessReport>,
+    /// Mixed runs: this exact path's increments erased by a lossy path running beside it.
+    pub erased_by_other_paths: Option<u64>,
     pub expectation_held: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AbsentReport {
+    pub sent: u64,
+    /// Refused by the function, as they should be.
+    pub rejected: u64,
+    /// Acknowledged although the key does not exist: the function silently did nothing.
+    pub accepted: u64,
+    pub errors: Vec<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WitnessReport {
+    /// Per counter column, the deltas of the calls the witnesses show were overwritten.
+    pub lost_amount: Vec<String>,
+    /// Whether that equals the `missing` the totals show, column by column.
+    pub agrees_with_totals: bool,
+    /// A few lost updates, as Elle names them: two acknowledged calls on one row that read the
+    /// same value and both wrote.
+    pub examples: Vec<LostPairReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LostPairReport {
+    pub key: String,
+    pub read: Vec<String>,
+    pub first_delta: Vec<String>,
+    pub second_delta: Vec<String>,
 }
 
 /// One counter column; decimals are strings so they stay exact.

@@ -22,7 +22,7 @@ pub struct Scenario {
     pub description: String,
     pub setup: Setup,
     pub counters: Counters,
-    pub keys: KeyChoice,
+    pub keys: Keys,
     pub paths: Vec<PathSpec>,
 }
 
@@ -77,13 +77,44 @@ impl DeltaRange {
     }
 }
 
-/// Which row each call hits.
+/// Which rows the calls hit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keys {
+    pub choice: KeyChoice,
+    /// The share of calls sent for keys that do not exist, on purpose: the function should
+    /// refuse them (counted as rejected calls, never as lost updates).
+    pub absent_share: f64,
+}
+
+/// How the row of each call is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeyChoice {
     /// `share` of the calls hit the first key (the hot row); the rest are uniform over all keys.
     Hot { share: f64 },
     /// Every key equally likely.
     Uniform,
+    /// Zipf(s) over the keys in key order: the k-th key is drawn with weight 1/k^s.
+    Zipf { s: f64 },
+}
+
+impl KeyChoice {
+    /// "hot", "uniform" or "zipf", for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KeyChoice::Hot { .. } => "hot",
+            KeyChoice::Uniform => "uniform",
+            KeyChoice::Zipf { .. } => "zipf",
+        }
+    }
+
+    /// The choice's parameter (hot share or Zipf exponent), if any.
+    pub fn parameter(&self) -> Option<f64> {
+        match self {
+            KeyChoice::Hot { share } => Some(*share),
+            KeyChoice::Uniform => None,
+            KeyChoice::Zipf { s } => Some(*s),
+        }
+    }
 }
 
 /// One way of applying the increments.
@@ -110,6 +141,56 @@ impl PathKind {
         match self {
             PathKind::Rpc { .. } => "rpc",
             PathKind::ReadModifyWrite { .. } => "read-modify-write",
+        }
+    }
+}
+
+/// How a read-modify-write path runs: as the app wrote it (two autocommit statements), or
+/// inside a transaction at an isolation level, or with the read locking the row.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Two statements, no transaction, no lock: the app's old code.
+    None,
+    /// BEGIN ISOLATION LEVEL READ COMMITTED; read; write; COMMIT.
+    ReadCommitted,
+    /// BEGIN ISOLATION LEVEL REPEATABLE READ; read; write; COMMIT.
+    RepeatableRead,
+    /// BEGIN ISOLATION LEVEL SERIALIZABLE; read; write; COMMIT.
+    Serializable,
+    /// BEGIN; read ... FOR UPDATE; write; COMMIT.
+    ForUpdate,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 5] = [
+        Strategy::None,
+        Strategy::ReadCommitted,
+        Strategy::RepeatableRead,
+        Strategy::Serializable,
+        Strategy::ForUpdate,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::None => "none",
+            Strategy::ReadCommitted => "read-committed",
+            Strategy::RepeatableRead => "repeatable-read",
+            Strategy::Serializable => "serializable",
+            Strategy::ForUpdate => "for-update",
+        }
+    }
+
+    /// The statement opening the transaction, if the strategy uses one.
+    pub fn begin(&self) -> Option<&'static str> {
+        match self {
+            Strategy::None => None,
+            Strategy::ReadCommitted => Some("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            Strategy::RepeatableRead => Some("BEGIN ISOLATION LEVEL REPEATABLE READ"),
+            Strategy::Serializable => Some("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+            Strategy::ForUpdate => Some("BEGIN"),
         }
     }
 }

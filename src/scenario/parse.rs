@@ -74,13 +74,16 @@ enum Number {
 struct RawKeys {
     choice: Spanned<KeyKind>,
     hot_share: Option<Spanned<f64>>,
+    zipf_s: Option<Spanned<f64>>,
+    absent_share: Option<Spanned<f64>>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum KeyKind {
     Hot,
     Uniform,
+    Zipf,
 }
 
 #[derive(Deserialize)]
@@ -165,22 +168,31 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let keys = match raw.keys {
-        None => KeyChoice::Uniform,
+        None => Keys {
+            choice: KeyChoice::Uniform,
+            absent_share: 0.0,
+        },
         Some(k) => {
             let span = k.span();
             let k = k.into_inner();
-            match (*k.choice.get_ref(), k.hot_share) {
-                (KeyKind::Uniform, None) => KeyChoice::Uniform,
-                (KeyKind::Uniform, Some(s)) => {
+            let kind = *k.choice.get_ref();
+            for (field, value, wanted) in [
+                ("hot_share", &k.hot_share, KeyKind::Hot),
+                ("zipf_s", &k.zipf_s, KeyKind::Zipf),
+            ] {
+                if let Some(v) = value
+                    && kind != wanted
+                {
                     return Err(err(
-                        s.span(),
-                        "hot_share applies only to choice = \"hot\"".into(),
+                        v.span(),
+                        format!("{field} does not apply to this key choice"),
                     ));
                 }
-                (KeyKind::Hot, None) => {
-                    return Err(err(span, "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()));
-                }
-                (KeyKind::Hot, Some(s)) => {
+            }
+            let choice = match kind {
+                KeyKind::Uniform => KeyChoice::Uniform,
+                KeyKind::Hot => {
+                    let s = k.hot_share.ok_or_else(|| err(span.clone(), "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()))?;
                     let v = *s.get_ref();
                     if !(v > 0.0 && v <= 1.0) {
                         return Err(err(
@@ -190,6 +202,36 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
                     }
                     KeyChoice::Hot { share: v }
                 }
+                KeyKind::Zipf => {
+                    let s = k.zipf_s.ok_or_else(|| {
+                        err(
+                            span.clone(),
+                            "choice = \"zipf\" needs zipf_s (the exponent, e.g. 1.1)".into(),
+                        )
+                    })?;
+                    let v = *s.get_ref();
+                    if !(v > 0.0 && v <= 10.0) {
+                        return Err(err(s.span(), format!("zipf_s must be in (0, 10], not {v}")));
+                    }
+                    KeyChoice::Zipf { s: v }
+                }
+            };
+            let absent_share = match k.absent_share {
+                None => 0.0,
+                Some(a) => {
+                    let v = *a.get_ref();
+                    if !(0.0..1.0).contains(&v) {
+                        return Err(err(
+                            a.span(),
+                            format!("absent_share must be in [0, 1), not {v}"),
+                        ));
+                    }
+                    v
+                }
+            };
+            Keys {
+                choice,
+                absent_share,
             }
         }
     };
@@ -367,7 +409,7 @@ expect = "lossy"
         assert_eq!(s.columns_len(), 2);
         assert_eq!(s.counters.columns[1].delta.scale, 4);
         assert_eq!(s.counters.columns[1].delta.units(), (1, 5000));
-        assert_eq!(s.keys, KeyChoice::Hot { share: 0.8 });
+        assert_eq!(s.keys.choice, KeyChoice::Hot { share: 0.8 });
         assert!(matches!(s.paths[1].kind, PathKind::ReadModifyWrite { .. }));
         assert_eq!(s.paths[0].at.0, 20);
     }
@@ -395,6 +437,26 @@ expect = "lossy"
         let e = error_of(&GOOD.replace("kind = \"rpc\"", "kind = \"magic\""));
         assert!(e.message.contains("read-modify-write"), "{e}");
         assert_eq!(e.line, 22, "{e}");
+    }
+
+    #[test]
+    fn zipf_and_absent_keys_parse_and_are_checked() {
+        let zipf = GOOD.replace(
+            "choice = \"hot\"\nhot_share = 0.8",
+            "choice = \"zipf\"\nzipf_s = 1.1\nabsent_share = 0.05",
+        );
+        let s = parse("s.toml", &zipf).unwrap();
+        assert_eq!(
+            s.keys,
+            Keys {
+                choice: KeyChoice::Zipf { s: 1.1 },
+                absent_share: 0.05
+            }
+        );
+        let e = error_of(&GOOD.replace("hot_share = 0.8", "hot_share = 0.8\nzipf_s = 2.0"));
+        assert!(e.message.contains("zipf_s does not apply"), "{e}");
+        let e = error_of(&zipf.replace("absent_share = 0.05", "absent_share = 1.5"));
+        assert!(e.message.contains("absent_share"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,490 @@
+//! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
+//! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
+
+use crate::Stop;
+use crate::engine::{self, Deltas, Live, Load, Outcome, Until};
+use crate::error::{Error, Result};
+use crate::oracle;
+use crate::plan::RunPlan;
+use crate::progress::Progress;
+use crate::report::{
+    AbsentReport, CounterReport, ErrorReport, LostPairReport, PathReport, WitnessReport,
+};
+use crate::scenario::{ColumnType, Expect, PathKind, PathSpec, Strategy};
+use crate::stats::{self, LatencyUs};
+use crate::workload::{CounterTable, KeyValue};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Everything the paths of one run share.
+pub struct Race<'a> {
+    pub plan: &'a RunPlan,
+    pub client: &'a tokio_postgres::Client,
+    pub pool: &'a deadpool_postgres::Pool,
+    pub table: &'a CounterTable,
+    pub keys: Arc<Vec<KeyValue>>,
+    pub absent: Arc<Vec<KeyValue>>,
+    pub stop: &'a Stop,
+    pub progress: Progress,
+}
+
+impl Race<'_> {
+    /// Each path in turn on freshly reset counters; with `--matrix`, every read-modify-write
+    /// path once per strategy.
+    pub async fn sequential(&self) -> Result<Vec<PathReport>> {
+        let mut out = Vec::new();
+        for spec in &self.plan.scenario.paths {
+            let strategies: Vec<Strategy> = match (&spec.kind, self.plan.matrix) {
+                (PathKind::Rpc { .. }, _) => vec![Strategy::None],
+                (PathKind::ReadModifyWrite { .. }, true) => Strategy::ALL.to_vec(),
+                (PathKind::ReadModifyWrite { .. }, false) => vec![self.plan.strategy],
+            };
+            for strategy in strategies {
+                self.stop.check(Ok(()))?;
+                out.push(self.one(spec, strategy).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn one(&self, spec: &PathSpec, strategy: Strategy) -> Result<PathReport> {
+        let columns = &self.plan.scenario.counters.columns;
+        self.table.reset(self.client).await?;
+        let initial = self.read().await?;
+        let label = label(spec, strategy, self.plan.matrix);
+        let live = Arc::new(Live::default());
+        let bar = self.progress.bar(
+            &label,
+            self.plan.ops_hint(),
+            live.clone(),
+            self.plan.duration(),
+        );
+        let deltas = Deltas::Drawn(
+            columns
+                .iter()
+                .map(|c| {
+                    let (lo, hi) = c.delta.units();
+                    (lo, hi, c.delta.scale)
+                })
+                .collect(),
+        );
+        let load = self.load(
+            spec,
+            strategy,
+            0,
+            self.plan.workers,
+            self.plan.until,
+            self.plan.rate,
+            deltas,
+        );
+        let outcome = engine::run(self.pool, load, live, &self.stop.token).await;
+        drop(bar);
+        if outcome.interrupted {
+            return Err(self.stop.error());
+        }
+        let final_values = self.read().await?;
+        let max_delta: Vec<Decimal> = columns
+            .iter()
+            .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
+            .collect();
+        let verdict = oracle::check(&oracle::Observed {
+            columns: columns.len(),
+            keys: self.keys.len(),
+            initial: &initial,
+            final_values: &final_values,
+            acked: &outcome.acked,
+            unknown_pos: &outcome.unknown_pos,
+            unknown_neg: &outcome.unknown_neg,
+            witnesses: &outcome.witnesses,
+            max_delta: &max_delta,
+            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. }),
+        });
+        let counters = columns
+            .iter()
+            .zip(&verdict.columns)
+            .map(|(c, v)| CounterReport {
+                column: c.name.clone(),
+                expected: v.expected.normalize().to_string(),
+                actual: v.actual.normalize().to_string(),
+                missing: v.missing.normalize().to_string(),
+                extra: v.extra.normalize().to_string(),
+            })
+            .collect();
+        let witnesses = verdict
+            .lost_amount_from_witnesses
+            .as_ref()
+            .map(|amount| WitnessReport {
+                agrees_with_totals: amount
+                    .iter()
+                    .zip(&verdict.columns)
+                    .all(|(a, c)| *a == c.missing),
+                lost_amount: amount.iter().map(Decimal::to_string).collect(),
+                examples: verdict
+                    .examples
+                    .iter()
+                    .map(|p| LostPairReport {
+                        key: self.keys[p.key as usize].display(),
+                        read: p.read.iter().map(Decimal::to_string).collect(),
+                        first_delta: p.first_delta.iter().map(Decimal::to_string).collect(),
+                        second_delta: p.second_delta.iter().map(Decimal::to_string).collect(),
+                    })
+                    .collect(),
+            });
+        let mut report = path_report(
+            spec,
+            label,
+            strategy,
+            outcome,
+            self.plan.absent_share() > 0.0,
+        );
+        report.counters = counters;
+        report.lost_updates = verdict.lost_updates;
+        report.lost_updates_exact = verdict.lost_updates_exact;
+        report.rows_short = verdict.rows_short;
+        report.rows_over = verdict.rows_over;
+        report.witnesses = witnesses;
+        let short = u64::from(verdict.rows_short > 0);
+        report.expectation_held = if prevents_loss(strategy) && report.kind == "read-modify-write" {
+            // These strategies exist to stop lost updates: what commits must be exact; calls
+            // aborted by 40001/40P01 (after --retry) are reported, not lost.
+            report.expect = "exact".into();
+            short == 0 && verdict.rows_over == 0 && report.ops_failed == retryable_failures(&report)
+        } else {
+            held(spec.expect, short, report.ops_failed, verdict.rows_over)
+        };
+        Ok(report)
+    }
+
+    /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of
+    /// path *j* adds `base^j` to the first counter column, so the final values say exactly how
+    /// many of each path's increments survived (see `oracle::attribute`).
+    pub async fn mixed(&self) -> Result<Vec<PathReport>> {
+        let Until::Ops(ops) = self.plan.until else {
+            return Err(Error::Input("--mixed needs --ops (not --duration): the attribution of lost increments is sized from the call count".into()));
+        };
+        let paths = &self.plan.scenario.paths;
+        let columns = &self.plan.scenario.counters.columns;
+        let base = ops + 1;
+        let top = (0..paths.len()).try_fold(0u128, |acc, j| {
+            acc.checked_add(u128::from(ops) * u128::from(base).checked_pow(j as u32)?)
+        });
+        if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
+            return Err(Error::Input(format!(
+                "--mixed with {} paths and --ops {ops} would overflow the integer column {}: lower --ops",
+                paths.len(),
+                columns[0].name
+            )));
+        }
+        self.table.reset(self.client).await?;
+        let live = Arc::new(Live::default());
+        let bar = self
+            .progress
+            .bar("mixed", ops * paths.len() as u64, live.clone(), None);
+        let workers = (self.plan.workers / paths.len()).max(1);
+        let mut runs = Vec::new();
+        for (j, spec) in paths.iter().enumerate() {
+            let mut units = vec![Decimal::from(base.pow(j as u32))];
+            units.extend(
+                columns
+                    .iter()
+                    .skip(1)
+                    .map(|c| Decimal::new(1, c.delta.scale)),
+            );
+            let load = self.load(
+                spec,
+                self.plan.strategy,
+                j as u64,
+                workers,
+                Until::Ops(ops),
+                self.plan.rate.map(|r| r / paths.len() as f64),
+                Deltas::Counting(units),
+            );
+            runs.push(engine::run(self.pool, load, live.clone(), &self.stop.token));
+        }
+        let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
+        drop(bar);
+        if outcomes.iter().any(|o| o.interrupted) {
+            return Err(self.stop.error());
+        }
+        let final_values = self.read().await?;
+        let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
+        let calls: Vec<HashMap<u32, u64>> =
+            outcomes.iter().map(|o| o.acked_calls.clone()).collect();
+        let attribution = oracle::attribute(&calls, base, &first);
+        let any_lossy = paths.iter().any(|p| p.expect == Expect::Lossy);
+        let mut out = Vec::new();
+        for ((spec, outcome), a) in paths.iter().zip(outcomes).zip(attribution) {
+            let unit = Decimal::from(base.pow(out.len() as u32));
+            let label = format!("{}@mixed", spec.name);
+            let mut report = path_report(
+                spec,
+                label,
+                self.plan.strategy,
+                outcome,
+                self.plan.absent_share() > 0.0,
+            );
+            let lost = a.acked - a.surviving;
+            report.counters = vec![CounterReport {
+                column: columns[0].name.clone(),
+                expected: (Decimal::from(a.acked) * unit).to_string(),
+                actual: (Decimal::from(a.surviving) * unit).to_string(),
+                missing: (Decimal::from(lost) * unit).to_string(),
+                extra: (Decimal::from(a.over) * unit).to_string(),
+            }];
+            report.lost_updates = lost;
+            report.lost_updates_exact = true;
+            report.rows_short = a.rows_short;
+            report.rows_over = a.rows_over;
+            // An exact path's increments erased by a lossy path in the same fleet are the lossy
+            // path's fault: reported as erased, not as the exact path failing.
+            if spec.expect == Expect::Exact && any_lossy {
+                report.erased_by_other_paths = Some(lost);
+                report.expectation_held = report.ops_failed == 0 && a.rows_over == 0;
+            } else {
+                report.expectation_held = held(spec.expect, lost, report.ops_failed, a.rows_over);
+            }
+            out.push(report);
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        &self,
+        spec: &PathSpec,
+        strategy: Strategy,
+        stream: u64,
+        workers: usize,
+        until: Until,
+        rate: Option<f64>,
+        deltas: Deltas,
+    ) -> Load {
+        Load {
+            kind: spec.kind.clone(),
+            strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
+                Strategy::None
+            } else {
+                strategy
+            },
+            retries: self.plan.retries,
+            until,
+            rate,
+            workers,
+            seed: self.plan.seed,
+            stream,
+            keys: self.keys.clone(),
+            absent: self.absent.clone(),
+            choice: self.plan.scenario.keys,
+            deltas,
+            columns: self.plan.scenario.counters.columns.len(),
+        }
+    }
+
+    /// Counter values in key order; a key that disappeared during the run is a failure of the
+    /// schema under test, reported as such.
+    async fn read(&self) -> Result<Vec<Vec<Decimal>>> {
+        let mut by_key = self
+            .table
+            .read(self.client, self.plan.scenario.counters.columns.len())
+            .await?;
+        self.keys
+            .iter()
+            .map(|k| {
+                by_key.remove(k).ok_or_else(|| {
+                    Error::Environment("a counter row disappeared during the run (was it deleted by a trigger or the RPC?)".into())
+                })
+            })
+            .collect()
+    }
+}
+
+fn label(spec: &PathSpec, strategy: Strategy, matrix: bool) -> String {
+    match (&spec.kind, matrix, strategy) {
+        (PathKind::Rpc { .. }, _, _) | (_, false, Strategy::None) => spec.name.clone(),
+        _ => format!("{}@{}", spec.name, strategy.name()),
+    }
+}
+
+/// Whether a read-modify-write strategy is meant to prevent lost updates.
+fn prevents_loss(strategy: Strategy) -> bool {
+    matches!(
+        strategy,
+        Strategy::RepeatableRead | Strategy::Serializable | Strategy::ForUpdate
+    )
+}
+
+/// Failed calls that a transaction strategy expects: serialization failures and deadlocks.
+fn retryable_failures(p: &PathReport) -> u64 {
+    p.errors
+        .iter()
+        .filter(|e| e.sqlstate == "40001" || e.sqlstate == "40P01")
+        .map(|e| e.count)
+        .sum()
+}
+
+fn held(expect: Expect, lost: u64, failed: u64, over: u64) -> bool {
+    match expect {
+        Expect::Exact => lost == 0 && failed == 0 && over == 0,
+        Expect::Lossy => over == 0,
+    }
+}
+
+/// The parts of a path's report that come from the engine alone.
+fn path_report(
+    spec: &PathSpec,
+    name: String,
+    strategy: Strategy,
+    outcome: Outcome,
+    absent_on: bool,
+) -> PathReport {
+    let secs = outcome.elapsed.as_secs_f64();
+    let errors = |m: BTreeMap<String, engine::ErrorClass>| -> Vec<ErrorReport> {
+        m.into_iter()
+            .map(|(sqlstate, e)| ErrorReport {
+                sqlstate,
+                count: e.count,
+                message: e.message,
+            })
+            .collect()
+    };
+    let is_rmw = matches!(spec.kind, PathKind::ReadModifyWrite { .. });
+    let mut r = PathReport {
+        name,
+        path: spec.name.clone(),
+        kind: spec.kind.label().to_string(),
+        strategy: if is_rmw { strategy.name() } else { "n/a" }.to_string(),
+        expect: match spec.expect {
+            Expect::Exact => "exact",
+            Expect::Lossy => "lossy",
+        }
+        .to_string(),
+        ops_ok: outcome.ops_ok,
+        ops_failed: outcome.ops_failed,
+        retries: outcome.retries,
+        late_starts: outcome.late_starts,
+        duration_s: (secs * 1000.0).round() / 1000.0,
+        throughput_ops_s: stats::throughput(outcome.ops_ok, secs),
+        latency_us: LatencyUs::of(&outcome.latency_us),
+        counters: Vec::new(),
+        lost_updates: 0,
+        lost_updates_exact: true,
+        rows_short: 0,
+        rows_over: 0,
+        errors: errors(outcome.errors),
+        absent_keys: absent_on.then(|| AbsentReport {
+            sent: outcome.absent.sent,
+            accepted: outcome.absent.accepted,
+            rejected: outcome.absent.rejected.values().map(|e| e.count).sum(),
+            errors: errors(outcome.absent.rejected.clone()),
+        }),
+        witnesses: None,
+        erased_by_other_paths: None,
+        expectation_held: false,
+    };
+    r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
+    r
+}
+
+/// Every expectation that did not hold (failures) and everything a reader should know
+/// (warnings), one sentence each.
+pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut warnings = Vec::new();
+    for p in paths {
+        let nonzero = |f: fn(&CounterReport) -> &String| -> Vec<(String, String)> {
+            p.counters
+                .iter()
+                .filter(|c| f(c).parse::<Decimal>().map_or(true, |d| !d.is_zero()))
+                .map(|c| (c.column.clone(), f(c).clone()))
+                .collect()
+        };
+        let missing = nonzero(|c| &c.missing);
+        let extra = nonzero(|c| &c.extra);
+        if !extra.is_empty() {
+            let what: Vec<String> = extra
+                .iter()
+                .map(|(c, v)| format!("{c} {v} above every acknowledged sum"))
+                .collect();
+            failures.push(format!(
+                "path '{}': {} (an increment applied twice?)",
+                p.name,
+                what.join(", ")
+            ));
+        }
+        let failed_calls = || -> String {
+            p.errors
+                .iter()
+                .map(|e| format!("{}× {} {}", e.count, e.sqlstate, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if let Some(erased) = p.erased_by_other_paths {
+            warnings.push(format!(
+                "path '{}': {erased} of its {} acknowledged increments were erased by the lossy path(s) running beside it",
+                p.name, p.ops_ok
+            ));
+        } else if p.expect == "exact" && !missing.is_empty() {
+            let bound = if p.lost_updates_exact {
+                ""
+            } else {
+                "at least "
+            };
+            let what: Vec<String> = missing
+                .iter()
+                .map(|(c, v)| format!("{c} missing {v}"))
+                .collect();
+            failures.push(format!(
+                "path '{}' must be exact but lost {bound}{} update(s) in {} row(s): {}",
+                p.name,
+                p.lost_updates,
+                p.rows_short,
+                what.join(", ")
+            ));
+        }
+        let tolerated = if p.strategy == "none" || p.strategy == "n/a" {
+            0
+        } else {
+            retryable_failures(p)
+        };
+        if p.expect == "exact" && p.ops_failed > tolerated {
+            failures.push(format!(
+                "path '{}' must not fail calls, but {} failed: {}",
+                p.name,
+                p.ops_failed,
+                failed_calls()
+            ));
+        }
+        if p.expect == "lossy" && p.lost_updates == 0 && p.strategy == "none" {
+            warnings.push(format!(
+                "path '{}' is expected to lose updates but lost none: the load was too weak to prove the race (raise --workers/--connections/--ops or the hot share)",
+                p.name
+            ));
+        }
+        if let Some(w) = &p.witnesses
+            && !w.agrees_with_totals
+        {
+            failures.push(format!(
+                "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's two methods disagree",
+                p.name,
+                w.lost_amount.join("/"),
+                missing.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("/")
+            ));
+        }
+        if let Some(a) = &p.absent_keys
+            && a.accepted > 0
+        {
+            warnings.push(format!(
+                "path '{}' acknowledged {} call(s) for keys that do not exist: the function silently did nothing instead of refusing them",
+                p.name, a.accepted
+            ));
+        }
+        if p.late_starts > 0 {
+            warnings.push(format!(
+                "path '{}': {} call(s) started late, the server could not keep up with --rate (their latency counts from when they were due)",
+                p.name, p.late_starts
+            ));
+        }
+    }
+    (failures, warnings)
+}
