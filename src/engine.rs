@@ -118,6 +118,8 @@ pub struct Outcome {
     pub ops_failed: u64,
     pub retries: u64,
     pub late_starts: u64,
+    /// Open model with --duration: calls that were due before the end but never started.
+    pub not_started: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
     pub errors: BTreeMap<String, ErrorClass>,
@@ -141,6 +143,7 @@ impl Outcome {
             ops_failed: 0,
             retries: 0,
             late_starts: 0,
+            not_started: 0,
             elapsed: Duration::ZERO,
             latency_us: new_histogram(),
             errors: BTreeMap::new(),
@@ -159,6 +162,7 @@ impl Outcome {
         self.ops_failed += other.ops_failed;
         self.retries += other.retries;
         self.late_starts += other.late_starts;
+        self.not_started += other.not_started;
         self.latency_us
             .add(&other.latency_us)
             .expect("same histogram bounds");
@@ -337,6 +341,17 @@ async fn worker(
                     break;
                 }
                 let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    // Due before the end but never started: the server fell that far behind.
+                    let total_due = (deadline
+                        .expect("checked")
+                        .duration_since(started)
+                        .as_secs_f64()
+                        * rate)
+                        .ceil() as u64;
+                    out.not_started += total_due.saturating_sub(i).div_ceil(load.workers as u64);
+                    break;
+                }
                 if due > now {
                     tokio::select! {
                         _ = tokio::time::sleep_until(due.into()) => {}

@@ -363,6 +363,7 @@ fn path_report(
         ops_failed: outcome.ops_failed,
         retries: outcome.retries,
         late_starts: outcome.late_starts,
+        not_started: outcome.not_started,
         duration_s: (secs * 1000.0).round() / 1000.0,
         throughput_ops_s: stats::throughput(outcome.ops_ok, secs),
         latency_us: LatencyUs::of(&outcome.latency_us),
@@ -479,10 +480,10 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
                 p.name, a.accepted
             ));
         }
-        if p.late_starts > 0 {
+        if p.late_starts > 0 || p.not_started > 0 {
             warnings.push(format!(
-                "path '{}': {} call(s) started late, the server could not keep up with --rate (their latency counts from when they were due)",
-                p.name, p.late_starts
+                "path '{}': {} call(s) started late and {} never started: the server could not keep up with --rate (latency counts from when each call was due)",
+                p.name, p.late_starts, p.not_started
             ));
         }
     }

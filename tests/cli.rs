@@ -544,3 +544,6 @@ fn list_shows_the_token_race() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("token-race"));
 }
+
+#[path = "suite/race_engine.rs"]
+mod race_engine;

@@ -121,6 +121,8 @@ pub struct PathReport {
     /// Open model: calls that started more than 1 ms after they were due (the server could not
     /// keep up; their latency counts from when they were due).
     pub late_starts: u64,
+    /// Open model with --duration: calls due before the end that never started.
+    pub not_started: u64,
     pub duration_s: f64,
     pub throughput_ops_s: f64,
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled

@@ -1,0 +1,243 @@
+//! The race engine: every shipped scenario, the participant-stats race, strategies, mixed
+//! fleets, the open model, and malformed scenario files.
+
+use crate::util::*;
+
+/// Runs a scenario on the shared server and returns (exit code, stderr, report if written).
+fn race(scenario: &str, extra: &[&str]) -> (Option<i32>, String, Option<serde_json::Value>) {
+    let reports = tempfile::tempdir().unwrap();
+    let mut args = vec!["run", scenario, "--quiet", "--database-url", &shared().url];
+    let dir = reports.path().to_str().unwrap().to_string();
+    args.extend(["--report-dir", &dir]);
+    args.extend(extra);
+    let out = run(&args);
+    let has_report = std::fs::read_dir(reports.path()).unwrap().count() > 0;
+    (
+        out.status.code(),
+        stderr(&out),
+        has_report.then(|| report(reports.path())),
+    )
+}
+
+#[test]
+fn every_shipped_scenario_holds_its_expectations_at_a_small_size() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut ran = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let (code, err, r) = race(path.to_str().unwrap(), &["--ops", "2000"]);
+        assert_eq!(code, Some(0), "{}: {err}", path.display());
+        let r = r.unwrap();
+        assert_eq!(r["verdict"], "pass", "{}", path.display());
+        for p in r["paths"].as_array().unwrap() {
+            assert_eq!(
+                p["expectation_held"],
+                true,
+                "{}: {}",
+                path.display(),
+                p["name"]
+            );
+            if p["expect"] == "exact" {
+                assert_eq!(p["lost_updates"], 0);
+            }
+        }
+        ran += 1;
+    }
+    assert!(ran >= 2);
+}
+
+#[test]
+fn participant_stats_is_exact_on_all_four_counters_and_refuses_absent_participants() {
+    let (code, err, r) = race("participant-stats-race", &["--ops", "4000"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    let rpc = path(&r, "rpc");
+    let cols: Vec<&str> = rpc["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["column"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            "message_count",
+            "tokens_used",
+            "cost_incurred",
+            "tasks_completed"
+        ]
+    );
+    for c in rpc["counters"].as_array().unwrap() {
+        assert_eq!(c["missing"], "0", "{c}");
+        assert_eq!(c["expected"], c["actual"], "{c}");
+    }
+    // Cost deltas carry four decimal places and are summed as decimals.
+    let cost = &rpc["counters"][2]["expected"];
+    assert!(cost.as_str().unwrap().contains('.'), "{cost}");
+    // 1% of calls name a participant that does not exist: refused with P0001, never lost.
+    let absent = &rpc["absent_keys"];
+    assert!(absent["sent"].as_u64().unwrap() > 0);
+    assert_eq!(absent["rejected"], absent["sent"]);
+    assert_eq!(absent["errors"][0]["sqlstate"], "P0001");
+    assert_eq!(rpc["ops_failed"], 0);
+    // The old fetch-then-update loses updates, and its witnesses agree with the totals.
+    let fallback = path(&r, "fallback");
+    assert!(fallback["lost_updates"].as_u64().unwrap() > 0);
+    assert_eq!(fallback["witnesses"]["agrees_with_totals"], true);
+    assert!(
+        !fallback["witnesses"]["examples"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn serializable_with_retries_and_for_update_end_exact() {
+    let (code, err, r) = race(
+        "token-race",
+        &[
+            "--ops",
+            "1500",
+            "--matrix",
+            "--retry",
+            "10000",
+            "--workers",
+            "32",
+            "--connections",
+            "16",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    for name in [
+        "fallback@serializable",
+        "fallback@repeatable-read",
+        "fallback@for-update",
+    ] {
+        let p = path(&r, name);
+        assert_eq!(p["lost_updates"], 0, "{name}");
+        assert_eq!(p["rows_short"], 0, "{name}");
+        assert_eq!(
+            p["ops_failed"], 0,
+            "{name}: retries must carry every call through"
+        );
+        assert_eq!(p["expectation_held"], true, "{name}");
+    }
+    assert!(
+        path(&r, "fallback@serializable")["retries"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "serialization failures were retried"
+    );
+    assert!(path(&r, "fallback@none")["lost_updates"].as_u64().unwrap() > 0);
+    assert!(
+        path(&r, "fallback@read-committed")["lost_updates"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "a transaction alone does not help"
+    );
+}
+
+#[test]
+fn mixed_fleets_attribute_the_rpc_increments_the_fallback_erased() {
+    let (code, err, r) = race("token-race", &["--ops", "3000", "--mixed"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["settings"]["mode"], "mixed");
+    let rpc = path(&r, "rpc@mixed");
+    let erased = rpc["erased_by_other_paths"].as_u64().unwrap();
+    assert!(
+        erased > 0,
+        "the fallback erased none of the RPC's increments"
+    );
+    assert_eq!(rpc["lost_updates"].as_u64().unwrap(), erased);
+    assert_eq!(rpc["lost_updates_exact"], true);
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("erased"))
+    );
+}
+
+#[test]
+fn the_open_model_reports_late_starts_when_the_server_is_saturated() {
+    let (code, err, r) = race("token-race", &["--rate", "200000", "--duration", "1s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["settings"]["load_model"], "open");
+    let rpc = path(&r, "rpc");
+    let behind = rpc["late_starts"].as_u64().unwrap() + rpc["not_started"].as_u64().unwrap();
+    assert!(behind > 0, "{rpc}");
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("started late"))
+    );
+}
+
+#[test]
+fn malformed_scenario_files_are_one_line_and_exit_2() {
+    let good = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/token-race.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "missing-key",
+            good.replace("table = \"user_subscriptions\"\n", ""),
+            "missing field `table`",
+        ),
+        (
+            "wrong-type",
+            good.replace("rows = 1000", "rows = \"many\""),
+            "wrong-type.toml:7:8: invalid type",
+        ),
+        (
+            "unknown-kind",
+            good.replace("kind = \"rpc\"", "kind = \"stored-procedure\""),
+            "unknown variant `stored-procedure`",
+        ),
+        (
+            "bad-sql",
+            good.replace(
+                "SELECT increment_token_usage($1, $2)",
+                "SELEC increment_token_usage($1, $2)",
+            ),
+            "path 'rpc': the SQL does not prepare",
+        ),
+        (
+            "no-such-function",
+            good.replace("increment_token_usage($1, $2)", "increment_tokens($1, $2)"),
+            "42883",
+        ),
+        (
+            "wrong-arity",
+            good.replace(
+                "increment_token_usage($1, $2)",
+                "increment_token_usage($1, 5)",
+            ),
+            "takes 1 parameters",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let (code, err, r) = race(file.to_str().unwrap(), &["--ops", "10"]);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}.toml")),
+            "{name}: the file is named: {err}"
+        );
+        assert!(r.is_none(), "{name}: no report for a bad scenario");
+    }
+}
