@@ -59,6 +59,8 @@ pub struct Load {
     /// Calls per second (open model); `None` for the closed model.
     pub rate: Option<f64>,
     pub workers: usize,
+    /// Connections this load may hold at once (shared by its workers when calls allow).
+    pub connections: usize,
     pub seed: u64,
     /// Mixed into each worker's seed: loads with the same stream draw the same calls.
     pub stream: u64,
@@ -271,12 +273,17 @@ pub async fn run(
     live: Arc<Live>,
     cancel: &CancellationToken,
 ) -> Outcome {
+    let shared = shared_connections(pool, &load).await;
     let load = Arc::new(load);
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for w in 0..load.workers {
         let (pool, load, live, cancel) = (pool.clone(), load.clone(), live.clone(), cancel.clone());
-        set.spawn(async move { worker(w, started, &pool, &load, &live, &cancel).await });
+        let conn = match &shared {
+            Some(conns) => Via::Shared(conns[w % conns.len()].clone()),
+            None => Via::Pool(pool),
+        };
+        set.spawn(async move { worker(w, started, conn, &load, &live, &cancel).await });
     }
     let mut total = Outcome::new();
     while let Some(res) = set.join_next().await {
@@ -295,10 +302,48 @@ pub async fn run(
     total
 }
 
+/// A connection with the load's statements prepared on it, shared by several workers.
+pub struct SharedConn {
+    client: deadpool_postgres::Object,
+    prepared: Prepared,
+}
+
+/// How a worker reaches the database.
+enum Via {
+    /// Check a connection out of the pool for every call: calls that run a transaction need
+    /// the connection to themselves.
+    Pool(deadpool_postgres::Pool),
+    /// One connection shared with other workers: their calls are pipelined on it, which is how
+    /// `workers` calls can be in flight over fewer `connections`.
+    Shared(Arc<SharedConn>),
+}
+
+/// Calls that are single autocommit statements (an RPC, or the app's two-statement
+/// read-modify-write) can share connections; transactions cannot. Takes `load.connections`
+/// connections from the pool and prepares the statements once on each; `None` when the load
+/// needs exclusive connections or the pool cannot give them.
+async fn shared_connections(
+    pool: &deadpool_postgres::Pool,
+    load: &Load,
+) -> Option<Vec<Arc<SharedConn>>> {
+    if load.strategy != Strategy::None || load.connections == 0 {
+        return None;
+    }
+    let mut conns = Vec::with_capacity(load.connections);
+    for _ in 0..load.connections.min(load.workers) {
+        let client = pool.get().await.ok()?;
+        let prepared = Prepared::on(&client, &load.kind, load.strategy)
+            .await
+            .ok()?;
+        conns.push(Arc::new(SharedConn { client, prepared }));
+    }
+    Some(conns)
+}
+
 async fn worker(
     w: usize,
     started: Instant,
-    pool: &deadpool_postgres::Pool,
+    via: Via,
     load: &Load,
     live: &Live,
     cancel: &CancellationToken,
@@ -393,6 +438,16 @@ async fn worker(
             Pick::Absent(k) => &load.absent[k as usize],
         };
         let call = async {
+            let pool = match &via {
+                Via::Shared(c) => {
+                    let (result, retries) = c
+                        .prepared
+                        .call(&**c.client, key, &deltas, &mut read_values, load.retries)
+                        .await;
+                    return result.map(|()| retries).map_err(|e| (e, retries));
+                }
+                Via::Pool(pool) => pool,
+            };
             let client = pool.get().await.map_err(|e| {
                 (
                     OpError::Indeterminate(format!("no connection from the pool: {e}")),

@@ -271,6 +271,7 @@ impl Race<'_> {
             until,
             rate,
             workers,
+            connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
             seed: self.plan.seed,
             stream,
             keys: self.keys.clone(),

@@ -308,6 +308,18 @@ impl Prepared {
     }
 }
 
+/// `$1` = key, `$2…` = values, as an exact-size iterator (what `execute_raw` takes), so
+/// binding allocates nothing.
+fn key_then<'a>(
+    key: &'a KeyValue,
+    values: &'a [Num],
+) -> impl ExactSizeIterator<Item = &'a (dyn ToSql + Sync)> {
+    (0..values.len() + 1).map(move |i| match i {
+        0 => key as &(dyn ToSql + Sync),
+        _ => &values[i - 1] as &(dyn ToSql + Sync),
+    })
+}
+
 /// The app's old code: read the counters, add the deltas in the client, write the sums back.
 async fn read_then_write(
     client: &impl GenericClient,
@@ -331,12 +343,9 @@ async fn read_then_write(
         read_values.push(v);
         new_values.push(Num(v + d.0));
     }
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(1 + deltas.len());
-    params.push(key);
-    params.extend(new_values.iter().map(|d| d as &(dyn ToSql + Sync)));
     // The write can fail after the read: then nothing was written, a definite failure, unless
     // the connection broke, when it may have been.
-    match client.execute(write, &params).await {
+    match client.execute_raw(write, key_then(key, &new_values)).await {
         Ok(0) => Err(OpError::NoRow),
         Ok(_) => Ok(()),
         Err(e) => Err(OpError::from_pg(e)),
