@@ -72,13 +72,33 @@ pub struct Load {
     pub columns: usize,
 }
 
-/// One read-modify-write witness: the key, what the call read and the delta it added.
+/// One read-modify-write witness: the key, what the call read and the delta it added, in one
+/// allocation (read values, then deltas).
 #[derive(Debug, Clone)]
 pub struct Witness {
     pub key: u32,
-    pub read: Vec<Decimal>,
-    pub delta: Vec<Decimal>,
+    values: Box<[Decimal]>,
 }
+
+impl Witness {
+    pub fn new(key: u32, read: &[Decimal], delta: &[Decimal]) -> Witness {
+        Witness {
+            key,
+            values: read.iter().chain(delta).copied().collect(),
+        }
+    }
+    pub fn read(&self) -> &[Decimal] {
+        &self.values[..self.values.len() / 2]
+    }
+    pub fn delta(&self) -> &[Decimal] {
+        &self.values[self.values.len() / 2..]
+    }
+}
+
+/// At most this many witnesses are kept per load (about 70 bytes each for one counter column),
+/// so memory stays bounded however long a run is; past it, lost updates are counted as a lower
+/// bound and the report says the witnesses were capped.
+pub const WITNESS_LIMIT: usize = 500_000;
 
 /// Errors of one class (SQLSTATE or loadtest's own), with the first message seen.
 #[derive(Debug, Clone, Default)]
@@ -135,6 +155,8 @@ pub struct Outcome {
     pub unknown_pos: HashMap<u32, Vec<Decimal>>,
     pub unknown_neg: HashMap<u32, Vec<Decimal>>,
     pub witnesses: Vec<Witness>,
+    /// Calls whose witness was not kept because of `WITNESS_LIMIT`.
+    pub witnesses_dropped: u64,
     pub interrupted: bool,
 }
 
@@ -155,6 +177,7 @@ impl Outcome {
             unknown_pos: HashMap::new(),
             unknown_neg: HashMap::new(),
             witnesses: Vec::new(),
+            witnesses_dropped: 0,
             interrupted: false,
         }
     }
@@ -188,6 +211,7 @@ impl Outcome {
             *self.acked_calls.entry(k).or_default() += n;
         }
         self.witnesses.extend(other.witnesses);
+        self.witnesses_dropped += other.witnesses_dropped;
         self.interrupted |= other.interrupted;
     }
 }
@@ -360,6 +384,7 @@ async fn worker(
         load.absent.len() as u32,
     );
     let is_rmw = matches!(load.kind, PathKind::ReadModifyWrite { .. });
+    let witness_limit = WITNESS_LIMIT / load.workers.max(1);
     let mut deltas: Vec<Num> = vec![Num(Decimal::ZERO); ncols];
     let mut delta_values: Vec<Decimal> = vec![Decimal::ZERO; ncols];
     let mut read_values: Vec<Decimal> = Vec::with_capacity(ncols);
@@ -503,11 +528,11 @@ async fn worker(
                 );
                 *out.acked_calls.entry(key).or_default() += 1;
                 if is_rmw {
-                    out.witnesses.push(Witness {
-                        key,
-                        read: read_values.clone(),
-                        delta: delta_values.clone(),
-                    });
+                    if out.witnesses.len() < witness_limit {
+                        out.witnesses.push(Witness::new(key, &read_values, &delta_values));
+                    } else {
+                        out.witnesses_dropped += 1;
+                    }
                 }
             }
             (Pick::Existing(key), Err((e, _))) => {

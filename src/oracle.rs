@@ -171,16 +171,16 @@ fn same_read_pairs(key: u32, ws: &[&Witness], most: usize) -> Vec<LostPair> {
     let mut first_by_read: HashMap<Vec<Decimal>, &Witness> = HashMap::new();
     let mut out = Vec::new();
     for w in ws {
-        match first_by_read.get(&normalise(&w.read)) {
+        match first_by_read.get(&normalise(w.read())) {
             Some(first) if out.len() < most => out.push(LostPair {
                 key,
-                read: w.read.clone(),
-                first_delta: first.delta.clone(),
-                second_delta: w.delta.clone(),
+                read: w.read().to_vec(),
+                first_delta: first.delta().to_vec(),
+                second_delta: w.delta().to_vec(),
             }),
             Some(_) => break,
             None => {
-                first_by_read.insert(normalise(&w.read), w);
+                first_by_read.insert(normalise(w.read()), w);
             }
         }
     }
@@ -199,11 +199,11 @@ fn lost_by_chain(
 ) -> Option<(u64, Vec<Decimal>)> {
     let effective: Vec<&&Witness> = ws
         .iter()
-        .filter(|w| w.delta.iter().any(|d| !d.is_zero()))
+        .filter(|w| w.delta().iter().any(|d| !d.is_zero()))
         .collect();
     let mut by_written: HashMap<Vec<Decimal>, Vec<usize>> = HashMap::new();
     for (i, w) in effective.iter().enumerate() {
-        let written: Vec<Decimal> = w.read.iter().zip(&w.delta).map(|(r, d)| r + d).collect();
+        let written: Vec<Decimal> = w.read().iter().zip(w.delta()).map(|(r, d)| r + d).collect();
         by_written.entry(normalise(&written)).or_default().push(i);
     }
     let target = normalise(initial);
@@ -212,14 +212,14 @@ fn lost_by_chain(
     while current != target {
         let i = by_written.get_mut(&current)?.pop()?;
         on_chain[i] = true;
-        current = normalise(&effective[i].read);
+        current = normalise(effective[i].read());
     }
     let mut amount = vec![Decimal::ZERO; initial.len()];
     let mut lost = 0;
     for (w, kept) in effective.iter().zip(&on_chain) {
         if !kept {
             lost += 1;
-            add_into(&mut amount, &w.delta);
+            add_into(&mut amount, w.delta());
         }
     }
     Some((lost, amount))
@@ -289,16 +289,12 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn w(key: u32, read: i64, delta: i64) -> Witness {
-        Witness {
-            key,
-            read: vec![Decimal::from(read)],
-            delta: vec![Decimal::from(delta)],
-        }
+        Witness::new(key, &[Decimal::from(read)], &[Decimal::from(delta)])
     }
 
     fn run(witnesses: &[Witness], final_value: i64, has_witnesses: bool) -> Verdict {
         let mut acked = HashMap::new();
-        let sum: Decimal = witnesses.iter().map(|w| w.delta[0]).sum();
+        let sum: Decimal = witnesses.iter().map(|w| w.delta()[0]).sum();
         acked.insert(0u32, vec![sum]);
         check(&Observed {
             columns: 1,

@@ -98,7 +98,8 @@ impl Race<'_> {
             unknown_neg: &outcome.unknown_neg,
             witnesses: &outcome.witnesses,
             max_delta: &max_delta,
-            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. }),
+            // Capped witnesses cannot prove the chain: count a lower bound instead.
+            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. }) && outcome.witnesses_dropped == 0,
         });
         let counters = columns
             .iter()
