@@ -14,6 +14,7 @@
 //! path: the pool, two relaxed atomics, and a histogram the workers fold into every few hundred
 //! calls for the live p99.
 
+use crate::oracle::RowSums;
 use crate::scenario::{KeyChoice, Keys, PathKind, Strategy};
 use crate::workload::{KeyValue, Num, OpError, Prepared};
 use hdrhistogram::Histogram;
@@ -21,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -146,14 +147,12 @@ pub struct Outcome {
     pub latency_us: Histogram<u64>,
     pub errors: BTreeMap<String, ErrorClass>,
     pub absent: Absent,
-    /// Per key index: the sum of every acknowledged delta, per column.
-    pub acked: HashMap<u32, Vec<Decimal>>,
-    /// Per key index: how many calls were acknowledged.
-    pub acked_calls: HashMap<u32, u64>,
+    /// Per key index: the sum of every acknowledged delta per column, and the call count.
+    pub acked: RowSums,
     /// Per key index: deltas of calls whose outcome is unknown (connection lost mid-call),
     /// split into positive and negative parts per column: they widen the oracle's bounds.
-    pub unknown_pos: HashMap<u32, Vec<Decimal>>,
-    pub unknown_neg: HashMap<u32, Vec<Decimal>>,
+    pub unknown_pos: RowSums,
+    pub unknown_neg: RowSums,
     pub witnesses: Vec<Witness>,
     /// Calls whose witness was not kept because of `WITNESS_LIMIT`.
     pub witnesses_dropped: u64,
@@ -161,7 +160,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new() -> Outcome {
+    fn new(columns: usize) -> Outcome {
         Outcome {
             ops_ok: 0,
             ops_failed: 0,
@@ -172,10 +171,9 @@ impl Outcome {
             latency_us: new_histogram(),
             errors: BTreeMap::new(),
             absent: Absent::default(),
-            acked: HashMap::new(),
-            acked_calls: HashMap::new(),
-            unknown_pos: HashMap::new(),
-            unknown_neg: HashMap::new(),
+            acked: RowSums::new(columns),
+            unknown_pos: RowSums::new(columns),
+            unknown_neg: RowSums::new(columns),
             witnesses: Vec::new(),
             witnesses_dropped: 0,
             interrupted: false,
@@ -195,21 +193,9 @@ impl Outcome {
         self.absent.sent += other.absent.sent;
         self.absent.accepted += other.absent.accepted;
         merge_errors(&mut self.absent.rejected, other.absent.rejected);
-        for (map, theirs) in [
-            (&mut self.acked, other.acked),
-            (&mut self.unknown_pos, other.unknown_pos),
-            (&mut self.unknown_neg, other.unknown_neg),
-        ] {
-            for (k, v) in theirs {
-                add_into(
-                    map.entry(k).or_insert_with(|| vec![Decimal::ZERO; v.len()]),
-                    &v,
-                );
-            }
-        }
-        for (k, n) in other.acked_calls {
-            *self.acked_calls.entry(k).or_default() += n;
-        }
+        self.acked.merge(&other.acked);
+        self.unknown_pos.merge(&other.unknown_pos);
+        self.unknown_neg.merge(&other.unknown_neg);
         self.witnesses.extend(other.witnesses);
         self.witnesses_dropped += other.witnesses_dropped;
         self.interrupted |= other.interrupted;
@@ -235,14 +221,16 @@ fn count_error(map: &mut BTreeMap<String, ErrorClass>, e: &OpError) {
     entry.count += 1;
 }
 
-fn add_into(acc: &mut [Decimal], v: &[Decimal]) {
-    for (a, b) in acc.iter_mut().zip(v) {
-        *a += *b;
-    }
+/// An auto-resizing histogram (3 significant digits): it only grows as far as the latencies it
+/// sees, which keeps one per worker affordable (tens of KB instead of 220 KB for a fixed
+/// 1 µs..60 s range).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("valid histogram precision")
 }
 
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+/// Records a latency, clamped to `MAX_LATENCY_US`.
+fn record(h: &mut Histogram<u64>, us: u64) {
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
 /// The key of one call: an index into the existing keys, or into the absent ones.
@@ -309,7 +297,7 @@ pub async fn run(
         };
         set.spawn(async move { worker(w, started, conn, &load, &live, &cancel).await });
     }
-    let mut total = Outcome::new();
+    let mut total = Outcome::new(load.columns);
     while let Some(res) = set.join_next().await {
         match res {
             Ok(o) => total.merge(o),
@@ -373,8 +361,9 @@ async fn worker(
     cancel: &CancellationToken,
 ) -> Outcome {
     let ncols = load.columns;
-    let mut out = Outcome::new();
-    let mut recent = new_histogram();
+    let mut out = Outcome::new(ncols);
+    // Latencies not yet folded into the live histogram (a small buffer, not a histogram).
+    let mut recent: Vec<u64> = Vec::with_capacity(LIVE_EVERY as usize);
     let mut rng = StdRng::seed_from_u64(
         load.seed ^ (load.stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((w as u64) << 32),
     );
@@ -518,18 +507,13 @@ async fn worker(
             }
             (Pick::Existing(key), Ok(_)) => {
                 out.ops_ok += 1;
-                out.latency_us.saturating_record(elapsed_us.max(1));
-                recent.saturating_record(elapsed_us.max(1));
-                add_into(
-                    out.acked
-                        .entry(key)
-                        .or_insert_with(|| vec![Decimal::ZERO; ncols]),
-                    &delta_values,
-                );
-                *out.acked_calls.entry(key).or_default() += 1;
+                record(&mut out.latency_us, elapsed_us);
+                recent.push(elapsed_us);
+                out.acked.add(key, &delta_values, 1);
                 if is_rmw {
                     if out.witnesses.len() < witness_limit {
-                        out.witnesses.push(Witness::new(key, &read_values, &delta_values));
+                        out.witnesses
+                            .push(Witness::new(key, &read_values, &delta_values));
                     } else {
                         out.witnesses_dropped += 1;
                     }
@@ -547,27 +531,19 @@ async fn worker(
                         .iter()
                         .map(|d| (*d).min(Decimal::ZERO))
                         .collect();
-                    add_into(
-                        out.unknown_pos
-                            .entry(key)
-                            .or_insert_with(|| vec![Decimal::ZERO; ncols]),
-                        &pos,
-                    );
-                    add_into(
-                        out.unknown_neg
-                            .entry(key)
-                            .or_insert_with(|| vec![Decimal::ZERO; ncols]),
-                        &neg,
-                    );
+                    out.unknown_pos.add(key, &pos, 1);
+                    out.unknown_neg.add(key, &neg, 1);
                 }
                 count_error(&mut out.errors, &e);
             }
         }
-        if recent.len() >= LIVE_EVERY
-            && let Ok(mut h) = live.latency_us.try_lock()
-        {
-            let _ = h.add(&recent);
-            recent.reset();
+        if recent.len() as u64 >= LIVE_EVERY {
+            if let Ok(mut h) = live.latency_us.try_lock() {
+                for &us in &recent {
+                    record(&mut h, us);
+                }
+            }
+            recent.clear();
         }
     }
     out

@@ -16,6 +16,70 @@ use crate::engine::Witness;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
+/// Per-row sums of the counter columns and call counts, stored flat (one slot per row touched),
+/// so each of hundreds of workers can own one without a heap allocation per row.
+#[derive(Debug, Clone, Default)]
+pub struct RowSums {
+    columns: usize,
+    slot: HashMap<u32, u32>,
+    values: Vec<Decimal>,
+    calls: Vec<u64>,
+}
+
+impl RowSums {
+    pub fn new(columns: usize) -> RowSums {
+        RowSums {
+            columns,
+            ..RowSums::default()
+        }
+    }
+
+    fn slot(&mut self, key: u32) -> usize {
+        let next = self.calls.len() as u32;
+        let s = *self.slot.entry(key).or_insert(next) as usize;
+        if s == self.calls.len() {
+            self.calls.push(0);
+            self.values
+                .extend(std::iter::repeat_n(Decimal::ZERO, self.columns));
+        }
+        s
+    }
+
+    /// Adds `calls` calls carrying `deltas` in total to row `key`.
+    pub fn add(&mut self, key: u32, deltas: &[Decimal], calls: u64) {
+        let s = self.slot(key);
+        self.calls[s] += calls;
+        add_into(
+            &mut self.values[s * self.columns..(s + 1) * self.columns],
+            deltas,
+        );
+    }
+
+    pub fn get(&self, key: u32) -> Option<&[Decimal]> {
+        self.slot
+            .get(&key)
+            .map(|&s| &self.values[s as usize * self.columns..(s as usize + 1) * self.columns])
+    }
+
+    pub fn calls(&self, key: u32) -> u64 {
+        self.slot.get(&key).map_or(0, |&s| self.calls[s as usize])
+    }
+
+    pub fn merge(&mut self, other: &RowSums) {
+        if self.columns == 0 {
+            self.columns = other.columns;
+        }
+        for (&key, &s) in &other.slot {
+            let s = s as usize;
+            self.add(
+                key,
+                &other.values[s * other.columns..(s + 1) * other.columns],
+                other.calls[s],
+            );
+        }
+    }
+}
+
 /// The oracle's input for one path.
 pub struct Observed<'a> {
     pub columns: usize,
@@ -24,9 +88,9 @@ pub struct Observed<'a> {
     pub initial: &'a [Vec<Decimal>],
     /// Counter values after, per key index.
     pub final_values: &'a [Vec<Decimal>],
-    pub acked: &'a HashMap<u32, Vec<Decimal>>,
-    pub unknown_pos: &'a HashMap<u32, Vec<Decimal>>,
-    pub unknown_neg: &'a HashMap<u32, Vec<Decimal>>,
+    pub acked: &'a RowSums,
+    pub unknown_pos: &'a RowSums,
+    pub unknown_neg: &'a RowSums,
     /// Read-modify-write witnesses; empty for opaque paths.
     pub witnesses: &'a [Witness],
     /// The largest delta per column (for the lower bound on lost calls).
@@ -103,9 +167,9 @@ pub fn check(o: &Observed) -> Verdict {
     let mut examples = Vec::new();
     for k in 0..o.keys {
         let key = k as u32;
-        let acked = o.acked.get(&key).unwrap_or(&zero);
-        let up = o.unknown_pos.get(&key).unwrap_or(&zero);
-        let down = o.unknown_neg.get(&key).unwrap_or(&zero);
+        let acked = o.acked.get(key).unwrap_or(&zero);
+        let up = o.unknown_pos.get(key).unwrap_or(&zero);
+        let down = o.unknown_neg.get(key).unwrap_or(&zero);
         let (init, fin) = (&o.initial[k], &o.final_values[k]);
         let mut short_by: Vec<Decimal> = vec![Decimal::ZERO; o.columns];
         let (mut short, mut over) = (false, false);
@@ -230,7 +294,7 @@ fn lost_by_chain(
 /// of each path's increments survived. Returns, per path, (acknowledged, surviving) calls summed
 /// over rows, from each row's acknowledged call counts and final value.
 pub fn attribute(
-    acked_calls: &[HashMap<u32, u64>],
+    acked_calls: &[&RowSums],
     base: u64,
     final_first_column: &[Decimal],
 ) -> Vec<Attribution> {
@@ -241,7 +305,7 @@ pub fn attribute(
         for (j, calls) in acked_calls.iter().enumerate() {
             let digit = u64::try_from(rest % base).unwrap_or(0);
             rest = (rest / base).trunc();
-            let acked = calls.get(&(k as u32)).copied().unwrap_or(0);
+            let acked = calls.calls(k as u32);
             let a = &mut out[j];
             a.acked += acked;
             a.surviving += digit.min(acked);
@@ -293,17 +357,17 @@ mod tests {
     }
 
     fn run(witnesses: &[Witness], final_value: i64, has_witnesses: bool) -> Verdict {
-        let mut acked = HashMap::new();
+        let mut acked = RowSums::new(1);
         let sum: Decimal = witnesses.iter().map(|w| w.delta()[0]).sum();
-        acked.insert(0u32, vec![sum]);
+        acked.add(0, &[sum], 1);
         check(&Observed {
             columns: 1,
             keys: 1,
             initial: &[vec![Decimal::ZERO]],
             final_values: &[vec![Decimal::from(final_value)]],
             acked: &acked,
-            unknown_pos: &HashMap::new(),
-            unknown_neg: &HashMap::new(),
+            unknown_pos: &RowSums::new(1),
+            unknown_neg: &RowSums::new(1),
             witnesses,
             max_delta: &[dec!(10)],
             has_witnesses,
@@ -314,12 +378,12 @@ mod tests {
     fn mixed_runs_attribute_every_increment() {
         // base 100: path 0 adds 1, path 1 adds 100. Row 0 kept 3 of path 0's 5 calls and 2 of
         // path 1's 2; row 1 kept everything.
-        let mut a = HashMap::new();
-        a.insert(0u32, 5u64);
-        a.insert(1u32, 1u64);
-        let mut b = HashMap::new();
-        b.insert(0u32, 2u64);
-        let got = attribute(&[a, b], 100, &[dec!(203), dec!(1)]);
+        let mut a = RowSums::new(1);
+        a.add(0, &[dec!(5)], 5);
+        a.add(1, &[dec!(1)], 1);
+        let mut b = RowSums::new(1);
+        b.add(0, &[dec!(200)], 2);
+        let got = attribute(&[&a, &b], 100, &[dec!(203), dec!(1)]);
         let pairs: Vec<(u64, u64)> = got.iter().map(|a| (a.acked, a.surviving)).collect();
         assert_eq!(pairs, vec![(6, 4), (2, 2)]);
         assert_eq!(got[0].rows_short, 1);
@@ -334,6 +398,20 @@ mod tests {
             v.lost_amount_from_witnesses,
             Some(vec![v.columns[0].missing])
         );
+    }
+
+    #[test]
+    fn row_sums_merge_by_row() {
+        let mut a = RowSums::new(2);
+        a.add(7, &[dec!(1), dec!(0.5)], 1);
+        let mut b = RowSums::new(2);
+        b.add(7, &[dec!(2), dec!(0.25)], 1);
+        b.add(3, &[dec!(1), dec!(1)], 1);
+        a.merge(&b);
+        assert_eq!(a.get(7), Some(&[dec!(3), dec!(0.75)][..]));
+        assert_eq!(a.calls(7), 2);
+        assert_eq!(a.calls(3), 1);
+        assert_eq!(a.get(9), None);
     }
 
     #[test]
@@ -371,10 +449,10 @@ mod tests {
 
     #[test]
     fn unknown_outcomes_widen_the_interval() {
-        let mut acked = HashMap::new();
-        acked.insert(0u32, vec![dec!(5)]);
-        let mut up = HashMap::new();
-        up.insert(0u32, vec![dec!(2)]);
+        let mut acked = RowSums::new(1);
+        acked.add(0, &[dec!(5)], 1);
+        let mut up = RowSums::new(1);
+        up.add(0, &[dec!(2)], 1);
         for fin in [5, 7] {
             let v = check(&Observed {
                 columns: 1,
@@ -383,7 +461,7 @@ mod tests {
                 final_values: &[vec![Decimal::from(fin)]],
                 acked: &acked,
                 unknown_pos: &up,
-                unknown_neg: &HashMap::new(),
+                unknown_neg: &RowSums::new(1),
                 witnesses: &[],
                 max_delta: &[dec!(2)],
                 has_witnesses: false,
@@ -394,17 +472,17 @@ mod tests {
 
     #[test]
     fn losses_and_excesses_in_different_rows_do_not_cancel() {
-        let mut acked = HashMap::new();
-        acked.insert(0u32, vec![dec!(5)]);
-        acked.insert(1u32, vec![dec!(5)]);
+        let mut acked = RowSums::new(1);
+        acked.add(0, &[dec!(5)], 1);
+        acked.add(1, &[dec!(5)], 1);
         let v = check(&Observed {
             columns: 1,
             keys: 2,
             initial: &[vec![Decimal::ZERO], vec![Decimal::ZERO]],
             final_values: &[vec![dec!(3)], vec![dec!(7)]],
             acked: &acked,
-            unknown_pos: &HashMap::new(),
-            unknown_neg: &HashMap::new(),
+            unknown_pos: &RowSums::new(1),
+            unknown_neg: &RowSums::new(1),
             witnesses: &[],
             max_delta: &[dec!(5)],
             has_witnesses: false,
@@ -417,16 +495,16 @@ mod tests {
 
     #[test]
     fn exact_decimals_with_four_places() {
-        let mut acked = HashMap::new();
-        acked.insert(0u32, vec![dec!(0.0001) + dec!(0.0002)]);
+        let mut acked = RowSums::new(1);
+        acked.add(0, &[dec!(0.0001) + dec!(0.0002)], 1);
         let v = check(&Observed {
             columns: 1,
             keys: 1,
             initial: &[vec![Decimal::ZERO]],
             final_values: &[vec![dec!(0.000300)]],
             acked: &acked,
-            unknown_pos: &HashMap::new(),
-            unknown_neg: &HashMap::new(),
+            unknown_pos: &RowSums::new(1),
+            unknown_neg: &RowSums::new(1),
             witnesses: &[],
             max_delta: &[dec!(0.0002)],
             has_witnesses: false,

@@ -14,7 +14,7 @@ use crate::scenario::{ColumnType, Expect, PathKind, PathSpec, Strategy};
 use crate::stats::{self, LatencyUs};
 use crate::workload::{CounterTable, KeyValue};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Everything the paths of one run share.
@@ -99,7 +99,8 @@ impl Race<'_> {
             witnesses: &outcome.witnesses,
             max_delta: &max_delta,
             // Capped witnesses cannot prove the chain: count a lower bound instead.
-            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. }) && outcome.witnesses_dropped == 0,
+            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. })
+                && outcome.witnesses_dropped == 0,
         });
         let counters = columns
             .iter()
@@ -210,8 +211,7 @@ impl Race<'_> {
         }
         let final_values = self.read().await?;
         let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
-        let calls: Vec<HashMap<u32, u64>> =
-            outcomes.iter().map(|o| o.acked_calls.clone()).collect();
+        let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
         let attribution = oracle::attribute(&calls, base, &first);
         let any_lossy = paths.iter().any(|p| p.expect == Expect::Lossy);
         let mut out = Vec::new();
