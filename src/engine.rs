@@ -18,7 +18,7 @@ use crate::oracle::RowSums;
 use crate::scenario::{KeyChoice, Keys, PathKind, Strategy};
 use crate::workload::{KeyValue, Num, OpError, Prepared};
 use hdrhistogram::Histogram;
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
 use rust_decimal::Decimal;
@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 const MAX_LATENCY_US: u64 = 60_000_000;
 /// A call starting more than this after it was due counts as a late start.
 const LATE_AFTER: Duration = Duration::from_millis(1);
+/// How long an interrupted load waits for calls in flight before dropping them.
+const GRACE: Duration = Duration::from_secs(3);
 /// How often (in calls) a worker folds its latencies into the live histogram.
 const LIVE_EVERY: u64 = 256;
 
@@ -262,7 +264,7 @@ impl KeyPicker {
         }
     }
 
-    fn pick(&self, rng: &mut StdRng) -> Pick {
+    fn pick(&self, rng: &mut SmallRng) -> Pick {
         if self.absent > 0
             && self.keys.absent_share > 0.0
             && rng.random_bool(self.keys.absent_share)
@@ -298,7 +300,23 @@ pub async fn run(
         set.spawn(async move { worker(w, started, conn, &load, &live, &cancel).await });
     }
     let mut total = Outcome::new(load.columns);
-    while let Some(res) = set.join_next().await {
+    loop {
+        let res = tokio::select! {
+            r = set.join_next() => match r { Some(r) => r, None => break },
+            _ = cancel.cancelled() => {
+                // Workers stop after their call in flight; one stuck on a dead server is dropped.
+                let _ = tokio::time::timeout(GRACE, async {
+                    while let Some(r) = set.join_next().await {
+                        if let Ok(o) = r {
+                            total.merge(o);
+                        }
+                    }
+                })
+                .await;
+                set.abort_all();
+                break;
+            }
+        };
         match res {
             Ok(o) => total.merge(o),
             // A worker that panicked lost its own results only; say so in the counts.
@@ -364,7 +382,7 @@ async fn worker(
     let mut out = Outcome::new(ncols);
     // Latencies not yet folded into the live histogram (a small buffer, not a histogram).
     let mut recent: Vec<u64> = Vec::with_capacity(LIVE_EVERY as usize);
-    let mut rng = StdRng::seed_from_u64(
+    let mut rng = SmallRng::seed_from_u64(
         load.seed ^ (load.stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((w as u64) << 32),
     );
     let picker = KeyPicker::new(
@@ -482,14 +500,9 @@ async fn worker(
                 .await;
             result.map(|()| retries).map_err(|e| (e, retries))
         };
-        let result = tokio::select! {
-            r = call => Some(r),
-            _ = cancel.cancelled() => None,
-        };
-        let Some(result) = result else {
-            out.interrupted = true;
-            break;
-        };
+        // No per-call wait on the cancellation token (it takes a lock): a worker sees it between
+        // calls, and `run` stops waiting for a call that hangs (see GRACE).
+        let result = call.await;
         let elapsed_us = due.elapsed().as_micros() as u64;
         live.done.fetch_add(1, Ordering::Relaxed);
         let retries = match &result {
