@@ -34,6 +34,21 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Threads for loadtest's own client work [default: half the cores, at least 1: the
+    /// embedded server needs the rest].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+}
+
+impl Cli {
+    /// Worker threads of the async runtime.
+    pub fn client_threads(&self) -> usize {
+        match self.threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

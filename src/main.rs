@@ -26,7 +26,9 @@ fn main() -> ExitCode {
         eprintln!("loadtest: internal error: {msg}{at} (please report it)");
     }));
     let command_line = loadtest::redacted_command_line(std::env::args());
+    let threads = cli.client_threads();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
     {
