@@ -59,6 +59,52 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// List the scenarios `loadtest run NAME` knows.
     List,
+    /// Work with saved reports: compare two runs, or render one again.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Compare two runs metric by metric. Exit 4 when throughput regresses beyond the
+    /// threshold (outside both runs' own spread), 1 when a correctness expectation that held in
+    /// BASE fails in NEW, 0 otherwise.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Smallest slowdown that counts, e.g. 10% or 0.1.
+        #[arg(long, default_value = "10%", value_parser = parse_fraction)]
+        threshold: f64,
+        /// Compare even runs with different settings, schema or server version.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a saved run again (from its JSON, the source of truth).
+    Render {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value_t = RenderFormat::Md)]
+        format: RenderFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    Md,
+    Json,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match v {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a threshold: expected a percentage below 100%, e.g. 10%"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

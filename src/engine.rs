@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 const MAX_LATENCY_US: u64 = 60_000_000;
 /// A call starting more than this after it was due counts as a late start.
 const LATE_AFTER: Duration = Duration::from_millis(1);
+/// The interval of the throughput samples.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How long an interrupted load waits for calls in flight before dropping them.
 const GRACE: Duration = Duration::from_secs(3);
 /// How often (in calls) a worker folds its latencies into the live histogram.
@@ -146,6 +148,9 @@ pub struct Outcome {
     /// Open model with --duration: calls that were due before the end but never started.
     pub not_started: u64,
     pub elapsed: Duration,
+    /// Calls completed per `SAMPLE_EVERY` interval, as calls/s: the run's own spread, which
+    /// `report compare` uses to tell a change from noise.
+    pub throughput_samples: Vec<f64>,
     pub latency_us: Histogram<u64>,
     pub errors: BTreeMap<String, ErrorClass>,
     pub absent: Absent,
@@ -170,6 +175,7 @@ impl Outcome {
             late_starts: 0,
             not_started: 0,
             elapsed: Duration::ZERO,
+            throughput_samples: Vec::new(),
             latency_us: new_histogram(),
             errors: BTreeMap::new(),
             absent: Absent::default(),
@@ -299,6 +305,22 @@ pub async fn run(
         };
         set.spawn(async move { worker(w, started, conn, &load, &live, &cancel).await });
     }
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (live, samples) = (live.clone(), samples.clone());
+        tokio::spawn(async move {
+            let mut last = live.done.load(Ordering::Relaxed);
+            let mut tick = tokio::time::interval_at((started + SAMPLE_EVERY).into(), SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                let now = live.done.load(Ordering::Relaxed);
+                if let Ok(mut s) = samples.lock() {
+                    s.push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());
+                }
+                last = now;
+            }
+        })
+    };
     let mut total = Outcome::new(load.columns);
     loop {
         let res = tokio::select! {
@@ -328,6 +350,9 @@ pub async fn run(
         }
     }
     total.elapsed = started.elapsed();
+    // Only whole intervals are kept: a partial last one would look like a slowdown.
+    sampler.abort();
+    total.throughput_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     total.interrupted |= cancel.is_cancelled();
     total
 }

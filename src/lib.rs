@@ -90,6 +90,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::List => Ok(app::list()),
         plan::Plan::Migrate(p) => app::migrate(p, stop).await,
         plan::Plan::Run(p) => app::run(*p, stop).await,
+        plan::Plan::Report(c) => app::report(c),
     }
 }
 

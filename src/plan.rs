@@ -15,6 +15,8 @@ pub enum Plan {
     Run(Box<RunPlan>),
     Migrate(MigratePlan),
     List,
+    /// Report commands read files only; nothing to resolve beyond clap's checks.
+    Report(cli::ReportCommand),
 }
 
 /// Where the run's database comes from.
@@ -85,6 +87,7 @@ impl Plan {
     pub fn resolve(cli: cli::Cli, command_line: String) -> Result<Plan> {
         Ok(match cli.command {
             cli::Command::List => Plan::List,
+            cli::Command::Report(c) => Plan::Report(c),
             cli::Command::Migrate(a) => Plan::Migrate(MigratePlan {
                 schema: schema(&a.migrations)?,
                 database: database(&a.database),

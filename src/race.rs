@@ -368,6 +368,11 @@ fn path_report(
         not_started: outcome.not_started,
         duration_s: (secs * 1000.0).round() / 1000.0,
         throughput_ops_s: stats::throughput(outcome.ops_ok, secs),
+        throughput_samples: outcome
+            .throughput_samples
+            .iter()
+            .map(|v| v.round())
+            .collect(),
         latency_us: LatencyUs::of(&outcome.latency_us),
         counters: Vec::new(),
         lost_updates: 0,

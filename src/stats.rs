@@ -69,3 +69,46 @@ mod tests {
         assert_eq!(throughput(3, 2.0), 1.5);
     }
 }
+
+/// A 95% bootstrap interval for mean(new) / mean(base), as multiples of the point estimate:
+/// `(low, high)` such that the interval of the ratio is `(point × low, point × high)`.
+/// Deterministic (fixed seed); `None` with fewer than 3 samples on either side.
+pub fn ratio_spread(base: &[f64], new: &[f64]) -> Option<(f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    if base.len() < 3 || new.len() < 3 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mb, mn) = (mean(base), mean(new));
+    if mb <= 0.0 || mn <= 0.0 {
+        return None;
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5EED);
+    let mut resample = |v: &[f64]| -> f64 {
+        (0..v.len())
+            .map(|_| v[rng.random_range(0..v.len())])
+            .sum::<f64>()
+            / v.len() as f64
+    };
+    let mut ratios: Vec<f64> = (0..2000)
+        .map(|_| (resample(new) / mn) / (resample(base) / mb))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Some((ratios[50], ratios[1949]))
+}
+
+#[cfg(test)]
+mod spread_tests {
+    use super::ratio_spread;
+
+    #[test]
+    fn identical_samples_bracket_one_and_noise_widens_the_interval() {
+        let steady = [100.0, 101.0, 99.0, 100.0, 100.5, 99.5];
+        let (lo, hi) = ratio_spread(&steady, &steady).unwrap();
+        assert!(lo < 1.0 && hi > 1.0 && hi - lo < 0.05, "{lo} {hi}");
+        let noisy = [50.0, 150.0, 80.0, 120.0, 60.0, 140.0];
+        let (nlo, nhi) = ratio_spread(&noisy, &noisy).unwrap();
+        assert!(nhi - nlo > hi - lo);
+        assert_eq!(ratio_spread(&[1.0], &steady), None);
+    }
+}

@@ -547,3 +547,69 @@ fn list_shows_the_token_race() {
 
 #[path = "suite/race_engine.rs"]
 mod race_engine;
+
+#[test]
+fn report_compare_and_render_from_saved_json() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example-token-race.json");
+    let e = example.to_str().unwrap();
+    let out = run(&["report", "compare", e, e]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no regression"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut slow: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    for p in slow["paths"].as_array_mut().unwrap() {
+        let t = p["throughput_ops_s"].as_f64().unwrap();
+        p["throughput_ops_s"] = serde_json::json!(t / 2.0);
+    }
+    let slow_path = dir.path().join("slow.json");
+    std::fs::write(&slow_path, serde_json::to_string(&slow).unwrap()).unwrap();
+    let out = run(&["report", "compare", e, slow_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stdout(&out).contains("| rpc throughput ops/s |")
+            && stdout(&out).contains("**regression**")
+    );
+
+    let mut other = slow.clone();
+    other["settings"]["workers"] = serde_json::json!(8);
+    let other_path = dir.path().join("other.json");
+    std::fs::write(&other_path, serde_json::to_string(&other).unwrap()).unwrap();
+    let out = run(&["report", "compare", e, other_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("workers 256 vs 8") && stderr(&out).contains("--force"));
+    assert_eq!(
+        run(&[
+            "report",
+            "compare",
+            e,
+            other_path.to_str().unwrap(),
+            "--force"
+        ])
+        .status
+        .code(),
+        Some(4)
+    );
+
+    let mut old = slow;
+    old["schema_version"] = serde_json::json!(0);
+    let old_path = dir.path().join("old.json");
+    std::fs::write(&old_path, serde_json::to_string(&old).unwrap()).unwrap();
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(
+        &truncated,
+        &std::fs::read_to_string(&example).unwrap()[..500],
+    )
+    .unwrap();
+    for (file, needle) in [(&old_path, "schema_version 0"), (&truncated, "truncated")] {
+        let out = run(&["report", "render", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(stderr(&out).trim().lines().count(), 1);
+        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+    }
+    let out = run(&["report", "render", e]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("# token-race — PASS"));
+}

@@ -1,6 +1,7 @@
 //! The one report model of a run. Built once by `app`, rendered as JSON (the source of truth)
 //! and Markdown; renderers never touch the database.
 
+pub mod compare;
 mod markdown;
 
 use crate::stats::LatencyUs;
@@ -125,6 +126,10 @@ pub struct PathReport {
     pub not_started: u64,
     pub duration_s: f64,
     pub throughput_ops_s: f64,
+    /// Calls/s over each successive 0.25 s of the path (all paths together in a mixed run): the
+    /// run's own spread, used by `report compare`.
+    #[serde(default)]
+    pub throughput_samples: Vec<f64>,
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled
     /// connection (what the application would see).
     pub latency_us: LatencyUs,
@@ -192,6 +197,41 @@ pub struct ErrorReport {
     pub sqlstate: String,
     pub count: u64,
     pub message: String,
+}
+
+/// Reads a saved report, refusing (exit 2) what this loadtest cannot read.
+pub fn load(path: &Path) -> Result<Report, crate::Error> {
+    use crate::Error;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let shown = path.display();
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Input(format!(
+            "{shown}:{}:{}: not a complete JSON report ({e}); was the file truncated?",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(Error::Input(format!(
+                "{shown}: report schema_version {v}; this loadtest reads schema_version {SCHEMA_VERSION} (rerun the scenario to get a current report)"
+            )));
+        }
+        None => {
+            return Err(Error::Input(format!(
+                "{shown}: not a loadtest report (no schema_version)"
+            )));
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Error::Input(format!("{shown}: not a loadtest run report: {e}")))
 }
 
 /// The files one run wrote.
