@@ -115,8 +115,24 @@ pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
                 .map_err(Error::db("cannot connect to the scratch database"))?;
             let version = server_version(&client).await?;
             let applied = build_schema(&client, &plan.schema, |l| println!("{l}")).await?;
+        let unindexed = pg::lint::unindexed_foreign_keys(&client)
+            .await
+            .map_err(Error::db("cannot read the foreign keys from the catalog"))?;
+        for fk in &unindexed {
+            let partial = fk
+                .partial_index_not_counted
+                .as_ref()
+                .map(|p| format!(" (partial index {p} does not serve its lookups)"))
+                .unwrap_or_default();
             println!(
-                "{} migration(s) from {} applied in {:.0} ms on PostgreSQL {} ({}{})",
+                "  unindexed foreign key {}({}) → {}{partial}",
+                fk.table,
+                fk.columns.join(", "),
+                fk.references
+            );
+        }
+            println!(
+                "{} migration(s) from {} applied in {:.0} ms on PostgreSQL {} ({}{}); {} foreign key(s) without a supporting index",
                 applied.len(),
                 plan.schema.source,
                 began.elapsed().as_secs_f64() * 1000.0,
@@ -126,7 +142,8 @@ pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
                     ", Supabase compatibility"
                 } else {
                     ""
-                }
+                },
+                unindexed.len()
             );
             Ok(exit::OK)
         },
