@@ -160,6 +160,7 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
             let r = report::load(&run)?;
             match format {
                 RenderFormat::Md => print!("{}", report::markdown(&r)),
+                RenderFormat::Html => print!("{}", report::html(&r)),
                 RenderFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&r).expect("report serialises")
@@ -272,9 +273,10 @@ pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
     )?;
     print!("{}", report::markdown(&report));
     println!(
-        "\nreport: {} and {}",
+        "\nreport: {}, {} and {}",
         written.json.display(),
-        written.markdown.display()
+        written.markdown.display(),
+        written.html.display()
     );
     Ok(if report.verdict == "pass" {
         exit::OK

@@ -90,6 +90,7 @@ pub enum ReportCommand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RenderFormat {
     Md,
+    Html,
     Json,
 }
 

@@ -374,6 +374,7 @@ fn path_report(
             .map(|v| v.round())
             .collect(),
         latency_us: LatencyUs::of(&outcome.latency_us),
+        latency_percentiles: stats::percentile_curve(&outcome.latency_us),
         counters: Vec::new(),
         lost_updates: 0,
         lost_updates_exact: true,

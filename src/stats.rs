@@ -38,6 +38,24 @@ impl LatencyUs {
     }
 }
 
+/// `[percentile, µs]` at log-spaced percentiles: 0, then 1 − 10^(−k/4) for k = 1..=20 (up to
+/// 99.999), then 100 — the points of an HdrHistogram percentile plot.
+pub fn percentile_curve(h: &Histogram<u64>) -> Vec<[f64; 2]> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![[0.0, h.min() as f64]];
+    for k in 1..=20 {
+        let q = 1.0 - 10f64.powf(-(k as f64) / 4.0);
+        out.push([
+            (q * 100_000.0).round() / 1000.0,
+            h.value_at_quantile(q) as f64,
+        ]);
+    }
+    out.push([100.0, h.max() as f64]);
+    out
+}
+
 /// Operations per second, rounded to one decimal.
 pub fn throughput(ops: u64, seconds: f64) -> f64 {
     if seconds <= 0.0 {

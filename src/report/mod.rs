@@ -2,7 +2,10 @@
 //! and Markdown; renderers never touch the database.
 
 pub mod compare;
+mod html;
 mod markdown;
+
+pub use html::render as html;
 
 use crate::stats::LatencyUs;
 pub use markdown::render as markdown;
@@ -133,6 +136,10 @@ pub struct PathReport {
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled
     /// connection (what the application would see).
     pub latency_us: LatencyUs,
+    /// The latency distribution at log-spaced percentiles (0, 90, 99, 99.9, … and in between),
+    /// as `[percentile, µs]` pairs: the HdrHistogram-style percentile curve.
+    #[serde(default)]
+    pub latency_percentiles: Vec<[f64; 2]>,
     pub counters: Vec<CounterReport>,
     /// Acknowledged increments whose effect is missing.
     pub lost_updates: u64,
@@ -238,6 +245,7 @@ pub fn load(path: &Path) -> Result<Report, crate::Error> {
 pub struct Written {
     pub json: PathBuf,
     pub markdown: PathBuf,
+    pub html: PathBuf,
 }
 
 /// Writes `<dir>/<scenario>-<UTC timestamp>.json` and `.md`, never overwriting an earlier
@@ -258,6 +266,7 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
         };
         let json_path = dir.join(format!("{base}.json"));
         let md_path = dir.join(format!("{base}.md"));
+        let html_path = dir.join(format!("{base}.html"));
         use std::io::Write;
         match std::fs::OpenOptions::new()
             .write(true)
@@ -268,9 +277,11 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
                 f.write_all(json.as_bytes()).map_err(err(&json_path))?;
                 f.write_all(b"\n").map_err(err(&json_path))?;
                 std::fs::write(&md_path, &md).map_err(err(&md_path))?;
+                std::fs::write(&html_path, html(report)).map_err(err(&html_path))?;
                 return Ok(Written {
                     json: json_path,
                     markdown: md_path,
+                    html: html_path,
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
