@@ -3,6 +3,7 @@
 //! template never sees the database and the report is never concatenated by hand.
 
 use super::Report;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -161,24 +162,14 @@ fn latency_chart(r: &Report) -> String {
                 _ => "100%".into(),
             })
             .draw();
-        for (i, p) in r.paths.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+        let lines = r.paths.iter().map(|p| {
             let points = p
                 .latency_percentiles
                 .iter()
                 .map(|pt| (nines(pt[0]), pt[1] / 1000.0));
-            if let Ok(series) = chart.draw_series(LineSeries::new(points, color.stroke_width(2))) {
-                series
-                    .label(p.name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw();
+            (p.name.clone(), points.collect())
+        });
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft);
         let _ = root.present();
     }
     svg
@@ -215,27 +206,39 @@ fn throughput_chart(r: &Report) -> String {
             .x_desc("seconds into the path")
             .y_desc("calls/s")
             .draw();
-        for (i, p) in r.paths.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let points = p
-                .throughput_samples
-                .iter()
-                .enumerate()
-                .map(|(k, v)| ((k + 1) as f64 * 0.25, *v));
-            if let Ok(series) = chart.draw_series(LineSeries::new(points, color.stroke_width(2))) {
-                series
-                    .label(p.name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw();
+        let lines = r.paths.iter().map(|p| {
+            let points = p.throughput_samples.iter().enumerate();
+            (
+                p.name.clone(),
+                points.map(|(k, v)| ((k + 1) as f64 * 0.25, *v)).collect(),
+            )
+        });
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight);
         let _ = root.present();
     }
     svg
+}
+
+/// One coloured line per (name, points), with a legend.
+fn draw_lines<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    lines: impl Iterator<Item = (String, Vec<(f64, f64)>)>,
+    legend_at: SeriesLabelPosition,
+) {
+    for (i, (name, points)) in lines.enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        if let Ok(series) = chart.draw_series(LineSeries::new(points, color.stroke_width(2))) {
+            series
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+    }
+    let _ = chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(legend_at)
+        .draw();
 }
 
 #[cfg(test)]
