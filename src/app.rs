@@ -151,6 +151,102 @@ pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
     .await
 }
 
+/// `loadtest nightly`: every scenario of the suite, one combined report, compared with the
+/// baseline. A run that fails is recorded and the suite goes on; interruption stops it.
+pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
+    use crate::report::compare::{self, Verdict};
+    let began = Instant::now();
+    let started_at = chrono::Utc::now();
+    let mut runs = Vec::new();
+    for run in &plan.runs {
+        let (report, stamp) = execute(run, &stop).await?;
+        report::write(&report, &plan.report_dir, &stamp)?;
+        eprintln!(
+            "nightly: {} {} ({:.1} s)",
+            report.scenario, report.verdict, report.duration_s
+        );
+        runs.push(report);
+    }
+    let combined = report::NightlyReport {
+        schema_version: report::SCHEMA_VERSION,
+        kind: "nightly".into(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        verdict: if runs.iter().all(|r| r.verdict == "pass") {
+            "pass"
+        } else {
+            "fail"
+        }
+        .into(),
+        runs,
+    };
+    let path = plan.report_dir.join(format!(
+        "nightly-{}.json",
+        started_at.format("%Y%m%dT%H%M%SZ")
+    ));
+    let json = serde_json::to_string_pretty(&combined).expect("report serialises");
+    std::fs::write(&path, &json).map_err(|source| Error::WriteFile {
+        path: path.clone(),
+        source,
+    })?;
+    let mut code = if combined.verdict == "pass" {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    };
+    if plan.baseline.is_file() {
+        let base = report::load_nightly(&plan.baseline)?;
+        for new in &combined.runs {
+            let Some(old) = base.runs.iter().find(|b| b.scenario == new.scenario) else {
+                println!("{}: not in the baseline", new.scenario);
+                continue;
+            };
+            let differences = compare::incomparable(old, new);
+            if !differences.is_empty() {
+                println!(
+                    "{}: not comparable with the baseline ({})",
+                    new.scenario,
+                    differences.join(", ")
+                );
+                continue;
+            }
+            let rows = compare::compare(old, new, plan.threshold);
+            print!("{}", compare::markdown(old, new, &rows, plan.threshold));
+            if rows.iter().any(|r| r.verdict == Verdict::NewlyFailing) {
+                code = exit::EXPECTATION_FAILED;
+            } else if code == exit::OK && rows.iter().any(|r| r.verdict == Verdict::Regression) {
+                code = exit::REGRESSION;
+            }
+        }
+    } else if !plan.update_baseline {
+        println!(
+            "no baseline at {} yet: pass --update-baseline to make this run the baseline",
+            plan.baseline.display()
+        );
+    }
+    if plan.update_baseline {
+        if let Some(dir) = plan.baseline.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(&plan.baseline, &json).map_err(|source| Error::WriteFile {
+            path: plan.baseline.clone(),
+            source,
+        })?;
+        println!("baseline updated: {}", plan.baseline.display());
+    }
+    println!(
+        "nightly: {} scenario(s), {}, in {:.1} s; combined report {}",
+        combined.runs.len(),
+        combined.verdict,
+        combined.duration_s,
+        path.display()
+    );
+    Ok(code)
+}
+
 /// `loadtest report compare|render`.
 pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
     use crate::cli::{RenderFormat, ReportCommand};
@@ -207,6 +303,24 @@ pub fn list() -> u8 {
 
 /// `loadtest run`.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = execute(&plan, &stop).await?;
+    let written = report::write(&report, &plan.report_dir, &stamp)?;
+    print!("{}", report::markdown(&report));
+    println!(
+        "\nreport: {}, {} and {}",
+        written.json.display(),
+        written.markdown.display(),
+        written.html.display()
+    );
+    Ok(if report.verdict == "pass" {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    })
+}
+
+/// Runs one scenario and returns its report and the UTC timestamp naming its files.
+pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
     let run_id = new_run_id();
     let started_at = chrono::Utc::now();
     let began = Instant::now();
@@ -266,23 +380,7 @@ pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
         },
     )
     .await?;
-    let written = report::write(
-        &report,
-        &plan.report_dir,
-        &started_at.format("%Y%m%dT%H%M%SZ").to_string(),
-    )?;
-    print!("{}", report::markdown(&report));
-    println!(
-        "\nreport: {}, {} and {}",
-        written.json.display(),
-        written.markdown.display(),
-        written.html.display()
-    );
-    Ok(if report.verdict == "pass" {
-        exit::OK
-    } else {
-        exit::EXPECTATION_FAILED
-    })
+    Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
 }
 
 fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {

@@ -59,9 +59,50 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// List the scenarios `loadtest run NAME` knows.
     List,
+    /// Run every scenario (or a suite), write one combined report, compare it with the baseline.
+    /// Exit 4 on a throughput regression, 1 when an expectation newly fails or a run fails.
+    Nightly(NightlyArgs),
     /// Work with saved reports: compare two runs, or render one again.
     #[command(subcommand)]
     Report(ReportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    /// The combined report to compare with (written by --update-baseline).
+    #[arg(long, default_value = "reports/baseline.json")]
+    pub baseline: PathBuf,
+
+    /// Replace the baseline with this run's combined report.
+    #[arg(long)]
+    pub update_baseline: bool,
+
+    /// A file listing the scenarios to run, one name or .toml path per line (# comments);
+    /// default: every scenario `loadtest list` shows.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+
+    /// Calls per path of every scenario.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub ops: u64,
+
+    /// Smallest slowdown that counts, e.g. 10%.
+    #[arg(long, default_value = "10%", value_parser = parse_fraction)]
+    pub threshold: f64,
+
+    /// Folder for the combined report and each scenario's own reports.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+
+    /// No progress bar or per-migration lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub migrations: MigrationArgs,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,6 +91,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::Migrate(p) => app::migrate(p, stop).await,
         plan::Plan::Run(p) => app::run(*p, stop).await,
         plan::Plan::Report(c) => app::report(c),
+        plan::Plan::Nightly(p) => app::nightly(p, stop).await,
     }
 }
 

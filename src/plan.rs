@@ -17,6 +17,16 @@ pub enum Plan {
     List,
     /// Report commands read files only; nothing to resolve beyond clap's checks.
     Report(cli::ReportCommand),
+    Nightly(NightlyPlan),
+}
+
+/// Every scenario of the suite, resolved and validated before anything runs.
+pub struct NightlyPlan {
+    pub runs: Vec<RunPlan>,
+    pub baseline: PathBuf,
+    pub update_baseline: bool,
+    pub threshold: f64,
+    pub report_dir: PathBuf,
 }
 
 /// Where the run's database comes from.
@@ -88,6 +98,7 @@ impl Plan {
         Ok(match cli.command {
             cli::Command::List => Plan::List,
             cli::Command::Report(c) => Plan::Report(c),
+            cli::Command::Nightly(a) => Plan::Nightly(nightly(a, command_line)?),
             cli::Command::Migrate(a) => Plan::Migrate(MigratePlan {
                 schema: schema(&a.migrations)?,
                 database: database(&a.database),
@@ -151,5 +162,55 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
         compat: a.compat == CompatArg::Supabase,
         migrations: selected,
         skipped,
+    })
+}
+
+fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
+    let names: Vec<String> = match &a.suite {
+        None => scenario::list().into_iter().map(|l| l.name).collect(),
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(|source| Error::ReadFile {
+                path: file.clone(),
+                source,
+            })?
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+    };
+    if names.is_empty() {
+        return Err(Error::Input(
+            "the nightly suite is empty: list scenario names or .toml paths, one per line".into(),
+        ));
+    }
+    let schema = schema(&a.migrations)?;
+    let mut runs = Vec::new();
+    for name in names {
+        let (origin, text) = scenario::locate(&name)?;
+        let scenario = scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
+        runs.push(RunPlan {
+            scenario,
+            until: Until::Ops(a.ops),
+            rate: None,
+            strategy: Strategy::None,
+            matrix: false,
+            retries: 0,
+            mixed: false,
+            workers: 256,
+            connections: 64,
+            seed: 1,
+            report_dir: a.report_dir.clone(),
+            quiet: a.quiet,
+            schema: schema.clone(),
+            database: database(&a.database),
+            command_line: command_line.clone(),
+        });
+    }
+    Ok(NightlyPlan {
+        runs,
+        baseline: a.baseline,
+        update_baseline: a.update_baseline,
+        threshold: a.threshold,
+        report_dir: a.report_dir,
     })
 }

@@ -647,3 +647,51 @@ async fn unindexed_foreign_keys_are_found_and_indexed_ones_are_not() {
     );
     assert_eq!(found[0].references, "parent");
 }
+
+#[test]
+fn nightly_runs_the_suite_and_compares_with_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, baseline) = (
+        dir.path().to_str().unwrap(),
+        dir.path().join("base/baseline.json"),
+    );
+    let suite = dir.path().join("suite.txt");
+    std::fs::write(&suite, "# the suite\ntoken-race\n").unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "nightly",
+            "--ops",
+            "1500",
+            "--quiet",
+            "--report-dir",
+            d,
+            "--database-url",
+            &shared().url,
+        ];
+        a.extend([
+            "--suite",
+            suite.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ]);
+        a.extend(extra.iter().copied());
+        run(&a)
+    };
+    let out = args(&["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let combined: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    assert_eq!(combined["kind"], "nightly");
+    assert_eq!(combined["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(combined["runs"][0]["scenario"], "token-race");
+    // Against itself: every correctness row holds.
+    let out = args(&["--threshold", "90%"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("| rpc expectation (exact) | held | held |"));
+}

@@ -206,8 +206,30 @@ pub struct ErrorReport {
     pub message: String,
 }
 
+/// The combined report of `loadtest nightly`: one run report per scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NightlyReport {
+    pub schema_version: u32,
+    /// Always "nightly".
+    pub kind: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// "pass" when every run passed.
+    pub verdict: String,
+    pub runs: Vec<Report>,
+}
+
 /// Reads a saved report, refusing (exit 2) what this loadtest cannot read.
 pub fn load(path: &Path) -> Result<Report, crate::Error> {
+    load_json(path)
+}
+
+/// Reads a saved combined nightly report.
+pub fn load_nightly(path: &Path) -> Result<NightlyReport, crate::Error> {
+    load_json(path)
+}
+
+fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, crate::Error> {
     use crate::Error;
     let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
         path: path.to_path_buf(),
@@ -238,7 +260,7 @@ pub fn load(path: &Path) -> Result<Report, crate::Error> {
         }
     }
     serde_json::from_value(value)
-        .map_err(|e| Error::Input(format!("{shown}: not a loadtest run report: {e}")))
+        .map_err(|e| Error::Input(format!("{shown}: not this kind of loadtest report: {e}")))
 }
 
 /// The files one run wrote.
