@@ -329,7 +329,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
         &plan.database,
         plan.connections,
         &run_id,
-        &stop,
+        stop,
         progress,
         async |target| {
             let client = pg::connect(&target.config())
@@ -357,15 +357,15 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 Vec::new()
             };
             let pool = pool(target, plan.connections)?;
-            warm_up(&pool, plan.connections, &plan).await?;
+            warm_up(&pool, plan.connections, plan).await?;
             let race = Race {
-                plan: &plan,
+                plan,
                 client: &client,
                 pool: &pool,
                 table: &table,
                 keys,
                 absent: Arc::new(absent),
-                stop: &stop,
+                stop,
                 progress,
             };
             let paths = if plan.mixed {
@@ -375,7 +375,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             };
             let database = database_info(&client, target).await?;
             Ok(assemble(
-                &plan, &run_id, started_at, began, paths, applied, database,
+                plan, &run_id, started_at, began, paths, applied, database,
             ))
         },
     )
