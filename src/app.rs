@@ -184,6 +184,20 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
         "nightly-{}.json",
         started_at.format("%Y%m%dT%H%M%SZ")
     ));
+    let (bigger, smaller, bmf) = report::trackers(&combined.runs);
+    for (name, value) in [
+        ("benchmark-bigger-is-better.json", bigger),
+        ("benchmark-smaller-is-better.json", smaller),
+        ("bencher-metrics.json", bmf),
+    ] {
+        let file = plan.report_dir.join(name);
+        std::fs::write(&file, serde_json::to_string_pretty(&value).expect("json")).map_err(
+            |source| Error::WriteFile {
+                path: file.clone(),
+                source,
+            },
+        )?;
+    }
     let json = serde_json::to_string_pretty(&combined).expect("report serialises");
     std::fs::write(&path, &json).map_err(|source| Error::WriteFile {
         path: path.clone(),
@@ -548,6 +562,7 @@ fn assemble(
         warnings,
         failures,
         command_line: plan.command_line.clone(),
+        machine: report::Machine::current(),
     }
 }
 

@@ -684,6 +684,23 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
     assert_eq!(combined["kind"], "nightly");
     assert_eq!(combined["runs"].as_array().unwrap().len(), 1);
     assert_eq!(combined["runs"][0]["scenario"], "token-race");
+    assert!(combined["runs"][0]["machine"]["cores"].as_u64().unwrap() >= 1);
+    let bigger: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("benchmark-bigger-is-better.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bigger[0]["name"], "token-race/rpc throughput");
+    assert_eq!(bigger[0]["unit"], "ops/s");
+    let bmf: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("bencher-metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        bmf["token-race/fallback"]["lost_updates"]["value"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // Against itself: every correctness row holds.
     let out = args(&["--threshold", "90%"]);
     assert_eq!(

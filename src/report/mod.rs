@@ -39,6 +39,71 @@ pub struct Report {
     pub failures: Vec<String>,
     /// The command line, with secrets redacted.
     pub command_line: String,
+    /// The machine the client ran on.
+    #[serde(default)]
+    pub machine: Machine,
+}
+
+/// Where a run ran: numbers from different machines are not comparable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_mib: u64,
+    pub os: String,
+}
+
+impl Machine {
+    pub fn current() -> Machine {
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| {
+                        l.split_whitespace()
+                            .nth(1)
+                            .and_then(|v| v.parse::<u64>().ok())
+                    })
+            })
+            .unwrap_or(0);
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_mib: memory_kib / 1024,
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
+}
+
+/// Benchmark-tracker views of a set of runs: the `name`/`unit`/`value` lists of the GitHub
+/// benchmark action (one bigger-is-better, one smaller-is-better) and bencher's metric format.
+pub fn trackers(runs: &[Report]) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    use serde_json::json;
+    let (mut bigger, mut smaller, mut bmf) = (Vec::new(), Vec::new(), serde_json::Map::new());
+    for r in runs {
+        for p in &r.paths {
+            let name = format!("{}/{}", r.scenario, p.name);
+            bigger.push(json!({"name": format!("{name} throughput"), "unit": "ops/s", "value": p.throughput_ops_s}));
+            smaller.push(
+                json!({"name": format!("{name} p99"), "unit": "us", "value": p.latency_us.p99}),
+            );
+            smaller.push(
+                json!({"name": format!("{name} p50"), "unit": "us", "value": p.latency_us.p50}),
+            );
+            bmf.insert(
+                name,
+                json!({
+                    "throughput": {"value": p.throughput_ops_s},
+                    "latency": {"value": p.latency_us.p50 as f64 * 1000.0, "upper_value": p.latency_us.p99 as f64 * 1000.0},
+                    "lost_updates": {"value": p.lost_updates},
+                }),
+            );
+        }
+    }
+    (
+        json!(bigger),
+        json!(smaller),
+        serde_json::Value::Object(bmf),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
