@@ -90,13 +90,8 @@ pub struct NightlyArgs {
     #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub threshold: f64,
 
-    /// Folder for the combined report and each scenario's own reports.
-    #[arg(long, default_value = "reports")]
-    pub report_dir: PathBuf,
-
-    /// No progress bar or per-migration lines on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     #[command(flatten)]
     pub migrations: MigrationArgs,
@@ -197,13 +192,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Folder for the JSON and Markdown reports.
-    #[arg(long, default_value = "reports")]
-    pub report_dir: PathBuf,
-
-    /// No progress bar or per-migration lines on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     #[command(flatten)]
     pub migrations: MigrationArgs,
@@ -219,6 +209,18 @@ pub struct MigrateArgs {
 
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+/// Where results go and how much is said on the way.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Folder for the reports (JSON, Markdown, HTML).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+
+    /// No progress bar or per-migration lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Which schema to build.
