@@ -388,6 +388,7 @@ fn path_report(
             errors: errors(outcome.absent.rejected.clone()),
         }),
         witnesses: None,
+        witnesses_dropped: outcome.witnesses_dropped,
         erased_by_other_paths: None,
         expectation_held: false,
     };
@@ -486,6 +487,14 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
             warnings.push(format!(
                 "path '{}' acknowledged {} call(s) for keys that do not exist: the function silently did nothing instead of refusing them",
                 p.name, a.accepted
+            ));
+        }
+        if p.witnesses_dropped > 0 {
+            warnings.push(format!(
+                "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound memory), so its lost updates are a lower bound",
+                p.name,
+                engine::WITNESS_LIMIT,
+                p.witnesses_dropped
             ));
         }
         if p.late_starts > 0 || p.not_started > 0 {

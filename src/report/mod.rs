@@ -222,6 +222,10 @@ pub struct PathReport {
     pub witnesses: Option<WitnessReport>,
     /// Mixed runs: this exact path's increments erased by a lossy path running beside it.
     pub erased_by_other_paths: Option<u64>,
+    /// Read-modify-write calls whose witness was not kept (past the memory cap): when non-zero,
+    /// `lost_updates` is a lower bound.
+    #[serde(default)]
+    pub witnesses_dropped: u64,
     pub expectation_held: bool,
 }
 
