@@ -41,7 +41,7 @@ async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result
 }
 
 /// Runs `body` on a fresh target and always closes the target afterwards.
-async fn with_target<T>(
+pub(crate) async fn with_target<T>(
     db: &DatabasePlan,
     max_connections: usize,
     run_id: &str,
@@ -71,7 +71,7 @@ async fn with_target<T>(
 }
 
 /// Applies the compatibility layer and the migrations; one line per file via `line`.
-async fn build_schema(
+pub(crate) async fn build_schema(
     client: &tokio_postgres::Client,
     schema: &SchemaPlan,
     mut line: impl FnMut(String),
@@ -447,7 +447,7 @@ async fn server_version(client: &tokio_postgres::Client) -> Result<String> {
     Ok(row.get(0))
 }
 
-async fn database_info(
+pub(crate) async fn database_info(
     client: &tokio_postgres::Client,
     target: &Target,
 ) -> Result<report::Database> {
@@ -539,34 +539,56 @@ fn assemble(
             retry: plan.retries,
         },
         database,
-        migrations: report::Migrations {
-            source: plan.schema.source.clone(),
-            compat: if plan.schema.compat {
-                "supabase"
-            } else {
-                "none"
-            }
-            .into(),
-            fingerprint: migrate::fingerprint(&plan.schema.migrations),
-            files: applied
-                .iter()
-                .map(|a| report::MigrationEntry {
-                    version: a.version.clone(),
-                    name: a.name.clone(),
-                    checksum: a.checksum.clone(),
-                    duration_ms: (a.duration.as_secs_f64() * 10_000.0).round() / 10.0,
-                })
-                .collect(),
-        },
+        migrations: migrations_report(&plan.schema, &applied),
         paths,
         warnings,
         failures,
         command_line: plan.command_line.clone(),
         machine: report::Machine::current(),
+        queries: Vec::new(),
+        unindexed_foreign_keys: None,
+        load_rows_per_s: None,
+        index_bench: None,
     }
 }
 
+/// The report's record of the schema: where it came from, its fingerprint, each file applied.
+pub(crate) fn migrations_report(schema: &SchemaPlan, applied: &[migrate::Applied]) -> report::Migrations {
+    report::Migrations {
+        source: schema.source.clone(),
+        compat: if schema.compat { "supabase" } else { "none" }.into(),
+        fingerprint: migrate::fingerprint(&schema.migrations),
+        files: applied
+            .iter()
+            .map(|a| report::MigrationEntry {
+                version: a.version.clone(),
+                name: a.name.clone(),
+                checksum: a.checksum.clone(),
+                duration_ms: (a.duration.as_secs_f64() * 10_000.0).round() / 10.0,
+            })
+            .collect(),
+    }
+}
+
+/// `loadtest run` of an index benchmark.
+pub async fn bench(plan: crate::plan::BenchPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = crate::index_bench::execute(&plan, &stop).await?;
+    let written = report::write(&report, &plan.report_dir, &stamp)?;
+    print!("{}", report::markdown(&report));
+    println!(
+        "\nreport: {}, {} and {}",
+        written.json.display(),
+        written.markdown.display(),
+        written.html.display()
+    );
+    Ok(if report.verdict == "pass" {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    })
+}
+
 /// A short random id naming the run's database and report.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }

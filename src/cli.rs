@@ -14,6 +14,13 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a scale: expected a number in (0, 1000], e.g. 0.1 or 2")),
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches("/s");
     match n.parse::<f64>() {
@@ -180,9 +187,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub mixed: bool,
 
-    /// Concurrent in-flight calls.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub workers: u64,
+    /// Concurrent in-flight calls; for an index benchmark, the concurrent clients of its
+    /// throughput phase [default: 256; index benchmarks: 4].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub workers: Option<u64>,
+
+    /// Index benchmarks: multiply every table's row count (1 = about 3 million rows).
+    #[arg(long, value_parser = parse_scale)]
+    pub scale: Option<f64>,
+
+    /// Index benchmarks: A/A calibration. Time the migrated state twice, interleaved, with no
+    /// change between: every speedup interval should contain 1.
+    #[arg(long)]
+    pub aa: bool,
 
     /// Database connections in the pool (the workers share them).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=5_000))]

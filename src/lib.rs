@@ -5,12 +5,16 @@
 
 pub mod app;
 pub mod cli;
+pub mod datagen;
 pub mod engine;
 pub mod error;
+pub mod index_bench;
+pub mod loader;
 pub mod oracle;
 pub mod pg;
 pub mod plan;
 pub mod progress;
+pub mod querybench;
 pub mod race;
 pub mod report;
 pub mod scenario;
@@ -90,6 +94,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::List => Ok(app::list()),
         plan::Plan::Migrate(p) => app::migrate(p, stop).await,
         plan::Plan::Run(p) => app::run(*p, stop).await,
+        plan::Plan::Bench(p) => app::bench(*p, stop).await,
         plan::Plan::Report(c) => app::report(c),
         plan::Plan::Nightly(p) => app::nightly(p, stop).await,
     }

@@ -5,7 +5,7 @@ use crate::cli::{self, CompatArg};
 use crate::engine::Until;
 use crate::error::{Error, Result};
 use crate::pg::migrate::{self, Migration};
-use crate::scenario::{self, Scenario, Strategy};
+use crate::scenario::{self, BenchScenario, Loaded, Scenario, Strategy};
 
 /// Calls per path when neither --ops nor --duration is given.
 pub const DEFAULT_OPS: u64 = 20_000;
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 pub enum Plan {
     Run(Box<RunPlan>),
+    Bench(Box<BenchPlan>),
     Migrate(MigratePlan),
     List,
     /// Report commands read files only; nothing to resolve beyond clap's checks.
@@ -88,6 +89,25 @@ impl RunPlan {
     }
 }
 
+/// An index benchmark: the schema before the migration under test, that migration, the data
+/// scale and how to time.
+pub struct BenchPlan {
+    pub scenario: BenchScenario,
+    /// Every migration older than the one under test.
+    pub before: SchemaPlan,
+    /// The migration under test, applied as its real file.
+    pub migration: Migration,
+    pub scale: f64,
+    /// A/A calibration: time the after state twice instead of before and after.
+    pub aa: bool,
+    pub workers: usize,
+    pub seed: u64,
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+    pub database: DatabasePlan,
+    pub command_line: String,
+}
+
 pub struct MigratePlan {
     pub schema: SchemaPlan,
     pub database: DatabasePlan,
@@ -105,32 +125,87 @@ impl Plan {
             }),
             cli::Command::Run(a) => {
                 let (origin, text) = scenario::locate(&a.scenario)?;
-                let scenario =
-                    scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
-                Plan::Run(Box::new(RunPlan {
-                    scenario,
-                    until: match (a.ops, a.duration) {
-                        (_, Some(d)) => Until::Elapsed(d),
-                        (Some(n), None) => Until::Ops(n),
-                        (None, None) => Until::Ops(DEFAULT_OPS),
-                    },
-                    rate: a.rate,
-                    strategy: a.strategy,
-                    matrix: a.matrix,
-                    retries: a.retry,
-                    mixed: a.mixed,
-                    workers: a.workers as usize,
-                    connections: a.connections as usize,
-                    seed: a.seed,
-                    report_dir: a.output.report_dir,
-                    quiet: a.output.quiet,
-                    schema: schema(&a.migrations)?,
-                    database: database(&a.database),
-                    command_line,
-                }))
+                match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
+                    Loaded::Race(scenario) => Plan::Run(Box::new(race(a, scenario, command_line)?)),
+                    Loaded::IndexBench(b) => Plan::Bench(Box::new(bench(a, b, command_line)?)),
+                }
             }
         })
     }
+}
+
+fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<RunPlan> {
+    for (given, flag) in [(a.scale.is_some(), "--scale"), (a.aa, "--aa")] {
+        if given {
+            return Err(Error::Input(format!(
+                "{flag} applies to index-bench scenarios; {} is a race",
+                scenario.name
+            )));
+        }
+    }
+    Ok(RunPlan {
+        scenario,
+        until: match (a.ops, a.duration) {
+            (_, Some(d)) => Until::Elapsed(d),
+            (Some(n), None) => Until::Ops(n),
+            (None, None) => Until::Ops(DEFAULT_OPS),
+        },
+        rate: a.rate,
+        strategy: a.strategy,
+        matrix: a.matrix,
+        retries: a.retry,
+        mixed: a.mixed,
+        workers: a.workers.unwrap_or(256) as usize,
+        connections: a.connections as usize,
+        seed: a.seed,
+        report_dir: a.output.report_dir,
+        quiet: a.output.quiet,
+        schema: schema(&a.migrations)?,
+        database: database(&a.database),
+        command_line,
+    })
+}
+
+fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Result<BenchPlan> {
+    let race_only = [
+        (a.ops.is_some(), "--ops"),
+        (a.duration.is_some(), "--duration"),
+        (a.rate.is_some(), "--rate"),
+        (a.strategy != Strategy::None, "--strategy"),
+        (a.matrix, "--matrix"),
+        (a.retry > 0, "--retry"),
+        (a.mixed, "--mixed"),
+        (a.migrations.until.is_some(), "--until"),
+    ];
+    if let Some((_, flag)) = race_only.iter().find(|(given, _)| *given) {
+        return Err(Error::Input(format!(
+            "{flag} applies to races; {} is an index benchmark (it takes --scale, --workers, --seed, --aa)",
+            scenario.name
+        )));
+    }
+    let mut all = schema(&a.migrations)?;
+    let target = &scenario.settings.migration;
+    let Some(at) = all.migrations.iter().position(|m| &m.version == target) else {
+        return Err(Error::Input(format!(
+            "{}: bench.migration = \"{target}\" is not among the migrations of {} (see `loadtest migrate`)",
+            scenario.origin, all.source
+        )));
+    };
+    let migration = all.migrations[at].clone();
+    all.migrations.truncate(at);
+    Ok(BenchPlan {
+        before: all,
+        migration,
+        scale: a.scale.unwrap_or(1.0),
+        aa: a.aa,
+        workers: a.workers.unwrap_or(4) as usize,
+        seed: a.seed,
+        report_dir: a.output.report_dir,
+        quiet: a.output.quiet,
+        database: database(&a.database),
+        command_line,
+        scenario,
+    })
 }
 
 fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
@@ -187,7 +262,10 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
     let mut runs = Vec::new();
     for name in names {
         let (origin, text) = scenario::locate(&name)?;
-        let scenario = scenario::parse(&origin, &text).map_err(|e| Error::Input(e.to_string()))?;
+        let scenario = match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
+            Loaded::Race(s) => s,
+            Loaded::IndexBench(_) => continue,
+        };
         runs.push(RunPlan {
             scenario,
             until: Until::Ops(a.ops),

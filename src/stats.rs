@@ -130,3 +130,76 @@ mod spread_tests {
         assert_eq!(ratio_spread(&[1.0], &steady), None);
     }
 }
+
+/// The q-quantile (0..=1) of samples, by linear interpolation between order statistics.
+pub fn quantile(samples: &[f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+/// A speedup and its bootstrap interval: median(before) / median(after), with `confidence`
+/// (e.g. 0.95) percentile bounds from resampling both sides independently. Medians, not means:
+/// one run stalled by the machine moves a mean, not a median. Deterministic (fixed seed).
+pub fn speedup(before: &[f64], after: &[f64], confidence: f64) -> Option<(f64, [f64; 2])> {
+    use rand::{Rng, SeedableRng};
+    if before.len() < 3 || after.len() < 3 {
+        return None;
+    }
+    let point = quantile(before, 0.5) / quantile(after, 0.5);
+    if !point.is_finite() {
+        return None;
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5EED_0004);
+    let mut scratch = Vec::new();
+    let mut median_of_resample = |v: &[f64], rng: &mut rand::rngs::SmallRng| {
+        scratch.clear();
+        scratch.extend((0..v.len()).map(|_| v[rng.random_range(0..v.len())]));
+        quantile(&scratch, 0.5)
+    };
+    const B: usize = 2000;
+    let mut ratios: Vec<f64> = (0..B)
+        .map(|_| {
+            let b = median_of_resample(before, &mut rng);
+            b / median_of_resample(after, &mut rng)
+        })
+        .filter(|r| r.is_finite())
+        .collect();
+    if ratios.len() < B / 2 {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    let lo = ratios[((ratios.len() as f64) * tail) as usize];
+    let hi = ratios[(((ratios.len() as f64) * (1.0 - tail)) as usize).min(ratios.len() - 1)];
+    Some((point, [lo, hi]))
+}
+
+#[cfg(test)]
+mod speedup_tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5), 2.0);
+        assert_eq!(quantile(&[1.0, 2.0], 0.5), 1.5);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert!((quantile(&(1..=100).map(f64::from).collect::<Vec<_>>(), 0.95) - 95.05).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_tenfold_speedup_is_proven_and_noise_is_not() {
+        let before: Vec<f64> = (0..30).map(|i| 10.0 + (i % 7) as f64 * 0.3).collect();
+        let after: Vec<f64> = (0..30).map(|i| 1.0 + (i % 5) as f64 * 0.05).collect();
+        let (s, [lo, hi]) = speedup(&before, &after, 0.95).unwrap();
+        assert!(s > 8.0 && lo > 5.0 && hi < 15.0, "{s} [{lo}, {hi}]");
+        let (s, [lo, hi]) = speedup(&before, &before, 0.95).unwrap();
+        assert!((s - 1.0).abs() < 1e-9 && lo <= 1.0 && hi >= 1.0, "{s} [{lo}, {hi}]");
+        assert_eq!(speedup(&[1.0], &after, 0.95), None);
+    }
+}

@@ -1,6 +1,7 @@
 //! The one report model of a run. Built once by `app`, rendered as JSON (the source of truth)
 //! and Markdown; renderers never touch the database.
 
+pub mod bench;
 pub mod compare;
 mod html;
 mod markdown;
@@ -42,6 +43,18 @@ pub struct Report {
     /// The machine the client ran on.
     #[serde(default)]
     pub machine: Machine,
+    /// Index benchmarks: one entry per query (races: absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<bench::QueryReport>,
+    /// Index benchmarks: foreign keys of the migrated schema still without a supporting index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unindexed_foreign_keys: Option<Vec<bench::ForeignKeyReport>>,
+    /// Index benchmarks: rows per second of the data load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_rows_per_s: Option<f64>,
+    /// Index benchmarks: how it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_bench: Option<bench::IndexBench>,
 }
 
 /// Where a run ran: numbers from different machines are not comparable.

@@ -4,14 +4,57 @@
 //! Pure: no database, no runtime. `parse` turns TOML into a validated [`Scenario`] or an error
 //! that names the file, line and column.
 
+pub mod bench;
 mod parse;
 
+pub use bench::BenchScenario;
 pub use parse::{ScenarioError, parse};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
 /// The scenarios compiled into the binary (this repository's `scenarios/`).
 pub const BUILTIN: &[(&str, &str)] = crate::builtin::SCENARIOS;
+
+/// Any scenario file: a counter race (the default kind) or an index benchmark.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Race(Scenario),
+    IndexBench(BenchScenario),
+}
+
+/// Parses a scenario file of either kind, told apart by its top-level `kind` key.
+pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<toml::Spanned<String>>,
+    }
+    let kind = toml::from_str::<Kind>(text).ok().and_then(|k| k.kind);
+    match kind {
+        Some(k) if k.get_ref() == "index-bench" => bench::parse(origin, text).map(Loaded::IndexBench),
+        Some(k) if k.get_ref() != "race" => {
+            let (line, col) = parse::line_col(text, k.span().start);
+            Err(ScenarioError {
+                origin: origin.to_string(),
+                line,
+                col,
+                message: format!(
+                    "kind = \"{}\": expected \"race\" (the default) or \"index-bench\"",
+                    k.get_ref()
+                ),
+            })
+        }
+        _ => parse(origin, text).map(Loaded::Race),
+    }
+}
+
+impl Loaded {
+    pub fn description(&self) -> &str {
+        match self {
+            Loaded::Race(s) => &s.description,
+            Loaded::IndexBench(b) => &b.description,
+        }
+    }
+}
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -291,8 +334,8 @@ pub fn list() -> Vec<Listed> {
 }
 
 fn describe(origin: &str, text: &str) -> String {
-    match parse(origin, text) {
-        Ok(s) => s.description,
+    match load(origin, text) {
+        Ok(s) => s.description().to_string(),
         Err(e) => format!("(invalid: {e})"),
     }
 }

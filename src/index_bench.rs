@@ -1,0 +1,443 @@
+//! `loadtest run join-bench` (any `kind = "index-bench"` scenario): migrations before the one
+//! under test → generated data by COPY → VACUUM (ANALYZE) → every query timed, explained and
+//! loaded concurrently → the real migration file → ANALYZE → the same again → speedups with
+//! bootstrap intervals, index use, and the foreign keys still unindexed.
+
+use crate::Stop;
+use crate::app;
+use crate::datagen::TableGen;
+use crate::error::{Error, Result};
+use crate::pg::{self, lint, migrate};
+use crate::plan::BenchPlan;
+use crate::progress::Progress;
+use crate::querybench::{self, Plan as QueryPlan, Ready, Timing};
+use crate::report::bench::{ForeignKeyReport, IndexBench, QueryReport};
+use crate::report::{self, Report};
+use crate::stats;
+use std::time::Instant;
+
+/// One query's measurements in one state.
+struct State {
+    timing: Timing,
+    plan: QueryPlan,
+    qps: f64,
+}
+
+/// Runs the benchmark and returns its report and the UTC timestamp naming its files.
+pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> {
+    let run_id = app::new_run_id();
+    let started_at = chrono::Utc::now();
+    let began = Instant::now();
+    let progress = Progress::new(plan.quiet);
+    let report = app::with_target(
+        &plan.database,
+        plan.workers + 2,
+        &run_id,
+        stop,
+        progress,
+        async |target| {
+            let mut config = target.config();
+            config.options(querybench::SESSION_OPTIONS);
+            let client = pg::connect(&config)
+                .await
+                .map_err(Error::db("cannot connect to the scratch database"))?;
+            let mut applied = app::build_schema(&client, &plan.before, |l| progress.line(&l)).await?;
+            stop.check(Ok(()))?;
+            check_tables(&client, plan).await?;
+            let s = &plan.scenario;
+            let gens = TableGen::all(s, plan.scale, plan.seed);
+            progress.line(&format!(
+                "loading {} tables at scale {} (seed {})",
+                gens.len(),
+                plan.scale,
+                plan.seed
+            ));
+            let data = crate::loader::load(&client, gens, stop, |l| progress.line(&l)).await?;
+            progress.line(&format!(
+                "  {} rows in {:.2} s: {:.0} rows/s; VACUUM (ANALYZE) {:.2} s",
+                data.rows, data.seconds, data.rows_per_s, data.vacuum_analyze_s
+            ));
+            let indexes_before = index_names(&client).await?;
+            let mut readies = Vec::new();
+            for q in &s.queries {
+                readies.push(querybench::prepare(&client, &s.origin, q, plan.seed).await?);
+            }
+            let mut migration_s = None;
+            let (before, after) = if plan.aa {
+                apply_migration(&client, plan, &mut applied, progress).await?;
+                let mut before = Vec::new();
+                let mut after = Vec::new();
+                for r in &readies {
+                    let (a, b) = measure_twice(&client, &config, r, plan, stop, progress).await?;
+                    before.push(a);
+                    after.push(b);
+                }
+                (before, after)
+            } else {
+                let mut before = Vec::new();
+                for r in &readies {
+                    before.push(measure(&client, &config, r, plan, None, "before", stop, progress).await?);
+                }
+                let t = Instant::now();
+                apply_migration(&client, plan, &mut applied, progress).await?;
+                migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+                let mut after = Vec::new();
+                for (r, b) in readies.iter().zip(&before) {
+                    let rep = querybench::representative(&b.timing);
+                    after.push(measure(&client, &config, r, plan, Some(rep), "after", stop, progress).await?);
+                }
+                (before, after)
+            };
+            let indexes_after = index_names(&client).await?;
+            let new_indexes: Vec<String> = indexes_after
+                .into_iter()
+                .filter(|i| !indexes_before.contains(i))
+                .collect();
+            let unindexed = lint::unindexed_foreign_keys(&client)
+                .await
+                .map_err(Error::db("cannot list unindexed foreign keys"))?;
+            let database = app::database_info(&client, target).await?;
+            let queries: Vec<QueryReport> = readies
+                .iter()
+                .zip(before)
+                .zip(after)
+                .map(|((r, b), a)| query_report(r, b, a, plan))
+                .collect();
+            let bench = IndexBench {
+                migration: plan.migration.version.clone(),
+                mode: if plan.aa { "a-a" } else { "before-after" }.into(),
+                scale: plan.scale,
+                seed: plan.seed,
+                workers: plan.workers,
+                warmup: s.settings.warmup,
+                min_runs: s.settings.min_runs,
+                max_runs: s.settings.max_runs,
+                time_per_query_s: s.settings.time_per_query.as_secs_f64(),
+                throughput_time_s: s.settings.throughput_time.as_secs_f64(),
+                confidence: s.settings.confidence,
+                session_settings: vec![
+                    "synchronize_seqscans = off: without an index, a repeated scan would resume where the last one stopped and look fast".into(),
+                    "jit = off: JIT compilation of large scans adds tens of milliseconds an app's short queries never pay".into(),
+                ],
+                data,
+                migration_s,
+                new_indexes,
+            };
+            let fks = unindexed
+                .into_iter()
+                .map(|f| ForeignKeyReport {
+                    table: f.table,
+                    columns: f.columns,
+                    references: f.references,
+                    constraint: f.constraint,
+                    partial_index_not_counted: f.partial_index_not_counted,
+                })
+                .collect();
+            Ok(assemble(plan, &run_id, started_at, began, applied, database, queries, fks, bench))
+        },
+    )
+    .await?;
+    Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
+}
+
+/// Every table of the scenario must exist with its columns before any row is generated: a
+/// missing one is the scenario's mistake (exit 2), not the database's.
+async fn check_tables(client: &tokio_postgres::Client, plan: &BenchPlan) -> Result<()> {
+    for t in &plan.scenario.tables {
+        let cols = t
+            .columns
+            .iter()
+            .map(|(c, _)| pg::quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {cols} FROM {} LIMIT 0", crate::loader::qualified(&t.name));
+        if let Err(e) = client.prepare(&sql).await {
+            return Err(Error::Input(format!(
+                "{}: table {}: {} (after the migrations before {})",
+                plan.scenario.origin,
+                t.name,
+                pg::describe(&e),
+                plan.migration.version
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn index_names(client: &tokio_postgres::Client) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'loadtest') ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(Error::db("cannot list indexes"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Applies the real migration file, then ANALYZE, so the planner knows the new indexes.
+async fn apply_migration(
+    client: &tokio_postgres::Client,
+    plan: &BenchPlan,
+    applied: &mut Vec<migrate::Applied>,
+    progress: Progress,
+) -> Result<()> {
+    let done = migrate::apply(client, std::slice::from_ref(&plan.migration), |a| {
+        progress.line(&format!(
+            "  applied {:<55} {:>8.1} ms",
+            a.file_name,
+            a.duration.as_secs_f64() * 1000.0
+        ))
+    })
+    .await?;
+    applied.extend(done);
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(Error::db("ANALYZE after the migration failed"))?;
+    Ok(())
+}
+
+/// Times, explains and loads one query in the current state. The plan is explained with the
+/// representative parameters: of `rep` when given (the before state's), else chosen here.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    client: &tokio_postgres::Client,
+    config: &tokio_postgres::Config,
+    r: &Ready<'_>,
+    plan: &BenchPlan,
+    rep: Option<querybench::Pick>,
+    state: &str,
+    stop: &Stop,
+    progress: Progress,
+) -> Result<State> {
+    let s = &plan.scenario.settings;
+    let timing = querybench::time(client, r, s, plan.seed, 1, stop)
+        .await?
+        .remove(0);
+    let pick = rep.unwrap_or_else(|| querybench::representative(&timing));
+    let qplan = querybench::explain(client, r, pick).await?;
+    stop.check(Ok(()))?;
+    let qps = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+    progress.line(&format!(
+        "  {state:<6} {:<36} median {:>9.3} ms  p95 {:>9.3} ms  {:>4} runs  {:>8.1} q/s",
+        r.spec.name,
+        stats::quantile(&timing.ms, 0.5),
+        stats::quantile(&timing.ms, 0.95),
+        timing.ms.len(),
+        qps
+    ));
+    Ok(State {
+        timing,
+        plan: qplan,
+        qps,
+    })
+}
+
+/// A/A: both sides timed interleaved in the same state.
+async fn measure_twice(
+    client: &tokio_postgres::Client,
+    config: &tokio_postgres::Config,
+    r: &Ready<'_>,
+    plan: &BenchPlan,
+    stop: &Stop,
+    progress: Progress,
+) -> Result<(State, State)> {
+    let s = &plan.scenario.settings;
+    let mut sides = querybench::time(client, r, s, plan.seed, 2, stop).await?;
+    let b = sides.pop().unwrap_or_default();
+    let a = sides.pop().unwrap_or_default();
+    let pick = querybench::representative(&a);
+    let qplan = querybench::explain(client, r, pick).await?;
+    let qa = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+    let qb = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+    progress.line(&format!(
+        "  a-a    {:<36} median {:>9.3} / {:>9.3} ms  {:>4} runs each",
+        r.spec.name,
+        stats::quantile(&a.ms, 0.5),
+        stats::quantile(&b.ms, 0.5),
+        a.ms.len()
+    ));
+    Ok((
+        State {
+            timing: a,
+            plan: qplan.clone(),
+            qps: qa,
+        },
+        State {
+            timing: b,
+            plan: qplan,
+            qps: qb,
+        },
+    ))
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryReport {
+    let conf = plan.scenario.settings.confidence;
+    let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, conf).unwrap_or((f64::NAN, [f64::NAN, f64::NAN]));
+    let rep = querybench::representative(&b.timing);
+    QueryReport {
+        name: r.spec.name.clone(),
+        index: r.spec.index.clone(),
+        sql: r.spec.sql.clone(),
+        before_ms: round(stats::quantile(&b.timing.ms, 0.5), 4),
+        after_ms: round(stats::quantile(&a.timing.ms, 0.5), 4),
+        before_p95_ms: round(stats::quantile(&b.timing.ms, 0.95), 4),
+        after_p95_ms: round(stats::quantile(&a.timing.ms, 0.95), 4),
+        runs_before: b.timing.ms.len(),
+        runs_after: a.timing.ms.len(),
+        speedup: round(speedup, 3),
+        speedup_ci: [round(ci[0], 3), round(ci[1], 3)],
+        proven: ci[0] > 1.0,
+        uses_index: a.plan.indexes.iter().any(|i| *i == r.spec.index),
+        plan_before: b.plan.nodes,
+        plan_after: a.plan.nodes,
+        plan_before_text: b.plan.text,
+        plan_after_text: a.plan.text,
+        representative_params: r.display(rep),
+        missing_share: if r.missing.is_some() {
+            r.spec.missing_share
+        } else {
+            0.0
+        },
+        throughput_before_qps: b.qps,
+        throughput_after_qps: a.qps,
+        samples_before_ms: b.timing.ms.iter().map(|v| round(*v, 4)).collect(),
+        samples_after_ms: a.timing.ms.iter().map(|v| round(*v, 4)).collect(),
+    }
+}
+
+/// What held and what did not: every index the migration created must be used by some
+/// query's after-plan and every query's after-plan must use its index; at least one speedup
+/// must be proven. In an A/A run, no interval may exclude 1.
+fn judge(plan: &BenchPlan, queries: &[QueryReport], bench: &IndexBench, fks: &[ForeignKeyReport]) -> (Vec<String>, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut warnings = Vec::new();
+    let ci = |q: &QueryReport| format!("[{:.2}, {:.2}]", q.speedup_ci[0], q.speedup_ci[1]);
+    if plan.aa {
+        for q in queries {
+            if q.speedup_ci[0] > 1.0 || q.speedup_ci[1] < 1.0 {
+                failures.push(format!(
+                    "A/A: query {} differs from itself: speedup {:.3}, interval {} excludes 1 (the noise is larger than the interval admits)",
+                    q.name,
+                    q.speedup,
+                    ci(q)
+                ));
+            }
+        }
+    } else {
+        for q in queries {
+            if !q.uses_index {
+                failures.push(format!(
+                    "query {}: the after-plan does not use {} ({})",
+                    q.name,
+                    q.index,
+                    q.plan_after.join(" > ")
+                ));
+            }
+            if !q.proven {
+                warnings.push(format!(
+                    "query {}: no proven speedup ({:.2}x, interval {} includes 1)",
+                    q.name,
+                    q.speedup,
+                    ci(q)
+                ));
+            }
+        }
+        for i in &bench.new_indexes {
+            let used = queries
+                .iter()
+                .any(|q| q.plan_after.iter().any(|n| n.contains(&format!(" using {i} "))) || (q.uses_index && q.index == *i));
+            if !used {
+                failures.push(format!(
+                    "index {i} (created by {}) is used by no query's after-plan: add a query for it",
+                    bench.migration
+                ));
+            }
+        }
+        if !queries.iter().any(|q| q.proven) {
+            failures.push(format!(
+                "no query is proven faster after {} (every speedup interval includes 1)",
+                bench.migration
+            ));
+        }
+    }
+    if !fks.is_empty() {
+        warnings.push(format!(
+            "{} foreign key(s) still have no supporting index after {}: {}",
+            fks.len(),
+            bench.migration,
+            fks.iter()
+                .map(|f| format!("{}({})", f.table, f.columns.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    (failures, warnings)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    plan: &BenchPlan,
+    run_id: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    began: Instant,
+    applied: Vec<migrate::Applied>,
+    database: report::Database,
+    queries: Vec<QueryReport>,
+    fks: Vec<ForeignKeyReport>,
+    bench: IndexBench,
+) -> Report {
+    let (failures, warnings) = judge(plan, &queries, &bench, &fks);
+    let s = &plan.scenario;
+    Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: report::Tool {
+            name: "loadtest".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        scenario: s.name.clone(),
+        scenario_origin: s.origin.clone(),
+        description: s.description.clone(),
+        run_id: run_id.to_string(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_s: round(began.elapsed().as_secs_f64(), 3),
+        verdict: if failures.is_empty() { "pass" } else { "fail" }.into(),
+        settings: report::Settings {
+            ops: None,
+            duration_s: None,
+            workers: plan.workers,
+            connections: plan.workers,
+            seed: plan.seed,
+            rows: u32::try_from(bench.data.rows).unwrap_or(u32::MAX),
+            key_choice: "sampled".into(),
+            key_parameter: None,
+            absent_share: s.settings.missing_share,
+            load_model: "closed".into(),
+            rate: None,
+            mode: format!("index-bench {}", bench.mode),
+            strategy: "none".into(),
+            retry: 0,
+        },
+        database,
+        migrations: {
+            let mut schema = plan.before.clone();
+            schema.migrations.push(plan.migration.clone());
+            app::migrations_report(&schema, &applied)
+        },
+        paths: Vec::new(),
+        warnings,
+        failures,
+        command_line: plan.command_line.clone(),
+        machine: report::Machine::current(),
+        queries,
+        load_rows_per_s: Some(bench.data.rows_per_s),
+        unindexed_foreign_keys: Some(fks),
+        index_bench: Some(bench),
+    }
+}
