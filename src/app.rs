@@ -31,7 +31,7 @@ async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result
         binaries,
         run_as,
         max_connections: max_connections as u32 + 10,
-        settings: Vec::new(),
+        settings: db.server_settings.clone(),
         cache_root: template::cache_root(),
         tie_to_thread: !db.keep,
     };
@@ -458,6 +458,10 @@ pub(crate) async fn database_info(
         "synchronous_commit",
         "full_page_writes",
         "default_transaction_isolation",
+        "wal_level",
+        "max_parallel_workers_per_gather",
+        "work_mem",
+        "maintenance_work_mem",
     ];
     let rows = client
         .query(

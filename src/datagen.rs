@@ -251,13 +251,44 @@ fn write_value(col: &Col, n: u64, rng: &mut SmallRng, out: &mut Vec<u8>) {
             } else {
                 0
             };
-            let t = chrono::DateTime::from_timestamp_micros(ANCHOR_UNIX_S * 1_000_000 - back)
-                .unwrap_or_default();
-            let _ = write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+            write_timestamp(out, ANCHOR_UNIX_S * 1_000_000 - back);
         }
         Col::Bool(p) => out.push(if rng.random::<f64>() < *p { b't' } else { b'f' }),
         Col::Value(v) => out.extend_from_slice(v.as_bytes()),
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00` of microseconds since 1970 (UTC, years 0..9999): a hand
+/// formatter because chrono's general one was most of the generator's time.
+fn write_timestamp(out: &mut Vec<u8>, micros: i64) {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let digits = |out: &mut Vec<u8>, v: i64, n: u32, after: u8| {
+        for i in (0..n).rev() {
+            out.push(b'0' + ((v / 10i64.pow(i)) % 10) as u8);
+        }
+        out.push(after);
+    };
+    digits(out, y, 4, b'-');
+    digits(out, m, 2, b'-');
+    digits(out, d, 2, b' ');
+    digits(out, sod / 3600, 2, b':');
+    digits(out, sod / 60 % 60, 2, b':');
+    digits(out, sod % 60, 2, b'.');
+    digits(out, frac, 6, b'+');
+    out.extend_from_slice(b"00");
 }
 
 /// Maps a Zipf rank to a parent index, a bijection on 0..n when n is not a multiple of the
@@ -355,10 +386,42 @@ params = "SELECT 1"
     }
 
     #[test]
+    fn timestamps_match_chrono() {
+        for micros in [0i64, 1_763_337_600_000_000 - 1, 951_782_400_123_456, 1_709_164_799_999_999] {
+            let mut out = Vec::new();
+            write_timestamp(&mut out, micros);
+            let want = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string());
+        }
+    }
+
+    #[test]
     fn spread_is_a_bijection() {
         let mut seen: Vec<u64> = (0..1000).map(|r| spread(r, 1000)).collect();
         seen.sort();
         assert_eq!(seen, (0..1000).collect::<Vec<_>>());
         assert_eq!(scaled_rows(1000, 0.001), 1);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    #[test]
+    #[ignore]
+    fn generator_rows_per_second() {
+        let (_, text) = crate::scenario::BUILTIN.iter().find(|(n, _)| *n == "join-bench").unwrap();
+        let s = crate::scenario::bench::parse("b", text).unwrap();
+        for mut g in super::TableGen::all(&s, 1.0, 1) {
+            let t = std::time::Instant::now();
+            let mut buf = Vec::new();
+            let mut from = 0;
+            while from < g.rows {
+                buf.clear();
+                let to = (from + 4096).min(g.rows);
+                g.fill(&mut buf, from, to);
+                from = to;
+            }
+            eprintln!("{:<28} {:>8} rows {:>6.3} s", g.table, g.rows, t.elapsed().as_secs_f64());
+        }
     }
 }

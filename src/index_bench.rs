@@ -52,7 +52,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
                 plan.scale,
                 plan.seed
             ));
-            let data = crate::loader::load(&client, gens, stop, |l| progress.line(&l)).await?;
+            let data = crate::loader::load(&client, &config, gens, stop, &|l| progress.line(&l)).await?;
             progress.line(&format!(
                 "  {} rows in {:.2} s: {:.0} rows/s; VACUUM (ANALYZE) {:.2} s",
                 data.rows, data.seconds, data.rows_per_s, data.vacuum_analyze_s

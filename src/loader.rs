@@ -14,6 +14,7 @@ use crate::report::bench::{DataReport, TableLoad};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use std::time::Instant;
+
 use tokio_postgres::Client;
 
 /// Rows per chunk handed from the generator to COPY.
@@ -24,45 +25,62 @@ pub fn qualified(name: &str) -> String {
     name.split('.').map(quote_ident).collect::<Vec<_>>().join(".")
 }
 
-/// COPYs every table in order, then VACUUM (ANALYZE)s them.
-pub async fn load(client: &Client, gens: Vec<TableGen>, stop: &Stop, mut line: impl FnMut(String)) -> Result<DataReport> {
+/// Connections loading tables at once: one per core keeps the server busy while the
+/// generator threads write the next chunks.
+pub const LANES: usize = 2;
+
+/// COPYs every table (biggest first, over [`LANES`] connections), then VACUUM (ANALYZE)s them.
+pub async fn load(
+    client: &Client,
+    config: &tokio_postgres::Config,
+    gens: Vec<TableGen>,
+    stop: &Stop,
+    line: &(dyn Fn(String) + Sync),
+) -> Result<DataReport> {
     let superuser: bool = client
         .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
         .await
         .map_err(Error::db("cannot read the current role"))?
         .get(0);
-    if superuser {
-        client
-            .batch_execute("SET session_replication_role = replica")
-            .await
-            .map_err(Error::db("cannot turn off foreign-key checks for the load"))?;
-    }
-    let began = Instant::now();
-    let mut tables = Vec::new();
     let names: Vec<String> = gens.iter().map(|g| g.table.clone()).collect();
-    for g in gens {
-        stop.check(Ok(()))?;
-        let t = Instant::now();
-        let table = g.table.clone();
-        let rows = copy_table(client, g).await?;
-        let seconds = t.elapsed().as_secs_f64();
-        line(format!(
-            "  loaded {table:<32} {rows:>9} rows {:>7.2} s",
-            seconds
-        ));
-        tables.push(TableLoad {
-            table,
-            rows,
-            seconds: round3(seconds),
-        });
-    }
-    let seconds = began.elapsed().as_secs_f64();
-    if superuser {
-        client
-            .batch_execute("RESET session_replication_role")
+    let mut queue: Vec<TableGen> = gens;
+    queue.sort_by_key(|g| std::cmp::Reverse(g.rows));
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(queue));
+    let began = Instant::now();
+    let lanes = futures_util::future::join_all((0..LANES).map(|_| async {
+        let c = crate::pg::connect(config)
             .await
-            .map_err(Error::db("cannot turn foreign-key checks back on"))?;
+            .map_err(Error::db("cannot open a loading connection"))?;
+        if superuser {
+            c.batch_execute("SET session_replication_role = replica")
+                .await
+                .map_err(Error::db("cannot turn off foreign-key checks for the load"))?;
+        }
+        let mut done = Vec::new();
+        loop {
+            stop.check(Ok(()))?;
+            let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+            let Some(g) = next else { break };
+            let t = Instant::now();
+            let table = g.table.clone();
+            let rows = copy_table(&c, g).await?;
+            let seconds = t.elapsed().as_secs_f64();
+            line(format!("  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s"));
+            done.push(TableLoad {
+                table,
+                rows,
+                seconds: round3(seconds),
+            });
+        }
+        Ok::<_, Error>(done)
+    }))
+    .await;
+    let seconds = began.elapsed().as_secs_f64();
+    let mut tables = Vec::new();
+    for lane in lanes {
+        tables.extend(lane?);
     }
+    tables.sort_by_key(|t| names.iter().position(|n| *n == t.table));
     stop.check(Ok(()))?;
     let v = Instant::now();
     let list = names.iter().map(|n| qualified(n)).collect::<Vec<_>>().join(", ");
@@ -86,12 +104,40 @@ pub async fn load(client: &Client, gens: Vec<TableGen>, stop: &Stop, mut line: i
     })
 }
 
+/// Whether the table may be emptied and loaded frozen in one transaction: it is empty (so
+/// nothing a migration seeded is lost) and no other table references it (TRUNCATE would
+/// refuse). Frozen rows need no hint-bit writes later, and with `wal_level = minimal` the COPY
+/// writes no WAL.
+async fn can_freeze(client: &Client, table: &str) -> Result<bool> {
+    let q = qualified(table);
+    let sql = format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM {q}) AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = '{}'::regclass AND conrelid <> confrelid)",
+        q.replace('\'', "''")
+    );
+    Ok(client
+        .query_one(&sql, &[])
+        .await
+        .map_err(Error::db(format!("cannot inspect {table}")))?
+        .get(0))
+}
+
 /// Streams one table: a blocking thread generates chunks into a small channel, this task
 /// forwards them to the server.
 async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
     let cols = g.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
-    let sql = format!("COPY {} ({cols}) FROM STDIN", qualified(&g.table));
     let context = format!("COPY into {} failed", g.table);
+    let freeze = can_freeze(client, &g.table).await?;
+    if freeze {
+        client
+            .batch_execute(&format!("BEGIN; TRUNCATE {}", qualified(&g.table)))
+            .await
+            .map_err(Error::db(context.clone()))?;
+    }
+    let sql = format!(
+        "COPY {} ({cols}) FROM STDIN{}",
+        qualified(&g.table),
+        if freeze { " (FREEZE)" } else { "" }
+    );
     let sink = client
         .copy_in::<_, Bytes>(&sql)
         .await
@@ -114,7 +160,10 @@ async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
         sink.send(chunk).await.map_err(Error::db(context.clone()))?;
     }
     let _ = producer.await;
-    let rows = sink.finish().await.map_err(Error::db(context))?;
+    let rows = sink.finish().await.map_err(Error::db(context.clone()))?;
+    if freeze {
+        client.batch_execute("COMMIT").await.map_err(Error::db(context))?;
+    }
     Ok(rows)
 }
 

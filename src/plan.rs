@@ -37,6 +37,8 @@ pub struct DatabasePlan {
     pub keep: bool,
     pub pg_user: String,
     pub pg_bindir: Option<PathBuf>,
+    /// Extra settings for a scratch cluster (ignored for --database-url).
+    pub server_settings: Vec<(String, String)>,
 }
 
 /// The schema to build, already read from disk.
@@ -202,7 +204,15 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
         seed: a.seed,
         report_dir: a.output.report_dir,
         quiet: a.output.quiet,
-        database: database(&a.database),
+        database: DatabasePlan {
+            // A scratch cluster needs no WAL for replicas: with wal_level = minimal, a COPY
+            // into a table truncated in the same transaction skips WAL entirely.
+            server_settings: vec![
+                ("wal_level".into(), "minimal".into()),
+                ("max_wal_senders".into(), "0".into()),
+            ],
+            ..database(&a.database)
+        },
         command_line,
         scenario,
     })
@@ -214,6 +224,7 @@ fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
         keep: a.keep,
         pg_user: a.pg_user.clone(),
         pg_bindir: a.pg_bindir.clone(),
+        server_settings: Vec::new(),
     }
 }
 

@@ -203,3 +203,24 @@ mod speedup_tests {
         assert_eq!(speedup(&[1.0], &after, 0.95), None);
     }
 }
+
+/// A bootstrap interval of one side's median, for error bars. Deterministic.
+pub fn median_interval(samples: &[f64], confidence: f64) -> Option<[f64; 2]> {
+    use rand::{Rng, SeedableRng};
+    if samples.len() < 3 {
+        return None;
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5EED_0005);
+    let mut scratch = Vec::with_capacity(samples.len());
+    let mut medians: Vec<f64> = (0..1000)
+        .map(|_| {
+            scratch.clear();
+            scratch.extend((0..samples.len()).map(|_| samples[rng.random_range(0..samples.len())]));
+            quantile(&scratch, 0.5)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    let at = |q: f64| medians[((medians.len() as f64 * q) as usize).min(medians.len() - 1)];
+    Some([at(tail), at(1.0 - tail)])
+}

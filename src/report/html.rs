@@ -51,6 +51,9 @@ struct CounterRow {
 
 /// Renders a run as a self-contained HTML page.
 pub fn render(r: &Report) -> String {
+    if r.index_bench.is_some() {
+        return super::bench_view::html(r);
+    }
     let ctx = Context {
         scenario: &r.scenario,
         description: &r.description,

@@ -4,6 +4,9 @@ use super::{PathReport, Report};
 use std::fmt::Write;
 
 pub fn render(r: &Report) -> String {
+    if r.index_bench.is_some() {
+        return super::bench_view::markdown(r);
+    }
     let mut s = String::new();
     let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
     let _ = writeln!(s, "# {} — {mark}\n", r.scenario);

@@ -2,6 +2,7 @@
 //! and Markdown; renderers never touch the database.
 
 pub mod bench;
+mod bench_view;
 pub mod compare;
 mod html;
 mod markdown;

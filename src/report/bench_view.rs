@@ -1,0 +1,306 @@
+//! Markdown and HTML views of an index-benchmark report: the query table first (medians,
+//! speedup with its interval, index used), then the data, what is still unindexed, the plans.
+
+use super::Report;
+use super::bench::QueryReport;
+use crate::stats;
+use plotters::prelude::*;
+use serde::Serialize;
+use std::fmt::Write;
+
+const TEMPLATE: &str = include_str!("templates/bench.html");
+
+/// The two states' names: "before"/"after", or "A"/"A′" for a calibration run.
+fn sides(r: &Report) -> (&'static str, &'static str) {
+    match r.index_bench.as_ref().map(|b| b.mode.as_str()) {
+        Some("a-a") => ("A", "A′"),
+        _ => ("before", "after"),
+    }
+}
+
+fn ci(q: &QueryReport) -> String {
+    format!("[{:.2}, {:.2}]", q.speedup_ci[0], q.speedup_ci[1])
+}
+
+fn data_line(r: &Report) -> String {
+    let Some(b) = &r.index_bench else {
+        return String::new();
+    };
+    let d = &b.data;
+    let mut s = format!(
+        "{} rows in {} tables at scale {} (seed {}), loaded by COPY in {:.2} s: {:.0} rows/s; foreign-key checks {}; VACUUM (ANALYZE) {:.2} s.",
+        d.rows,
+        d.tables.len(),
+        b.scale,
+        b.seed,
+        d.seconds,
+        d.rows_per_s,
+        d.foreign_key_checks,
+        d.vacuum_analyze_s
+    );
+    if let Some(m) = b.migration_s {
+        let _ = write!(s, " Migration {} applied in {m:.2} s on this data.", b.migration);
+    }
+    s
+}
+
+fn timing_line(r: &Report) -> String {
+    let Some(b) = &r.index_bench else {
+        return String::new();
+    };
+    format!(
+        "Timing: {} warm-up runs, then at least {} timed runs (up to {}, or {:.1} s) per query and state, client round trip with all rows fetched, random sampled parameters ({:.0}% match nothing); speedup = median before / median after, {:.0}% bootstrap interval; throughput with {} clients for {:.1} s. Session settings: {}.",
+        b.warmup,
+        b.min_runs,
+        b.max_runs,
+        b.time_per_query_s,
+        r.settings.absent_share * 100.0,
+        b.confidence * 100.0,
+        b.workers,
+        b.throughput_time_s,
+        b.session_settings.join("; ")
+    )
+}
+
+fn fks(r: &Report) -> Vec<String> {
+    r.unindexed_foreign_keys
+        .iter()
+        .flatten()
+        .map(|f| {
+            let mut s = format!(
+                "{}({}) → {} [{}]",
+                f.table,
+                f.columns.join(", "),
+                f.references,
+                f.constraint
+            );
+            if let Some(p) = &f.partial_index_not_counted {
+                let _ = write!(s, " — partial index {p} not counted: its predicate does not serve the key's lookups");
+            }
+            s
+        })
+        .collect()
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
+    let (before, after) = sides(r);
+    let _ = writeln!(s, "# {} — {mark}\n", r.scenario);
+    if !r.description.is_empty() {
+        let _ = writeln!(s, "{}\n", r.description);
+    }
+    for f in &r.failures {
+        let _ = writeln!(s, "- **failed:** {f}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "- warning: {w}");
+    }
+    let _ = writeln!(
+        s,
+        "\n| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
+    );
+    for q in &r.queries {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {:.3} | {:.1}x{} | {} | {} | {:.0} → {:.0} |",
+            q.name,
+            q.index,
+            q.before_ms,
+            q.after_ms,
+            q.speedup,
+            if q.proven { "" } else { " (not proven)" },
+            ci(q),
+            if q.uses_index { "yes" } else { "**no**" },
+            q.throughput_before_qps,
+            q.throughput_after_qps
+        );
+    }
+    let _ = writeln!(s, "\n{}\n", data_line(r));
+    let fk = fks(r);
+    if !fk.is_empty() {
+        let _ = writeln!(s, "Foreign keys still without a supporting index ({}):\n", fk.len());
+        for f in fk {
+            let _ = writeln!(s, "- {f}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "{}\n", timing_line(r));
+    let _ = writeln!(
+        s,
+        "loadtest {} · run {} at {} · PostgreSQL {} ({}) · migrations {} ({})",
+        r.tool.version,
+        r.run_id,
+        r.started_at,
+        r.database.server_version,
+        r.database.mode,
+        r.migrations.source,
+        &r.migrations.fingerprint[..r.migrations.fingerprint.len().min(12)]
+    );
+    s
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    scenario: &'a str,
+    description: &'a str,
+    verdict: &'a str,
+    verdict_label: &'static str,
+    failures: &'a [String],
+    warnings: &'a [String],
+    before: &'static str,
+    after: &'static str,
+    confidence: String,
+    workers: usize,
+    queries: Vec<Row>,
+    chart_svg: String,
+    data: String,
+    fks: Vec<String>,
+    timing: String,
+    footer: String,
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    index: String,
+    before: String,
+    after: String,
+    p95: String,
+    speedup: String,
+    ci: String,
+    uses_index: &'static str,
+    qps: String,
+    params: String,
+    plan_before: String,
+    plan_after: String,
+}
+
+pub fn html(r: &Report) -> String {
+    let (before, after) = sides(r);
+    let confidence = r.index_bench.as_ref().map_or(0.95, |b| b.confidence);
+    let ctx = Context {
+        scenario: &r.scenario,
+        description: &r.description,
+        verdict: &r.verdict,
+        verdict_label: if r.verdict == "pass" { "PASS" } else { "FAIL" },
+        failures: &r.failures,
+        warnings: &r.warnings,
+        before,
+        after,
+        confidence: format!("{:.0}%", confidence * 100.0),
+        workers: r.settings.workers,
+        queries: r
+            .queries
+            .iter()
+            .map(|q| Row {
+                name: q.name.clone(),
+                index: q.index.clone(),
+                before: format!("{:.3}", q.before_ms),
+                after: format!("{:.3}", q.after_ms),
+                p95: format!("{:.3} → {:.3}", q.before_p95_ms, q.after_p95_ms),
+                speedup: format!("{:.1}x", q.speedup),
+                ci: ci(q),
+                uses_index: if q.uses_index { "yes" } else { "NO" },
+                qps: format!("{:.0} → {:.0}", q.throughput_before_qps, q.throughput_after_qps),
+                params: q.representative_params.join(", "),
+                plan_before: q.plan_before_text.clone(),
+                plan_after: q.plan_after_text.clone(),
+            })
+            .collect(),
+        chart_svg: chart(r, before, after, confidence),
+        data: data_line(r),
+        fks: fks(r),
+        timing: timing_line(r),
+        footer: format!(
+            "loadtest {} · run {} at {} · PostgreSQL {} ({})",
+            r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
+        ),
+    };
+    let mut tt = tinytemplate::TinyTemplate::new();
+    tt.add_template("bench", TEMPLATE)
+        .expect("the bench template parses");
+    tt.add_formatter("unescaped", |v, out| {
+        if let serde_json::Value::String(s) = v {
+            out.push_str(s);
+        }
+        Ok(())
+    });
+    tt.render("bench", &ctx).expect("the bench context renders")
+}
+
+/// Two bars per query (median before, median after) on a log millisecond axis, each with a
+/// whisker for the bootstrap interval of its median.
+fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
+    let n = r.queries.len();
+    if n == 0 {
+        return String::new();
+    }
+    let bars: Vec<[(f64, [f64; 2]); 2]> = r
+        .queries
+        .iter()
+        .map(|q| {
+            let side = |median: f64, samples: &[f64]| {
+                (median.max(1e-3), stats::median_interval(samples, confidence).unwrap_or([median, median]))
+            };
+            [side(q.before_ms, &q.samples_before_ms), side(q.after_ms, &q.samples_after_ms)]
+        })
+        .collect();
+    let lo = bars.iter().flatten().map(|(m, c)| m.min(c[0])).fold(f64::MAX, f64::min).max(1e-3) / 2.0;
+    let hi = bars.iter().flatten().map(|(m, c)| m.max(c[1])).fold(0.0, f64::max) * 2.0;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 460)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let Ok(mut c) = ChartBuilder::on(&root)
+            .margin(15)
+            .x_label_area_size(130)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n as f64, (lo..hi).log_scale())
+        else {
+            return String::new();
+        };
+        let names: Vec<String> = r.queries.iter().map(|q| q.name.clone()).collect();
+        let _ = c
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 0.01 {
+                    names.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .x_label_style(("sans-serif", 11).into_font().transform(FontTransform::Rotate90))
+            .y_desc("median ms (log)")
+            .draw();
+        let colors = [RGBColor(207, 34, 46), RGBColor(26, 127, 55)];
+        for (k, label) in [before, after].iter().enumerate() {
+            let color = colors[k];
+            let rects = bars.iter().enumerate().map(|(i, b)| {
+                let x0 = i as f64 + 0.1 + 0.4 * k as f64;
+                Rectangle::new([(x0, lo), (x0 + 0.35, b[k].0)], color.mix(0.7).filled())
+            });
+            if let Ok(series) = c.draw_series(rects) {
+                series
+                    .label(label.to_string())
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+            }
+            let whiskers = bars.iter().enumerate().map(|(i, b)| {
+                let x = i as f64 + 0.275 + 0.4 * k as f64;
+                PathElement::new(vec![(x, b[k].1[0].max(lo)), (x, b[k].1[1])], BLACK.stroke_width(2))
+            });
+            let _ = c.draw_series(whiskers);
+        }
+        let _ = c
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
