@@ -557,7 +557,10 @@ fn assemble(
 }
 
 /// The report's record of the schema: where it came from, its fingerprint, each file applied.
-pub(crate) fn migrations_report(schema: &SchemaPlan, applied: &[migrate::Applied]) -> report::Migrations {
+pub(crate) fn migrations_report(
+    schema: &SchemaPlan,
+    applied: &[migrate::Applied],
+) -> report::Migrations {
     report::Migrations {
         source: schema.source.clone(),
         compat: if schema.compat { "supabase" } else { "none" }.into(),

@@ -17,7 +17,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 fn parse_scale(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a scale: expected a number in (0, 1000], e.g. 0.1 or 2")),
+        _ => Err(format!(
+            "'{s}' is not a scale: expected a number in (0, 1000], e.g. 0.1 or 2"
+        )),
     }
 }
 

@@ -354,7 +354,11 @@ params = "SELECT 1"
     fn rows_of(g: &mut TableGen) -> Vec<String> {
         let mut out = Vec::new();
         g.fill(&mut out, 0, g.rows);
-        String::from_utf8(out).unwrap().lines().map(String::from).collect()
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -377,21 +381,35 @@ params = "SELECT 1"
             assert_eq!(f[2], format!("a\\tb {}", n + 1));
             assert!(parents.contains(&f[3].to_string()), "{}", f[3]);
             if f[4] != "\\N" {
-                assert!(f[4].parse::<usize>().unwrap() <= n, "self reference to a later row");
+                assert!(
+                    f[4].parse::<usize>().unwrap() <= n,
+                    "self reference to a later row"
+                );
             }
             *per_parent.entry(f[3]).or_insert(0) += 1;
         }
         let most = per_parent.values().max().unwrap();
-        assert!(*most > 100, "zipf skew: the busiest parent has {most} of 1000");
+        assert!(
+            *most > 100,
+            "zipf skew: the busiest parent has {most} of 1000"
+        );
     }
 
     #[test]
     fn timestamps_match_chrono() {
-        for micros in [0i64, 1_763_337_600_000_000 - 1, 951_782_400_123_456, 1_709_164_799_999_999] {
+        for micros in [
+            0i64,
+            1_763_337_600_000_000 - 1,
+            951_782_400_123_456,
+            1_709_164_799_999_999,
+        ] {
             let mut out = Vec::new();
             write_timestamp(&mut out, micros);
             let want = chrono::DateTime::from_timestamp_micros(micros).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), want.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                want.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+            );
         }
     }
 
@@ -409,7 +427,10 @@ mod speed {
     #[test]
     #[ignore]
     fn generator_rows_per_second() {
-        let (_, text) = crate::scenario::BUILTIN.iter().find(|(n, _)| *n == "join-bench").unwrap();
+        let (_, text) = crate::scenario::BUILTIN
+            .iter()
+            .find(|(n, _)| *n == "join-bench")
+            .unwrap();
         let s = crate::scenario::bench::parse("b", text).unwrap();
         for mut g in super::TableGen::all(&s, 1.0, 1) {
             let t = std::time::Instant::now();
@@ -421,7 +442,12 @@ mod speed {
                 g.fill(&mut buf, from, to);
                 from = to;
             }
-            eprintln!("{:<28} {:>8} rows {:>6.3} s", g.table, g.rows, t.elapsed().as_secs_f64());
+            eprintln!(
+                "{:<28} {:>8} rows {:>6.3} s",
+                g.table,
+                g.rows,
+                t.elapsed().as_secs_f64()
+            );
         }
     }
 }

@@ -150,7 +150,10 @@ async fn check_tables(client: &tokio_postgres::Client, plan: &BenchPlan) -> Resu
             .map(|(c, _)| pg::quote_ident(c))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {cols} FROM {} LIMIT 0", crate::loader::qualified(&t.name));
+        let sql = format!(
+            "SELECT {cols} FROM {} LIMIT 0",
+            crate::loader::qualified(&t.name)
+        );
         if let Err(e) = client.prepare(&sql).await {
             return Err(Error::Input(format!(
                 "{}: table {}: {} (after the migrations before {})",
@@ -279,7 +282,8 @@ fn round(v: f64, digits: i32) -> f64 {
 
 fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryReport {
     let conf = plan.scenario.settings.confidence;
-    let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, conf).unwrap_or((f64::NAN, [f64::NAN, f64::NAN]));
+    let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, conf)
+        .unwrap_or((f64::NAN, [f64::NAN, f64::NAN]));
     let rep = querybench::representative(&b.timing);
     QueryReport {
         name: r.spec.name.clone(),
@@ -294,7 +298,7 @@ fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryRep
         speedup: round(speedup, 3),
         speedup_ci: [round(ci[0], 3), round(ci[1], 3)],
         proven: ci[0] > 1.0,
-        uses_index: a.plan.indexes.iter().any(|i| *i == r.spec.index),
+        uses_index: a.plan.indexes.contains(&r.spec.index),
         plan_before: b.plan.nodes,
         plan_after: a.plan.nodes,
         plan_before_text: b.plan.text,
@@ -315,7 +319,12 @@ fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryRep
 /// What held and what did not: every index the migration created must be used by some
 /// query's after-plan and every query's after-plan must use its index; at least one speedup
 /// must be proven. In an A/A run, no interval may exclude 1.
-fn judge(plan: &BenchPlan, queries: &[QueryReport], bench: &IndexBench, fks: &[ForeignKeyReport]) -> (Vec<String>, Vec<String>) {
+fn judge(
+    plan: &BenchPlan,
+    queries: &[QueryReport],
+    bench: &IndexBench,
+    fks: &[ForeignKeyReport],
+) -> (Vec<String>, Vec<String>) {
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     let ci = |q: &QueryReport| format!("[{:.2}, {:.2}]", q.speedup_ci[0], q.speedup_ci[1]);
@@ -350,9 +359,12 @@ fn judge(plan: &BenchPlan, queries: &[QueryReport], bench: &IndexBench, fks: &[F
             }
         }
         for i in &bench.new_indexes {
-            let used = queries
-                .iter()
-                .any(|q| q.plan_after.iter().any(|n| n.contains(&format!(" using {i} "))) || (q.uses_index && q.index == *i));
+            let used = queries.iter().any(|q| {
+                q.plan_after
+                    .iter()
+                    .any(|n| n.contains(&format!(" using {i} ")))
+                    || (q.uses_index && q.index == *i)
+            });
             if !used {
                 failures.push(format!(
                     "index {i} (created by {}) is used by no query's after-plan: add a query for it",

@@ -22,7 +22,10 @@ const CHUNK_ROWS: u64 = 4096;
 
 /// Quotes `schema.table` or `table` for SQL.
 pub fn qualified(name: &str) -> String {
-    name.split('.').map(quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Connections loading tables at once: one per core keeps the server busy while the
@@ -38,7 +41,10 @@ pub async fn load(
     line: &(dyn Fn(String) + Sync),
 ) -> Result<DataReport> {
     let superuser: bool = client
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
         .await
         .map_err(Error::db("cannot read the current role"))?
         .get(0);
@@ -65,7 +71,9 @@ pub async fn load(
             let table = g.table.clone();
             let rows = copy_table(&c, g).await?;
             let seconds = t.elapsed().as_secs_f64();
-            line(format!("  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s"));
+            line(format!(
+                "  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s"
+            ));
             done.push(TableLoad {
                 table,
                 rows,
@@ -83,7 +91,11 @@ pub async fn load(
     tables.sort_by_key(|t| names.iter().position(|n| *n == t.table));
     stop.check(Ok(()))?;
     let v = Instant::now();
-    let list = names.iter().map(|n| qualified(n)).collect::<Vec<_>>().join(", ");
+    let list = names
+        .iter()
+        .map(|n| qualified(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     client
         .batch_execute(&format!("VACUUM (ANALYZE) {list}"))
         .await
@@ -124,7 +136,12 @@ async fn can_freeze(client: &Client, table: &str) -> Result<bool> {
 /// Streams one table: a blocking thread generates chunks into a small channel, this task
 /// forwards them to the server.
 async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
-    let cols = g.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let cols = g
+        .columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     let context = format!("COPY into {} failed", g.table);
     let freeze = can_freeze(client, &g.table).await?;
     if freeze {
@@ -162,7 +179,10 @@ async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
     let _ = producer.await;
     let rows = sink.finish().await.map_err(Error::db(context.clone()))?;
     if freeze {
-        client.batch_execute("COMMIT").await.map_err(Error::db(context))?;
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(Error::db(context))?;
     }
     Ok(rows)
 }

@@ -273,10 +273,11 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
     let mut runs = Vec::new();
     for name in names {
         let (origin, text) = scenario::locate(&name)?;
-        let scenario = match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
-            Loaded::Race(s) => s,
-            Loaded::IndexBench(_) => continue,
-        };
+        let scenario =
+            match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
+                Loaded::Race(s) => s,
+                Loaded::IndexBench(_) => continue,
+            };
         runs.push(RunPlan {
             scenario,
             until: Until::Ops(a.ops),

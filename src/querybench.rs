@@ -78,8 +78,9 @@ impl Ready<'_> {
 }
 
 fn hash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A user's SQL that the server refused: the user fixes the scenario file (exit 2).
@@ -90,26 +91,37 @@ fn refused(origin: &str, q: &QuerySpec, what: &str) -> impl FnOnce(tokio_postgre
 
 /// Samples the parameter rows and checks the query against the schema: it must parse, name
 /// existing tables, and take exactly the params query's columns with their types.
-pub async fn prepare<'a>(client: &Client, origin: &str, q: &'a QuerySpec, seed: u64) -> Result<Ready<'a>> {
+pub async fn prepare<'a>(
+    client: &Client,
+    origin: &str,
+    q: &'a QuerySpec,
+    seed: u64,
+) -> Result<Ready<'a>> {
     let stmt = client
         .prepare(&q.sql)
         .await
         .map_err(refused(origin, q, "sql is not valid here"))?;
     client
-        .execute("SELECT setseed($1)", &[&(((seed % 1999) as f64 / 1000.0) - 0.999)])
+        .execute(
+            "SELECT setseed($1)",
+            &[&(((seed % 1999) as f64 / 1000.0) - 0.999)],
+        )
         .await
         .map_err(Error::db("cannot seed the parameter sample"))?;
     let sample = format!(
         "SELECT * FROM ({}) AS loadtest_params ORDER BY random() LIMIT {SAMPLE}",
         q.params.trim().trim_end_matches(';')
     );
-    let rows = client
-        .query(&sample, &[])
-        .await
-        .map_err(refused(origin, q, "params is not valid here"))?;
+    let rows =
+        client
+            .query(&sample, &[])
+            .await
+            .map_err(refused(origin, q, "params is not valid here"))?;
     let at = format!("{origin}:{}:{}: query '{}'", q.at.0, q.at.1, q.name);
     if rows.is_empty() {
-        return Err(Error::Input(format!("{at}: params returned no rows: the data set has nothing to look up")));
+        return Err(Error::Input(format!(
+            "{at}: params returned no rows: the data set has nothing to look up"
+        )));
     }
     let want = stmt.params();
     let got = rows[0].columns();
@@ -132,19 +144,37 @@ pub async fn prepare<'a>(client: &Client, origin: &str, q: &'a QuerySpec, seed: 
     }
     let rows: Vec<ParamRow> = rows
         .iter()
-        .map(|r| (0..r.len()).map(|i| r.get::<_, Option<KeyValue>>(i)).collect())
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<_, Option<KeyValue>>(i))
+                .collect()
+        })
         .collect();
-    let firsts: Vec<KeyValue> = rows.iter().filter_map(|r| r.first().cloned().flatten()).collect();
+    let firsts: Vec<KeyValue> = rows
+        .iter()
+        .filter_map(|r| r.first().cloned().flatten())
+        .collect();
     let missing = if want.is_empty() || q.missing_share == 0.0 {
         None
     } else {
-        KeyValue::absent(&firsts, 1, seed).ok().and_then(|v| v.into_iter().next())
+        KeyValue::absent(&firsts, 1, seed)
+            .ok()
+            .and_then(|v| v.into_iter().next())
     };
-    Ok(Ready { spec: q, rows, missing })
+    Ok(Ready {
+        spec: q,
+        rows,
+        missing,
+    })
 }
 
 /// Runs a query once; returns the milliseconds and the rows it returned (or changed).
-pub async fn run_once(client: &Client, stmt: &Statement, ready: &Ready<'_>, pick: Pick) -> std::result::Result<(f64, u64), tokio_postgres::Error> {
+pub async fn run_once(
+    client: &Client,
+    stmt: &Statement,
+    ready: &Ready<'_>,
+    pick: Pick,
+) -> std::result::Result<(f64, u64), tokio_postgres::Error> {
     let params = ready.params(pick);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     if ready.spec.rollback {
@@ -173,12 +203,24 @@ pub struct Timing {
 /// Warm-up, then timed runs until both `min_runs` and `time_per_query` are reached (or
 /// `max_runs`). With `sides = 2` every pick is run twice in a row, alternating which side
 /// is timed first, so drift of a busy machine lands on both sides alike.
-pub async fn time(client: &Client, ready: &Ready<'_>, s: &BenchSettings, seed: u64, sides: usize, stop: &Stop) -> Result<Vec<Timing>> {
+pub async fn time(
+    client: &Client,
+    ready: &Ready<'_>,
+    s: &BenchSettings,
+    seed: u64,
+    sides: usize,
+    stop: &Stop,
+) -> Result<Vec<Timing>> {
     let ctx = || format!("query '{}' failed", ready.spec.name);
-    let stmt = client.prepare(&ready.spec.sql).await.map_err(Error::db(ctx()))?;
+    let stmt = client
+        .prepare(&ready.spec.sql)
+        .await
+        .map_err(Error::db(ctx()))?;
     let mut pick = ready.picker(seed);
     for _ in 0..s.warmup {
-        run_once(client, &stmt, ready, pick()).await.map_err(Error::db(ctx()))?;
+        run_once(client, &stmt, ready, pick())
+            .await
+            .map_err(Error::db(ctx()))?;
     }
     let mut out = vec![Timing::default(); sides];
     let began = Instant::now();
@@ -188,7 +230,9 @@ pub async fn time(client: &Client, ready: &Ready<'_>, s: &BenchSettings, seed: u
         let p = pick();
         for k in 0..sides {
             let side = (k + n as usize) % sides;
-            let (ms, rows) = run_once(client, &stmt, ready, p).await.map_err(Error::db(ctx()))?;
+            let (ms, rows) = run_once(client, &stmt, ready, p)
+                .await
+                .map_err(Error::db(ctx()))?;
             out[side].ms.push(ms);
             out[side].picks.push(Some(p));
             out[side].rows.push(rows);
@@ -229,15 +273,25 @@ pub async fn explain(client: &Client, ready: &Ready<'_>, pick: Pick) -> Result<P
     let json_sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}", ready.spec.sql);
     let text_sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", ready.spec.sql);
     if ready.spec.rollback {
-        client.batch_execute("BEGIN").await.map_err(Error::db(ctx()))?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(Error::db(ctx()))?;
     }
     let json = client.query_one(&json_sql, &refs).await;
     let text = client.query(&text_sql, &refs).await;
     if ready.spec.rollback {
-        client.batch_execute("ROLLBACK").await.map_err(Error::db(ctx()))?;
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(Error::db(ctx()))?;
     }
     let json: serde_json::Value = json.map_err(Error::db(ctx()))?.get(0);
-    let text: Vec<String> = text.map_err(Error::db(ctx()))?.iter().map(|r| r.get(0)).collect();
+    let text: Vec<String> = text
+        .map_err(Error::db(ctx()))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut plan = Plan {
         text: text.join("\n"),
         ..Plan::default()
@@ -273,7 +327,13 @@ fn walk(node: &serde_json::Value, plan: &mut Plan) {
 }
 
 /// Queries per second with `workers` clients, each on its own connection, for `time`.
-pub async fn throughput(config: &tokio_postgres::Config, ready: &Ready<'_>, workers: usize, time: Duration, seed: u64) -> Result<f64> {
+pub async fn throughput(
+    config: &tokio_postgres::Config,
+    ready: &Ready<'_>,
+    workers: usize,
+    time: Duration,
+    seed: u64,
+) -> Result<f64> {
     let ctx = || format!("query '{}' failed under concurrent load", ready.spec.name);
     let mut clients = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -285,15 +345,17 @@ pub async fn throughput(config: &tokio_postgres::Config, ready: &Ready<'_>, work
     }
     let deadline = Instant::now() + time;
     let began = Instant::now();
-    let counts = futures_util::future::join_all(clients.iter().enumerate().map(|(w, (c, stmt))| async move {
-        let mut pick = ready.picker(seed.wrapping_add(w as u64 + 1));
-        let mut n = 0u64;
-        while Instant::now() < deadline {
-            run_once(c, stmt, ready, pick()).await?;
-            n += 1;
-        }
-        Ok::<u64, tokio_postgres::Error>(n)
-    }))
+    let counts = futures_util::future::join_all(clients.iter().enumerate().map(
+        |(w, (c, stmt))| async move {
+            let mut pick = ready.picker(seed.wrapping_add(w as u64 + 1));
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                run_once(c, stmt, ready, pick()).await?;
+                n += 1;
+            }
+            Ok::<u64, tokio_postgres::Error>(n)
+        },
+    ))
     .await;
     let elapsed = began.elapsed().as_secs_f64();
     let mut total = 0;

@@ -189,7 +189,9 @@ mod speedup_tests {
         assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5), 2.0);
         assert_eq!(quantile(&[1.0, 2.0], 0.5), 1.5);
         assert_eq!(quantile(&[], 0.5), 0.0);
-        assert!((quantile(&(1..=100).map(f64::from).collect::<Vec<_>>(), 0.95) - 95.05).abs() < 1e-9);
+        assert!(
+            (quantile(&(1..=100).map(f64::from).collect::<Vec<_>>(), 0.95) - 95.05).abs() < 1e-9
+        );
     }
 
     #[test]
@@ -199,7 +201,10 @@ mod speedup_tests {
         let (s, [lo, hi]) = speedup(&before, &after, 0.95).unwrap();
         assert!(s > 8.0 && lo > 5.0 && hi < 15.0, "{s} [{lo}, {hi}]");
         let (s, [lo, hi]) = speedup(&before, &before, 0.95).unwrap();
-        assert!((s - 1.0).abs() < 1e-9 && lo <= 1.0 && hi >= 1.0, "{s} [{lo}, {hi}]");
+        assert!(
+            (s - 1.0).abs() < 1e-9 && lo <= 1.0 && hi >= 1.0,
+            "{s} [{lo}, {hi}]"
+        );
         assert_eq!(speedup(&[1.0], &after, 0.95), None);
     }
 }

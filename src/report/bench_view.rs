@@ -39,7 +39,11 @@ fn data_line(r: &Report) -> String {
         d.vacuum_analyze_s
     );
     if let Some(m) = b.migration_s {
-        let _ = write!(s, " Migration {} applied in {m:.2} s on this data.", b.migration);
+        let _ = write!(
+            s,
+            " Migration {} applied in {m:.2} s on this data.",
+            b.migration
+        );
     }
     s
 }
@@ -119,7 +123,11 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "\n{}\n", data_line(r));
     let fk = fks(r);
     if !fk.is_empty() {
-        let _ = writeln!(s, "Foreign keys still without a supporting index ({}):\n", fk.len());
+        let _ = writeln!(
+            s,
+            "Foreign keys still without a supporting index ({}):\n",
+            fk.len()
+        );
         for f in fk {
             let _ = writeln!(s, "- {f}");
         }
@@ -202,7 +210,10 @@ pub fn html(r: &Report) -> String {
                 speedup: format!("{:.1}x", q.speedup),
                 ci: ci(q),
                 uses_index: if q.uses_index { "yes" } else { "NO" },
-                qps: format!("{:.0} → {:.0}", q.throughput_before_qps, q.throughput_after_qps),
+                qps: format!(
+                    "{:.0} → {:.0}",
+                    q.throughput_before_qps, q.throughput_after_qps
+                ),
                 params: q.representative_params.join(", "),
                 plan_before: q.plan_before_text.clone(),
                 plan_after: q.plan_after_text.clone(),
@@ -241,13 +252,30 @@ fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
         .iter()
         .map(|q| {
             let side = |median: f64, samples: &[f64]| {
-                (median.max(1e-3), stats::median_interval(samples, confidence).unwrap_or([median, median]))
+                (
+                    median.max(1e-3),
+                    stats::median_interval(samples, confidence).unwrap_or([median, median]),
+                )
             };
-            [side(q.before_ms, &q.samples_before_ms), side(q.after_ms, &q.samples_after_ms)]
+            [
+                side(q.before_ms, &q.samples_before_ms),
+                side(q.after_ms, &q.samples_after_ms),
+            ]
         })
         .collect();
-    let lo = bars.iter().flatten().map(|(m, c)| m.min(c[0])).fold(f64::MAX, f64::min).max(1e-3) / 2.0;
-    let hi = bars.iter().flatten().map(|(m, c)| m.max(c[1])).fold(0.0, f64::max) * 2.0;
+    let lo = bars
+        .iter()
+        .flatten()
+        .map(|(m, c)| m.min(c[0]))
+        .fold(f64::MAX, f64::min)
+        .max(1e-3)
+        / 2.0;
+    let hi = bars
+        .iter()
+        .flatten()
+        .map(|(m, c)| m.max(c[1]))
+        .fold(0.0, f64::max)
+        * 2.0;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 460)).into_drawing_area();
@@ -273,7 +301,11 @@ fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
                     String::new()
                 }
             })
-            .x_label_style(("sans-serif", 11).into_font().transform(FontTransform::Rotate90))
+            .x_label_style(
+                ("sans-serif", 11)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
             .y_desc("median ms (log)")
             .draw();
         let colors = [RGBColor(207, 34, 46), RGBColor(26, 127, 55)];
@@ -284,13 +316,16 @@ fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
                 Rectangle::new([(x0, lo), (x0 + 0.35, b[k].0)], color.mix(0.7).filled())
             });
             if let Ok(series) = c.draw_series(rects) {
-                series
-                    .label(label.to_string())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+                series.label(label.to_string()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled())
+                });
             }
             let whiskers = bars.iter().enumerate().map(|(i, b)| {
                 let x = i as f64 + 0.275 + 0.4 * k as f64;
-                PathElement::new(vec![(x, b[k].1[0].max(lo)), (x, b[k].1[1])], BLACK.stroke_width(2))
+                PathElement::new(
+                    vec![(x, b[k].1[0].max(lo)), (x, b[k].1[1])],
+                    BLACK.stroke_width(2),
+                )
             });
             let _ = c.draw_series(whiskers);
         }

@@ -188,22 +188,37 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit()) {
         return Err(err(
             b.migration.span(),
-            format!("bench.migration must be a migration version (digits, e.g. 20251117000004), not '{version}'"),
+            format!(
+                "bench.migration must be a migration version (digits, e.g. 20251117000004), not '{version}'"
+            ),
         ));
     }
     let min_runs = spanned_or(&b.min_runs, 20);
     let max_runs = spanned_or(&b.max_runs, 500);
     if min_runs < 3 || max_runs < min_runs {
-        let span = b.min_runs.as_ref().or(b.max_runs.as_ref()).map(|s| s.span());
+        let span = b
+            .min_runs
+            .as_ref()
+            .or(b.max_runs.as_ref())
+            .map(|s| s.span());
         return Err(at(
             span,
-            format!("bench.min_runs must be at least 3 and at most max_runs (got {min_runs} and {max_runs})"),
+            format!(
+                "bench.min_runs must be at least 3 and at most max_runs (got {min_runs} and {max_runs})"
+            ),
         ));
     }
     let duration = |v: &Option<Spanned<String>>, default: Duration| match v {
         None => Ok(default),
-        Some(s) => humantime::parse_duration(s.get_ref())
-            .map_err(|e| err(s.span(), format!("'{}' is not a duration ({e}); expected e.g. 500ms or 2s", s.get_ref()))),
+        Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
+            err(
+                s.span(),
+                format!(
+                    "'{}' is not a duration ({e}); expected e.g. 500ms or 2s",
+                    s.get_ref()
+                ),
+            )
+        }),
     };
     let time_per_query = duration(&b.time_per_query, Duration::from_millis(500))?;
     let throughput_time = duration(&b.throughput_time, Duration::from_millis(500))?;
@@ -260,12 +275,18 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
         });
     }
     if tables.is_empty() {
-        return Err(err(tables_span, "an index bench needs at least one [[tables]] entry".into()));
+        return Err(err(
+            tables_span,
+            "an index bench needs at least one [[tables]] entry".into(),
+        ));
     }
     for (ti, t) in tables.iter().enumerate() {
         for (col, g) in &t.columns {
             if let Gen::Ref { table, .. } = g
-                && !tables[*table].columns.iter().any(|(_, g)| matches!(g, Gen::SeqUuid | Gen::SeqInt))
+                && !tables[*table]
+                    .columns
+                    .iter()
+                    .any(|(_, g)| matches!(g, Gen::SeqUuid | Gen::SeqInt))
             {
                 return Err(at(
                     None,
@@ -295,7 +316,10 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
             ));
         }
         if queries.iter().any(|x| x.name == name) {
-            return Err(err(q.name.span(), format!("query name '{name}' is used twice")));
+            return Err(err(
+                q.name.span(),
+                format!("query name '{name}' is used twice"),
+            ));
         }
         for s in [&q.sql, &q.params, &q.index] {
             if s.get_ref().trim().is_empty() {
@@ -313,7 +337,10 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
         });
     }
     if queries.is_empty() {
-        return Err(err(queries_span, "an index bench needs at least one [[queries]] entry".into()));
+        return Err(err(
+            queries_span,
+            "an index bench needs at least one [[queries]] entry".into(),
+        ));
     }
 
     Ok(BenchScenario {
@@ -371,7 +398,11 @@ fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
     match kinds.iter().filter(|k| **k).count() {
         1 => {}
         0 => return Err(format!("no generator: expected {EXPECTED}")),
-        _ => return Err(format!("more than one generator: expected exactly {EXPECTED}")),
+        _ => {
+            return Err(format!(
+                "more than one generator: expected exactly {EXPECTED}"
+            ));
+        }
     }
     if g.reference.is_none() && (g.dist.is_some() || g.s.is_some() || g.null_share.is_some()) {
         return Err("dist, s and null_share apply to `ref` only".into());
@@ -400,7 +431,9 @@ fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
             (Some("each"), None) => Dist::Each,
             (Some("zipf"), Some(s)) if s > 0.0 && s <= 10.0 => Dist::Zipf(s),
             (Some("zipf"), Some(s)) => return Err(format!("s must be in (0, 10], not {s}")),
-            (Some("zipf"), None) => return Err("dist = \"zipf\" needs s, the exponent (e.g. 1.0)".into()),
+            (Some("zipf"), None) => {
+                return Err("dist = \"zipf\" needs s, the exponent (e.g. 1.0)".into());
+            }
             (_, Some(_)) => return Err("s applies to dist = \"zipf\" only".into()),
             (Some(other), None) => {
                 return Err(format!(
@@ -413,7 +446,10 @@ fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
             return Err(format!("null_share must be in [0, 1), not {null_share}"));
         }
         if table == this && dist != Dist::Uniform {
-            return Err("a reference to the table itself picks an earlier row uniformly; leave out dist".into());
+            return Err(
+                "a reference to the table itself picks an earlier row uniformly; leave out dist"
+                    .into(),
+            );
         }
         return Ok(Gen::Ref {
             table,
@@ -465,7 +501,9 @@ fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
     }
     if let Some(p) = g.bool {
         if !(0.0..=1.0).contains(&p) {
-            return Err(format!("bool = {p}: expected the share of true values, in [0, 1]"));
+            return Err(format!(
+                "bool = {p}: expected the share of true values, in [0, 1]"
+            ));
         }
         return Ok(Gen::Bool(p));
     }
@@ -515,18 +553,34 @@ params = "SELECT id FROM parent"
 
     #[test]
     fn bad_generators_are_located_and_explained() {
-        let e = parse("b.toml", &GOOD.replace("dist = \"zipf\", s = 1.0", "dist = \"zipf\"")).unwrap_err();
+        let e = parse(
+            "b.toml",
+            &GOOD.replace("dist = \"zipf\", s = 1.0", "dist = \"zipf\""),
+        )
+        .unwrap_err();
         assert_eq!(e.line, 12, "{e}");
         assert!(e.message.contains("needs s"), "{e}");
-        let e = parse("b.toml", &GOOD.replace("ref = \"parent\"", "ref = \"nope\"")).unwrap_err();
+        let e = parse(
+            "b.toml",
+            &GOOD.replace("ref = \"parent\"", "ref = \"nope\""),
+        )
+        .unwrap_err();
         assert!(e.message.contains("names no table"), "{e}");
-        let e = parse("b.toml", &GOOD.replace("{ seq = \"uuid\" }", "{ seq = \"uuid\", int = [1, 2] }")).unwrap_err();
+        let e = parse(
+            "b.toml",
+            &GOOD.replace("{ seq = \"uuid\" }", "{ seq = \"uuid\", int = [1, 2] }"),
+        )
+        .unwrap_err();
         assert!(e.message.contains("more than one generator"), "{e}");
     }
 
     #[test]
     fn a_query_without_sql_is_refused() {
-        let e = parse("b.toml", &GOOD.replace("sql = \"SELECT * FROM child WHERE parent_id = $1\"\n", "")).unwrap_err();
+        let e = parse(
+            "b.toml",
+            &GOOD.replace("sql = \"SELECT * FROM child WHERE parent_id = $1\"\n", ""),
+        )
+        .unwrap_err();
         assert!(e.message.contains("sql"), "{e}");
     }
 

@@ -30,7 +30,9 @@ pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
     }
     let kind = toml::from_str::<Kind>(text).ok().and_then(|k| k.kind);
     match kind {
-        Some(k) if k.get_ref() == "index-bench" => bench::parse(origin, text).map(Loaded::IndexBench),
+        Some(k) if k.get_ref() == "index-bench" => {
+            bench::parse(origin, text).map(Loaded::IndexBench)
+        }
         Some(k) if k.get_ref() != "race" => {
             let (line, col) = parse::line_col(text, k.span().start);
             Err(ScenarioError {

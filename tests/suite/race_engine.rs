@@ -25,6 +25,12 @@ fn every_shipped_scenario_holds_its_expectations_at_a_small_size() {
     let mut ran = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
+        if std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("kind = \"index-bench\"")
+        {
+            continue; // timed by tests/suite/index_bench.rs
+        }
         let (code, err, r) = race(path.to_str().unwrap(), &["--ops", "2000"]);
         assert_eq!(code, Some(0), "{}: {err}", path.display());
         let r = r.unwrap();

@@ -1,0 +1,200 @@
+//! The index benchmark at a small scale: before has none of the migration's indexes and after
+//! has all of them, every after-plan uses its index, an A/A run proves no speedup, and broken
+//! queries are input errors.
+
+use crate::util::*;
+use std::path::{Path, PathBuf};
+
+const BUILTIN: &str = include_str!("../../scenarios/join-bench.toml");
+
+/// The shipped join-bench with shorter timing budgets, written to `dir`, plus `edit`.
+fn quick_bench(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = BUILTIN
+        .replace("min_runs = 20", "min_runs = 10")
+        .replace("max_runs = 500", "max_runs = 60")
+        .replace("time_per_query = \"500ms\"", "time_per_query = \"50ms\"")
+        .replace("throughput_time = \"500ms\"", "throughput_time = \"50ms\"");
+    let file = dir.join("join-bench.toml");
+    std::fs::write(&file, edit(text)).unwrap();
+    file
+}
+
+/// Runs an index bench on the shared server; returns (exit code, stderr, report if written).
+fn bench(file: &Path, extra: &[&str]) -> (Option<i32>, String, Option<serde_json::Value>) {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().to_str().unwrap().to_string();
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--database-url",
+        &shared().url,
+        "--report-dir",
+        &dir,
+    ];
+    args.extend(extra);
+    let out = run(&args);
+    let has_report = std::fs::read_dir(reports.path()).unwrap().count() > 0;
+    (
+        out.status.code(),
+        stderr(&out),
+        has_report.then(|| report(reports.path())),
+    )
+}
+
+/// Index names the migration file creates.
+fn migration_indexes() -> Vec<String> {
+    let sql = include_str!("../../migrations/20251117000004_add_missing_foreign_key_indexes.sql");
+    sql.lines()
+        .filter_map(|l| l.trim().strip_prefix("CREATE INDEX IF NOT EXISTS "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn join_bench_uses_every_new_index_and_proves_a_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = quick_bench(dir.path(), |t| t);
+    let (code, err, r) = bench(&file, &["--scale", "0.01"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["verdict"], "pass");
+    let wanted = migration_indexes();
+    assert_eq!(wanted.len(), 12);
+    // new_indexes = after minus before: all of them are new, so before had none.
+    let new: Vec<&str> = r["index_bench"]["new_indexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for i in &wanted {
+        assert!(
+            new.contains(&i.as_str()),
+            "{i} not created by the migration: {new:?}"
+        );
+    }
+    let queries = r["queries"].as_array().unwrap();
+    assert!(queries.len() >= 8);
+    for q in queries {
+        assert_eq!(q["uses_index"], true, "{}: {}", q["name"], q["plan_after"]);
+        let before = q["plan_before"].to_string();
+        assert!(
+            !before.contains(q["index"].as_str().unwrap()),
+            "{} used {} before the migration: {before}",
+            q["name"],
+            q["index"]
+        );
+        assert!(q["before_ms"].as_f64().unwrap() > 0.0);
+        assert!(
+            q["plan_after_text"].as_str().unwrap().contains("Buffers"),
+            "EXPLAIN (ANALYZE, BUFFERS)"
+        );
+    }
+    for i in &wanted {
+        assert!(
+            queries.iter().any(|q| q["index"] == i.as_str()),
+            "no query for {i}"
+        );
+    }
+    assert!(
+        queries
+            .iter()
+            .any(|q| q["speedup_ci"][0].as_f64().unwrap() > 1.0)
+    );
+    assert!(r["load_rows_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["index_bench"]["data"]["rows"], 29_800);
+    let fks: Vec<String> = r["unindexed_foreign_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}({})",
+                f["table"].as_str().unwrap(),
+                f["columns"][0].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        fks.contains(&"automation_connections(source_node_id)".to_string()),
+        "{fks:?}"
+    );
+    assert!(
+        !fks.iter().any(|f| f.starts_with("automation_nodes(")),
+        "{fks:?}"
+    );
+}
+
+#[test]
+fn a_a_calibration_proves_no_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = quick_bench(dir.path(), |t| {
+        t.replace("confidence = 0.95", "confidence = 0.99")
+    });
+    let (code, err, r) = bench(&file, &["--scale", "0.01", "--aa"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["index_bench"]["mode"], "a-a");
+    for q in r["queries"].as_array().unwrap() {
+        let (lo, hi) = (
+            q["speedup_ci"][0].as_f64().unwrap(),
+            q["speedup_ci"][1].as_f64().unwrap(),
+        );
+        assert!(lo <= 1.0 && hi >= 1.0, "{}: [{lo}, {hi}]", q["name"]);
+        assert_eq!(q["runs_before"], q["runs_after"]);
+    }
+}
+
+#[test]
+fn a_broken_query_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (broken, wanted) in [
+        (
+            "WHERE w.id = $1\"\"\"\nparams = \"SELECT id FROM automation_workflows\"",
+            "WHERE w.id = = $1\"\"\"\nparams = \"SELECT id FROM automation_workflows\"",
+        ),
+        (
+            "FROM automation_workflows w JOIN automation_nodes n",
+            "FROM automation_workflows w JOIN no_such_table n",
+        ),
+    ] {
+        let file = quick_bench(dir.path(), |t| t.replacen(broken, wanted, 1));
+        let (code, err, r) = bench(&file, &["--scale", "0.001"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(r.is_none(), "no report for bad input");
+        let line = err.trim();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("join-bench.toml:") && line.contains("workflow-with-nodes"),
+            "{line}"
+        );
+        assert!(
+            line.contains("42601")
+                || line.contains("42P01")
+                || line.contains("does not exist")
+                || line.contains("syntax"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn race_flags_are_refused_for_a_bench_and_bench_flags_for_a_race() {
+    let out = run(&["run", "join-bench", "--ops", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--ops applies to races"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["run", "token-race", "--scale", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--scale applies to index-bench"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["run", "join-bench", "--scale", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
