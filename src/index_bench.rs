@@ -359,12 +359,9 @@ fn judge(
             }
         }
         for i in &bench.new_indexes {
-            let used = queries.iter().any(|q| {
-                q.plan_after
-                    .iter()
-                    .any(|n| n.contains(&format!(" using {i} ")))
-                    || (q.uses_index && q.index == *i)
-            });
+            let used = queries
+                .iter()
+                .any(|q| q.plan_after.iter().any(|n| node_uses(n, i)));
             if !used {
                 failures.push(format!(
                     "index {i} (created by {}) is used by no query's after-plan: add a query for it",
@@ -391,6 +388,12 @@ fn judge(
         ));
     }
     (failures, warnings)
+}
+
+/// Whether a plan node label ("Bitmap Index Scan using idx_x", "Index Scan using idx_x on t")
+/// names this index.
+fn node_uses(node: &str, index: &str) -> bool {
+    node.split(' ').skip_while(|w| *w != "using").nth(1) == Some(index)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -451,5 +454,16 @@ fn assemble(
         load_rows_per_s: Some(bench.data.rows_per_s),
         unindexed_foreign_keys: Some(fks),
         index_bench: Some(bench),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plan_nodes_name_their_index() {
+        assert!(super::node_uses("Bitmap Index Scan using idx_a", "idx_a"));
+        assert!(super::node_uses("Index Scan using idx_a on t x", "idx_a"));
+        assert!(!super::node_uses("Index Scan using idx_ab on t", "idx_a"));
+        assert!(!super::node_uses("Seq Scan on idx_a", "idx_a"));
     }
 }
