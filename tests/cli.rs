@@ -548,6 +548,9 @@ fn list_shows_the_token_race() {
 #[path = "suite/race_engine.rs"]
 mod race_engine;
 
+#[path = "suite/html_chromium.rs"]
+mod html_chromium;
+
 #[test]
 fn report_compare_and_render_from_saved_json() {
     let example =
