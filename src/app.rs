@@ -283,6 +283,7 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
             new,
             threshold,
             force,
+            format,
         } => {
             let (b, n) = (report::load(&base)?, report::load(&new)?);
             let differences = compare::incomparable(&b, &n);
@@ -295,7 +296,11 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
                 )));
             }
             let rows = compare::compare(&b, &n, threshold);
-            print!("{}", compare::markdown(&b, &n, &rows, threshold));
+            match format {
+                RenderFormat::Md => print!("{}", compare::markdown(&b, &n, &rows, threshold)),
+                RenderFormat::Html => print!("{}", compare::html(&b, &n, &rows, threshold)),
+                RenderFormat::Json => println!("{}", compare::json(&b, &n, &rows, threshold)),
+            }
             Ok(if rows.iter().any(|r| r.verdict == Verdict::NewlyFailing) {
                 exit::EXPECTATION_FAILED
             } else if rows.iter().any(|r| r.verdict == Verdict::Regression) {

@@ -114,6 +114,9 @@ pub enum ReportCommand {
         /// Compare even runs with different settings, schema or server version.
         #[arg(long)]
         force: bool,
+        /// md: a Markdown table; html: a self-contained page; json: the rows for tools.
+        #[arg(long, value_enum, default_value_t = RenderFormat::Md)]
+        format: RenderFormat,
     },
     /// Print a saved run again (from its JSON, the source of truth).
     Render {

@@ -575,6 +575,39 @@ fn report_compare_and_render_from_saved_json() {
         stdout(&out).contains("| rpc throughput ops/s |")
             && stdout(&out).contains("**regression**")
     );
+    // The same comparison as a page and as JSON: same exit code, both runs' values side by side.
+    let slow_s = slow_path.to_str().unwrap();
+    let out = run(&["report", "compare", e, slow_s, "--format", "html"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let page = stdout(&out);
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    for p in base["paths"].as_array().unwrap() {
+        let (name, t) = (
+            p["name"].as_str().unwrap(),
+            p["throughput_ops_s"].as_f64().unwrap(),
+        );
+        for metric in ["throughput ops/s", "p50 µs", "p99 µs", "lost updates"] {
+            assert!(
+                page.contains(&format!("<td>{name} {metric}</td>")),
+                "{name} {metric}"
+            );
+        }
+        assert!(
+            page.contains(&format!("<td>{t:.0}</td>")),
+            "base value of {name}"
+        );
+        assert!(
+            page.contains(&format!("<td>{:.0} (ratio", t / 2.0)),
+            "new value of {name}"
+        );
+    }
+    assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script"));
+    let out = run(&["report", "compare", e, slow_s, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["rows"][0]["metric"], "rpc throughput ops/s");
+    assert_eq!(v["rows"][0]["verdict"], "regression");
 
     let mut other = slow.clone();
     other["settings"]["workers"] = serde_json::json!(8);

@@ -7,12 +7,17 @@
 //! one run each with no spread to judge them by, so they are shown, not judged. Correctness is
 //! judged strictly: an expectation that held in the base and fails in the new run is a failure.
 
+mod html;
+
+pub use html::render as html;
+
 use super::{PathReport, Report};
 use crate::stats;
+use serde::Serialize;
 use std::fmt::Write;
 
 /// One compared metric.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub metric: String,
     pub base: String,
@@ -22,7 +27,8 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     NoChange,
     Improvement,
@@ -34,13 +40,27 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn label(self) -> &'static str {
+    /// The verdict in words, as every format shows it.
+    pub fn name(self) -> &'static str {
         match self {
             Verdict::NoChange => "no change",
             Verdict::Improvement => "improvement",
-            Verdict::Regression => "**regression**",
-            Verdict::NewlyFailing => "**newly failing**",
+            Verdict::Regression => "regression",
+            Verdict::NewlyFailing => "newly failing",
             Verdict::NotJudged => "(not judged)",
+        }
+    }
+
+    /// Whether this verdict fails a comparison (exit 4 or 1).
+    pub fn is_bad(self) -> bool {
+        matches!(self, Verdict::Regression | Verdict::NewlyFailing)
+    }
+
+    fn label(self) -> String {
+        if self.is_bad() {
+            format!("**{}**", self.name())
+        } else {
+            self.name().to_string()
         }
     }
 }
@@ -172,24 +192,29 @@ fn throughput(b: &PathReport, n: &PathReport, threshold: f64) -> Row {
     }
 }
 
+/// "no regression" or "N regression(s)": the comparison's headline.
+pub fn summary(rows: &[Row]) -> String {
+    match rows.iter().filter(|r| r.verdict.is_bad()).count() {
+        0 => "no regression".to_string(),
+        n => format!("{n} regression(s)"),
+    }
+}
+
+/// A row's change as shown: `+3.2%`, or empty when the base is zero or it is not a number.
+pub fn change_label(r: &Row) -> String {
+    r.change_pct.map_or(String::new(), |c| format!("{c:+.1}%"))
+}
+
 /// The comparison as Markdown, the two runs side by side.
 pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String {
     let mut s = String::new();
-    let regressions = rows
-        .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Regression | Verdict::NewlyFailing))
-        .count();
     let _ = writeln!(
         s,
         "# {} — {} vs {}: {}\n",
         base.scenario,
         base.run_id,
         new.run_id,
-        if regressions == 0 {
-            "no regression".to_string()
-        } else {
-            format!("{regressions} regression(s)")
-        }
+        summary(rows)
     );
     let _ = writeln!(
         s,
@@ -202,7 +227,7 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
     );
     s.push_str("| metric | base | new | change | verdict |\n|---|---:|---:|---:|---|\n");
     for r in rows {
-        let change = r.change_pct.map_or(String::new(), |c| format!("{c:+.1}%"));
+        let change = change_label(r);
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} |",
@@ -214,6 +239,51 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
         );
     }
     s
+}
+
+/// One side of a comparison, as the JSON and HTML views name it.
+#[derive(Serialize)]
+pub struct Side<'a> {
+    pub run_id: &'a str,
+    pub started_at: &'a str,
+    pub verdict: &'a str,
+    pub scenario: &'a str,
+}
+
+impl<'a> Side<'a> {
+    pub fn of(r: &'a Report) -> Side<'a> {
+        Side {
+            run_id: &r.run_id,
+            started_at: &r.started_at,
+            verdict: &r.verdict,
+            scenario: &r.scenario,
+        }
+    }
+}
+
+/// The comparison as JSON, for tools: the same rows as the Markdown, with the change as a
+/// number (null when the base is zero) and the verdict as a snake_case word.
+pub fn json(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String {
+    #[derive(Serialize)]
+    struct Comparison<'a> {
+        schema_version: u32,
+        kind: &'static str,
+        base: Side<'a>,
+        new: Side<'a>,
+        threshold: f64,
+        summary: String,
+        rows: &'a [Row],
+    }
+    let c = Comparison {
+        schema_version: super::SCHEMA_VERSION,
+        kind: "compare",
+        base: Side::of(base),
+        new: Side::of(new),
+        threshold,
+        summary: summary(rows),
+        rows,
+    };
+    serde_json::to_string_pretty(&c).expect("comparison serialises")
 }
 
 #[cfg(test)]
@@ -277,5 +347,26 @@ mod tests {
         let rows = compare(&r, &broken, 0.10);
         assert!(rows.iter().any(|x| x.verdict == Verdict::NewlyFailing));
         assert_eq!(incomparable(&r, &broken), ["workers 256 vs 8"]);
+    }
+
+    #[test]
+    fn json_and_html_show_both_runs_side_by_side() {
+        let r = report();
+        let mut slow = r.clone();
+        slow.run_id = "slowrun".into();
+        slow.paths[0].throughput_ops_s /= 2.0;
+        let rows = compare(&r, &slow, 0.10);
+        let v: serde_json::Value = serde_json::from_str(&json(&r, &slow, &rows, 0.10)).unwrap();
+        assert_eq!(v["kind"], "compare");
+        assert_eq!(v["new"]["run_id"], "slowrun");
+        assert_eq!(v["rows"][0]["verdict"], "regression");
+        assert!((v["rows"][0]["change_pct"].as_f64().unwrap() + 50.0).abs() < 1e-9);
+        let page = html(&r, &slow, &rows, 0.10);
+        assert!(page.contains("rpc throughput ops/s") && page.contains("slowrun"));
+        assert!(
+            page.contains("<td class=\"regression\">regression</td>"),
+            "{page}"
+        );
+        assert!(!page.contains("<script") && !page.contains("http"));
     }
 }
