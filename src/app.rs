@@ -562,6 +562,7 @@ fn assemble(
                     duration_ms: (a.duration.as_secs_f64() * 10_000.0).round() / 10.0,
                 })
                 .collect(),
+            git: plan.schema.git.clone(),
         },
         paths,
         warnings,

@@ -11,6 +11,7 @@ pub mod oracle;
 pub mod pg;
 pub mod plan;
 pub mod progress;
+pub mod provenance;
 pub mod race;
 pub mod report;
 pub mod scenario;

@@ -47,6 +47,8 @@ pub struct SchemaPlan {
     /// The files to apply (already cut at --until).
     pub migrations: Vec<Migration>,
     pub skipped: Vec<String>,
+    /// The migrations' git commit and dirtiness, when known.
+    pub git: Option<crate::report::GitState>,
 }
 
 pub struct RunPlan {
@@ -143,8 +145,13 @@ fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
 }
 
 fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
-    let (source, all, skipped) = match &a.migrations {
-        None => ("builtin".to_string(), migrate::load_builtin()?, Vec::new()),
+    let (source, all, skipped, git) = match &a.migrations {
+        None => (
+            "builtin".to_string(),
+            migrate::load_builtin()?,
+            Vec::new(),
+            crate::provenance::builtin(),
+        ),
         Some(dir) => {
             if !dir.is_dir() {
                 return Err(Error::Input(format!(
@@ -153,7 +160,8 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
                 )));
             }
             let (all, skipped) = migrate::load_dir(dir)?;
-            (dir.display().to_string(), all, skipped)
+            let git = crate::provenance::of_dir(dir);
+            (dir.display().to_string(), all, skipped, git)
         }
     };
     let selected = migrate::select(&all, a.until.as_deref(), &source)?.to_vec();
@@ -162,6 +170,7 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
         compat: a.compat == CompatArg::Supabase,
         migrations: selected,
         skipped,
+        git,
     })
 }
 

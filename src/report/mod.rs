@@ -161,6 +161,20 @@ pub struct Migrations {
     /// SHA-256 over the applied files' versions and checksums.
     pub fingerprint: String,
     pub files: Vec<MigrationEntry>,
+    /// The folder's git commit and whether it had uncommitted changes (builtin: the commit
+    /// loadtest was built from); null when unknown (no git, not a repository, older reports).
+    #[serde(default)]
+    pub git: Option<GitState>,
+}
+
+/// A folder's state in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    /// `git rev-parse HEAD` of the work tree holding the folder.
+    pub commit: String,
+    /// Whether `git status --porcelain -- <folder>` listed anything (modified, staged, deleted
+    /// or untracked files).
+    pub dirty: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
