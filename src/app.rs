@@ -159,8 +159,8 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
     let started_at = chrono::Utc::now();
     let mut runs = Vec::new();
     for run in &plan.runs {
-        let (report, stamp) = execute(run, &stop).await?;
-        report::write(&report, &plan.report_dir, &stamp)?;
+        let (mut report, stamp) = execute(run, &stop).await?;
+        report::write(&mut report, &plan.report_dir, &stamp)?;
         eprintln!(
             "nightly: {} {} ({:.1} s)",
             report.scenario, report.verdict, report.duration_s
@@ -322,8 +322,8 @@ pub fn list() -> u8 {
 
 /// `loadtest run`.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
-    let (report, stamp) = execute(&plan, &stop).await?;
-    let written = report::write(&report, &plan.report_dir, &stamp)?;
+    let (mut report, stamp) = execute(&plan, &stop).await?;
+    let written = report::write(&mut report, &plan.report_dir, &stamp)?;
     print!("{}", report::markdown(&report));
     println!(
         "\nreport: {}, {} and {}",

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod hlog;
 pub mod oracle;
 pub mod pg;
 pub mod plan;

@@ -551,6 +551,9 @@ mod race_engine;
 #[path = "suite/html_chromium.rs"]
 mod html_chromium;
 
+#[path = "suite/hlog.rs"]
+mod hlog;
+
 #[test]
 fn report_compare_and_render_from_saved_json() {
     let example =

@@ -219,6 +219,13 @@ pub struct PathReport {
     /// as `[percentile, µs]` pairs: the HdrHistogram-style percentile curve.
     #[serde(default)]
     pub latency_percentiles: Vec<[f64; 2]>,
+    /// The path's HdrHistogram interval log (`<report>.<path>.hlog`, beside the JSON): latency
+    /// of acknowledged calls per second. Null until written, and for older reports.
+    #[serde(default)]
+    pub hlog: Option<String>,
+    /// The per-second histograms behind `hlog`, from the run until `write` saves them.
+    #[serde(skip)]
+    pub intervals: Option<std::sync::Arc<crate::hlog::IntervalLog>>,
     pub counters: Vec<CounterReport>,
     /// Acknowledged increments whose effect is missing.
     pub lost_updates: u64,
@@ -353,16 +360,15 @@ pub struct Written {
     pub html: PathBuf,
 }
 
-/// Writes `<dir>/<scenario>-<UTC timestamp>.json` and `.md`, never overwriting an earlier
-/// report (a second run in the same second gets a `-2` suffix).
-pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate::Error> {
+/// Writes `<dir>/<scenario>-<UTC timestamp>.json`, `.md`, `.html` and one
+/// `.<path>.hlog` per path with interval histograms (named in the report's `hlog` keys), never
+/// overwriting an earlier report (a second run in the same second gets a `-2` suffix).
+pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, crate::Error> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| crate::Error::WriteFile { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let json = serde_json::to_string_pretty(report).expect("report serialises");
-    let md = markdown(report);
     for n in 1.. {
         let base = if n == 1 {
             format!("{}-{stamp}", report.scenario)
@@ -379,6 +385,9 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
             .open(&json_path)
         {
             Ok(mut f) => {
+                write_hlogs(report, dir, &base)?;
+                let json = serde_json::to_string_pretty(report).expect("report serialises");
+                let md = markdown(report);
                 f.write_all(json.as_bytes()).map_err(err(&json_path))?;
                 f.write_all(b"\n").map_err(err(&json_path))?;
                 std::fs::write(&md_path, &md).map_err(err(&md_path))?;
@@ -394,4 +403,35 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
         }
     }
     unreachable!("1.. is endless")
+}
+
+/// Writes each path's interval log as `<dir>/<base>.<path>.hlog` and names it in the path's
+/// `hlog` key (relative to the JSON's folder).
+fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate::Error> {
+    let about = format!(
+        "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in microseconds",
+        report.tool.version, report.scenario, report.run_id
+    );
+    for p in &mut report.paths {
+        let Some(log) = &p.intervals else { continue };
+        let safe: String = p
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!("{base}.{safe}.hlog");
+        let path = dir.join(&name);
+        let mut text = Vec::new();
+        log.write(&mut text, &format!("{about}, path {}", p.name))
+            .and_then(|()| std::fs::write(&path, &text))
+            .map_err(|source| crate::Error::WriteFile { path, source })?;
+        p.hlog = Some(name);
+    }
+    Ok(())
 }
