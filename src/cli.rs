@@ -90,6 +90,11 @@ pub struct NightlyArgs {
     #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub threshold: f64,
 
+    /// Run every scenario this many times; the comparison pools the runs, so a run that is
+    /// fast or slow as a whole (common on a busy machine) is seen as noise.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+
     #[command(flatten)]
     pub output: OutputArgs,
 

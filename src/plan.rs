@@ -27,6 +27,8 @@ pub struct NightlyPlan {
     pub update_baseline: bool,
     pub threshold: f64,
     pub report_dir: PathBuf,
+    /// Runs per scenario (`--repeat`).
+    pub repeat: u32,
 }
 
 /// Where the run's database comes from.
@@ -221,5 +223,6 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
         update_baseline: a.update_baseline,
         threshold: a.threshold,
         report_dir: a.output.report_dir,
+        repeat: a.repeat,
     })
 }

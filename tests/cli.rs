@@ -716,12 +716,13 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
         a.extend(extra.iter().copied());
         run(&a)
     };
-    let out = args(&["--update-baseline"]);
+    let out = args(&["--update-baseline", "--repeat", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let combined: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
     assert_eq!(combined["kind"], "nightly");
-    assert_eq!(combined["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(combined["runs"].as_array().unwrap().len(), 2, "two repeats");
+    assert_eq!(combined["runs"][1]["scenario"], "token-race");
     assert_eq!(combined["runs"][0]["scenario"], "token-race");
     assert!(combined["runs"][0]["machine"]["cores"].as_u64().unwrap() >= 1);
     let bigger: serde_json::Value = serde_json::from_str(
@@ -730,6 +731,8 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
     .unwrap();
     assert_eq!(bigger[0]["name"], "token-race/rpc throughput");
     assert_eq!(bigger[0]["unit"], "ops/s");
+    // The repeats are pooled into one entry per path for the trackers.
+    assert_eq!(bigger.as_array().unwrap().len(), 2, "{bigger}");
     let bmf: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("bencher-metrics.json")).unwrap(),
     )
@@ -750,6 +753,11 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("| rpc expectation (exact) | held | held |"));
+    assert!(
+        stdout(&out).contains("means over 2 baseline and 1 new runs"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 /// `git -C dir args…`, which must succeed; its trimmed stdout.
