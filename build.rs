@@ -1,5 +1,6 @@
 //! Compiles this repository's `migrations/` and `scenarios/` into the binary, so `loadtest run
-//! token-race` works from any folder after `cargo install`.
+//! token-race` works from any folder after `cargo install`, and records the git commit they
+//! come from when there is one.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -36,4 +37,49 @@ fn main() {
     }
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("builtin.rs");
     std::fs::write(dest, out).unwrap();
+    git_provenance(root);
+}
+
+/// Records the commit this build comes from, and whether `migrations/` differed from it, as
+/// `LOADTEST_GIT_COMMIT` / `LOADTEST_GIT_MIGRATIONS_DIRTY`: the report of a run on the built-in
+/// migrations names them. Outside a git checkout (a crates.io tarball, no git installed) nothing
+/// is set and the report says null: never a build failure.
+fn git_provenance(root: &Path) {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let Some(commit) = git(&["rev-parse", "HEAD"]) else {
+        return;
+    };
+    let Some(status) = git(&["status", "--porcelain", "--", "migrations"]) else {
+        return;
+    };
+    println!("cargo:rustc-env=LOADTEST_GIT_COMMIT={commit}");
+    println!(
+        "cargo:rustc-env=LOADTEST_GIT_MIGRATIONS_DIRTY={}",
+        !status.is_empty()
+    );
+    // Rebuild when HEAD moves (checkout, commit): HEAD itself, the branch it points to, and
+    // packed refs. `migrations` is watched above.
+    // Only existing files: cargo treats a missing one as always changed.
+    let paths = |args: &[&str]| git(args).map(|p| root.join(p)).filter(|p| p.exists());
+    if let Some(head) = paths(&["rev-parse", "--git-path", "HEAD"]) {
+        println!("cargo:rerun-if-changed={}", head.display());
+    }
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
+        && let Some(reference) = paths(&["rev-parse", "--git-path", &branch])
+    {
+        println!("cargo:rerun-if-changed={}", reference.display());
+    }
+    if let Some(packed) = paths(&["rev-parse", "--git-path", "packed-refs"]) {
+        println!("cargo:rerun-if-changed={}", packed.display());
+    }
 }

@@ -159,13 +159,26 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
     let started_at = chrono::Utc::now();
     let mut runs = Vec::new();
     for run in &plan.runs {
-        let (report, stamp) = execute(run, &stop).await?;
-        report::write(&report, &plan.report_dir, &stamp)?;
-        eprintln!(
-            "nightly: {} {} ({:.1} s)",
-            report.scenario, report.verdict, report.duration_s
-        );
-        runs.push(report);
+        for _ in 0..plan.repeat {
+            let (mut report, stamp) = execute(run, &stop).await?;
+            report::write(&mut report, &plan.report_dir, &stamp)?;
+            eprintln!(
+                "nightly: {} {} ({:.1} s)",
+                report.scenario, report.verdict, report.duration_s
+            );
+            runs.push(report);
+        }
+    }
+    for bench in &plan.benches {
+        for _ in 0..plan.repeat {
+            let (mut report, stamp) = crate::index_bench::execute(bench, &stop).await?;
+            report::write(&mut report, &plan.report_dir, &stamp)?;
+            eprintln!(
+                "nightly: {} {} ({:.1} s)",
+                report.scenario, report.verdict, report.duration_s
+            );
+            runs.push(report);
+        }
     }
     let combined = report::NightlyReport {
         schema_version: report::SCHEMA_VERSION,
@@ -184,7 +197,9 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
         "nightly-{}.json",
         started_at.format("%Y%m%dT%H%M%SZ")
     ));
-    let (bigger, smaller, bmf) = report::trackers(&combined.runs);
+    let groups = compare::by_scenario(&combined.runs);
+    let pooled: Vec<Report> = groups.iter().map(|(_, g)| compare::pool(g)).collect();
+    let (bigger, smaller, bmf) = report::trackers(&pooled);
     for (name, value) in [
         ("benchmark-bigger-is-better.json", bigger),
         ("benchmark-smaller-is-better.json", smaller),
@@ -210,11 +225,13 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
     };
     if plan.baseline.is_file() {
         let base = report::load_nightly(&plan.baseline)?;
-        for new in &combined.runs {
-            let Some(old) = base.runs.iter().find(|b| b.scenario == new.scenario) else {
-                println!("{}: not in the baseline", new.scenario);
+        let base_groups = compare::by_scenario(&base.runs);
+        for (scenario, news) in &groups {
+            let Some((_, olds)) = base_groups.iter().find(|(s, _)| s == scenario) else {
+                println!("{scenario}: not in the baseline");
                 continue;
             };
+            let (old, new) = (olds[0], news[0]);
             let differences = compare::incomparable(old, new);
             if !differences.is_empty() {
                 println!(
@@ -224,8 +241,15 @@ pub async fn nightly(plan: crate::plan::NightlyPlan, stop: Stop) -> Result<u8> {
                 );
                 continue;
             }
-            let rows = compare::compare(old, new, plan.threshold);
+            let rows = compare::compare_runs(olds, news, plan.threshold);
             print!("{}", compare::markdown(old, new, &rows, plan.threshold));
+            if olds.len() > 1 || news.len() > 1 {
+                println!(
+                    "\n(means over {} baseline and {} new runs; throughput interval from all their samples, run by run)\n",
+                    olds.len(),
+                    news.len()
+                );
+            }
             if rows.iter().any(|r| r.verdict == Verdict::NewlyFailing) {
                 code = exit::EXPECTATION_FAILED;
             } else if code == exit::OK && rows.iter().any(|r| r.verdict == Verdict::Regression) {
@@ -283,6 +307,7 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
             new,
             threshold,
             force,
+            format,
         } => {
             let (b, n) = (report::load(&base)?, report::load(&new)?);
             let differences = compare::incomparable(&b, &n);
@@ -295,7 +320,11 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
                 )));
             }
             let rows = compare::compare(&b, &n, threshold);
-            print!("{}", compare::markdown(&b, &n, &rows, threshold));
+            match format {
+                RenderFormat::Md => print!("{}", compare::markdown(&b, &n, &rows, threshold)),
+                RenderFormat::Html => print!("{}", compare::html(&b, &n, &rows, threshold)),
+                RenderFormat::Json => println!("{}", compare::json(&b, &n, &rows, threshold)),
+            }
             Ok(if rows.iter().any(|r| r.verdict == Verdict::NewlyFailing) {
                 exit::EXPECTATION_FAILED
             } else if rows.iter().any(|r| r.verdict == Verdict::Regression) {
@@ -317,8 +346,8 @@ pub fn list() -> u8 {
 
 /// `loadtest run`.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
-    let (report, stamp) = execute(&plan, &stop).await?;
-    let written = report::write(&report, &plan.report_dir, &stamp)?;
+    let (mut report, stamp) = execute(&plan, &stop).await?;
+    let written = report::write(&mut report, &plan.report_dir, &stamp)?;
     print!("{}", report::markdown(&report));
     println!(
         "\nreport: {}, {} and {}",
@@ -574,13 +603,14 @@ pub(crate) fn migrations_report(
                 duration_ms: (a.duration.as_secs_f64() * 10_000.0).round() / 10.0,
             })
             .collect(),
+        git: schema.git.clone(),
     }
 }
 
 /// `loadtest run` of an index benchmark.
 pub async fn bench(plan: crate::plan::BenchPlan, stop: Stop) -> Result<u8> {
-    let (report, stamp) = crate::index_bench::execute(&plan, &stop).await?;
-    let written = report::write(&report, &plan.report_dir, &stamp)?;
+    let (mut report, stamp) = crate::index_bench::execute(&plan, &stop).await?;
+    let written = report::write(&mut report, &plan.report_dir, &stamp)?;
     print!("{}", report::markdown(&report));
     println!(
         "\nreport: {}, {} and {}",

@@ -99,6 +99,15 @@ pub struct NightlyArgs {
     #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub threshold: f64,
 
+    /// Run every scenario this many times; the comparison pools the runs, so a run that is
+    /// fast or slow as a whole (common on a busy machine) is seen as noise.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+
+    /// Data scale of the index benchmarks in the suite (1 = about 3 million rows).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+
     #[command(flatten)]
     pub output: OutputArgs,
 
@@ -123,6 +132,9 @@ pub enum ReportCommand {
         /// Compare even runs with different settings, schema or server version.
         #[arg(long)]
         force: bool,
+        /// md: a Markdown table; html: a self-contained page; json: the rows for tools.
+        #[arg(long, value_enum, default_value_t = RenderFormat::Md)]
+        format: RenderFormat,
     },
     /// Print a saved run again (from its JSON, the source of truth).
     Render {

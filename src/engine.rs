@@ -12,8 +12,10 @@
 //! Each worker owns its histogram, counters and RNG (derived from the run seed, the stream and
 //! the worker number) and hands them back when it ends; they are merged once. Shared on the hot
 //! path: the pool, two relaxed atomics, and a histogram the workers fold into every few hundred
-//! calls for the live p99.
+//! calls for the live p99. Per-second latency histograms (the `.hlog` interval log) go over a
+//! channel, one hand-in per worker per second, to a collector that merges them.
 
+use crate::hlog::{self, IntervalLog};
 use crate::oracle::RowSums;
 use crate::scenario::{KeyChoice, Keys, PathKind, Strategy};
 use crate::workload::{KeyValue, Num, OpError, Prepared};
@@ -25,7 +27,8 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 /// The highest latency recorded exactly (60 s, in µs); slower calls are clamped to it.
@@ -152,6 +155,10 @@ pub struct Outcome {
     /// `report compare` uses to tell a change from noise.
     pub throughput_samples: Vec<f64>,
     pub latency_us: Histogram<u64>,
+    /// The acknowledged calls' latencies per `hlog::INTERVAL` of completion time (set by
+    /// `run`, not by workers). Its total equals `ops_ok` unless workers were abandoned after an
+    /// interruption.
+    pub intervals: Option<IntervalLog>,
     pub errors: BTreeMap<String, ErrorClass>,
     pub absent: Absent,
     /// Per key index: the sum of every acknowledged delta per column, and the call count.
@@ -177,6 +184,7 @@ impl Outcome {
             elapsed: Duration::ZERO,
             throughput_samples: Vec::new(),
             latency_us: new_histogram(),
+            intervals: None,
             errors: BTreeMap::new(),
             absent: Absent::default(),
             acked: RowSums::new(columns),
@@ -295,7 +303,15 @@ pub async fn run(
 ) -> Outcome {
     let shared = shared_connections(pool, &load).await;
     let load = Arc::new(load);
-    let started = Instant::now();
+    let (started, wall_start) = (Instant::now(), SystemTime::now());
+    let (hand_in, mut handed_in) = tokio::sync::mpsc::unbounded_channel();
+    let collector = tokio::spawn(async move {
+        let mut log = IntervalLog::new(wall_start);
+        while let Some((k, h)) = handed_in.recv().await {
+            log.add(k, &h);
+        }
+        log
+    });
     let mut set = tokio::task::JoinSet::new();
     for w in 0..load.workers {
         let (pool, load, live, cancel) = (pool.clone(), load.clone(), live.clone(), cancel.clone());
@@ -303,8 +319,10 @@ pub async fn run(
             Some(conns) => Via::Shared(conns[w % conns.len()].clone()),
             None => Via::Pool(pool),
         };
-        set.spawn(async move { worker(w, started, conn, &load, &live, &cancel).await });
+        let hand_in = hand_in.clone();
+        set.spawn(async move { worker(w, started, conn, &load, &live, &cancel, hand_in).await });
     }
+    drop(hand_in);
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = {
         let (live, samples) = (live.clone(), samples.clone());
@@ -350,6 +368,13 @@ pub async fn run(
         }
     }
     total.elapsed = started.elapsed();
+    // Every worker's sender is gone once its task ended (abandoned ones are dropped by the
+    // abort), so the collector ends; it is not waited for longer than an abandoned call.
+    drop(set);
+    if let Ok(Ok(mut log)) = tokio::time::timeout(GRACE, collector).await {
+        log.finish(total.elapsed);
+        total.intervals = Some(log);
+    }
     // Only whole intervals are kept: a partial last one would look like a slowdown.
     sampler.abort();
     total.throughput_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
@@ -402,9 +427,12 @@ async fn worker(
     load: &Load,
     live: &Live,
     cancel: &CancellationToken,
+    hand_in: UnboundedSender<(u64, Histogram<u64>)>,
 ) -> Outcome {
     let ncols = load.columns;
     let mut out = Outcome::new(ncols);
+    // This worker's latencies of the current interval, handed in when the next one begins.
+    let (mut interval, mut interval_us) = (0u64, new_histogram());
     // Latencies not yet folded into the live histogram (a small buffer, not a histogram).
     let mut recent: Vec<u64> = Vec::with_capacity(LIVE_EVERY as usize);
     let mut rng = SmallRng::seed_from_u64(
@@ -528,7 +556,8 @@ async fn worker(
         // No per-call wait on the cancellation token (it takes a lock): a worker sees it between
         // calls, and `run` stops waiting for a call that hangs (see GRACE).
         let result = call.await;
-        let elapsed_us = due.elapsed().as_micros() as u64;
+        let done = Instant::now();
+        let elapsed_us = done.saturating_duration_since(due).as_micros() as u64;
         live.done.fetch_add(1, Ordering::Relaxed);
         let retries = match &result {
             Ok(r) | Err((_, r)) => *r,
@@ -546,6 +575,15 @@ async fn worker(
             (Pick::Existing(key), Ok(_)) => {
                 out.ops_ok += 1;
                 record(&mut out.latency_us, elapsed_us);
+                let k = hlog::interval_of(done.saturating_duration_since(started));
+                if k != interval {
+                    if !interval_us.is_empty() {
+                        let full = std::mem::replace(&mut interval_us, new_histogram());
+                        let _ = hand_in.send((interval, full));
+                    }
+                    interval = k;
+                }
+                record(&mut interval_us, elapsed_us);
                 recent.push(elapsed_us);
                 out.acked.add(key, &delta_values, 1);
                 if is_rmw {
@@ -583,6 +621,9 @@ async fn worker(
             }
             recent.clear();
         }
+    }
+    if !interval_us.is_empty() {
+        let _ = hand_in.send((interval, interval_us));
     }
     out
 }

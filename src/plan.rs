@@ -24,10 +24,14 @@ pub enum Plan {
 /// Every scenario of the suite, resolved and validated before anything runs.
 pub struct NightlyPlan {
     pub runs: Vec<RunPlan>,
+    /// The suite's index benchmarks, run after the races.
+    pub benches: Vec<BenchPlan>,
     pub baseline: PathBuf,
     pub update_baseline: bool,
     pub threshold: f64,
     pub report_dir: PathBuf,
+    /// Runs per scenario (`--repeat`).
+    pub repeat: u32,
 }
 
 /// Where the run's database comes from.
@@ -50,6 +54,8 @@ pub struct SchemaPlan {
     /// The files to apply (already cut at --until).
     pub migrations: Vec<Migration>,
     pub skipped: Vec<String>,
+    /// The migrations' git commit and dirtiness, when known.
+    pub git: Option<crate::report::GitState>,
 }
 
 pub struct RunPlan {
@@ -185,7 +191,39 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
             scenario.name
         )));
     }
-    let mut all = schema(&a.migrations)?;
+    let flags = BenchFlags {
+        scale: a.scale.unwrap_or(1.0),
+        aa: a.aa,
+        workers: a.workers.unwrap_or(4) as usize,
+        seed: a.seed,
+    };
+    bench_plan(
+        scenario,
+        schema(&a.migrations)?,
+        flags,
+        &a.output,
+        &a.database,
+        command_line,
+    )
+}
+
+/// The flags an index benchmark takes.
+struct BenchFlags {
+    scale: f64,
+    aa: bool,
+    workers: usize,
+    seed: u64,
+}
+
+/// Splits the schema at the migration under test: before = the older ones, then that file.
+fn bench_plan(
+    scenario: BenchScenario,
+    mut all: SchemaPlan,
+    flags: BenchFlags,
+    output: &cli::OutputArgs,
+    db: &cli::DatabaseArgs,
+    command_line: String,
+) -> Result<BenchPlan> {
     let target = &scenario.settings.migration;
     let Some(at) = all.migrations.iter().position(|m| &m.version == target) else {
         return Err(Error::Input(format!(
@@ -198,12 +236,12 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
     Ok(BenchPlan {
         before: all,
         migration,
-        scale: a.scale.unwrap_or(1.0),
-        aa: a.aa,
-        workers: a.workers.unwrap_or(4) as usize,
-        seed: a.seed,
-        report_dir: a.output.report_dir,
-        quiet: a.output.quiet,
+        scale: flags.scale,
+        aa: flags.aa,
+        workers: flags.workers,
+        seed: flags.seed,
+        report_dir: output.report_dir.clone(),
+        quiet: output.quiet,
         database: DatabasePlan {
             // A scratch cluster needs no WAL for replicas: with wal_level = minimal, a COPY
             // into a table truncated in the same transaction skips WAL entirely.
@@ -211,7 +249,7 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
                 ("wal_level".into(), "minimal".into()),
                 ("max_wal_senders".into(), "0".into()),
             ],
-            ..database(&a.database)
+            ..database(db)
         },
         command_line,
         scenario,
@@ -229,8 +267,13 @@ fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
 }
 
 fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
-    let (source, all, skipped) = match &a.migrations {
-        None => ("builtin".to_string(), migrate::load_builtin()?, Vec::new()),
+    let (source, all, skipped, git) = match &a.migrations {
+        None => (
+            "builtin".to_string(),
+            migrate::load_builtin()?,
+            Vec::new(),
+            crate::provenance::builtin(),
+        ),
         Some(dir) => {
             if !dir.is_dir() {
                 return Err(Error::Input(format!(
@@ -239,7 +282,8 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
                 )));
             }
             let (all, skipped) = migrate::load_dir(dir)?;
-            (dir.display().to_string(), all, skipped)
+            let git = crate::provenance::of_dir(dir);
+            (dir.display().to_string(), all, skipped, git)
         }
     };
     let selected = migrate::select(&all, a.until.as_deref(), &source)?.to_vec();
@@ -248,6 +292,7 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
         compat: a.compat == CompatArg::Supabase,
         migrations: selected,
         skipped,
+        git,
     })
 }
 
@@ -271,12 +316,28 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
     }
     let schema = schema(&a.migrations)?;
     let mut runs = Vec::new();
+    let mut benches = Vec::new();
     for name in names {
         let (origin, text) = scenario::locate(&name)?;
         let scenario =
             match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
                 Loaded::Race(s) => s,
-                Loaded::IndexBench(_) => continue,
+                Loaded::IndexBench(b) => {
+                    benches.push(bench_plan(
+                        b,
+                        schema.clone(),
+                        BenchFlags {
+                            scale: a.scale,
+                            aa: false,
+                            workers: 4,
+                            seed: 1,
+                        },
+                        &a.output,
+                        &a.database,
+                        command_line.clone(),
+                    )?);
+                    continue;
+                }
             };
         runs.push(RunPlan {
             scenario,
@@ -298,9 +359,11 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
     }
     Ok(NightlyPlan {
         runs,
+        benches,
         baseline: a.baseline,
         update_baseline: a.update_baseline,
         threshold: a.threshold,
         report_dir: a.output.report_dir,
+        repeat: a.repeat,
     })
 }

@@ -375,6 +375,8 @@ fn path_report(
             .collect(),
         latency_us: LatencyUs::of(&outcome.latency_us),
         latency_percentiles: stats::percentile_curve(&outcome.latency_us),
+        hlog: None,
+        intervals: outcome.intervals.map(std::sync::Arc::new),
         counters: Vec::new(),
         lost_updates: 0,
         lost_updates_exact: true,

@@ -92,24 +92,48 @@ mod tests {
 /// `(low, high)` such that the interval of the ratio is `(point × low, point × high)`.
 /// Deterministic (fixed seed); `None` with fewer than 3 samples on either side.
 pub fn ratio_spread(base: &[f64], new: &[f64]) -> Option<(f64, f64)> {
+    ratio_spread_runs(&[base], &[new])
+}
+
+/// [`ratio_spread`] over repeated runs: each side is a list of runs, each run its samples. The
+/// bootstrap resamples runs first, then samples within each drawn run, and weighs runs equally,
+/// so the difference between runs (a run that was fast or slow as a whole, which samples inside
+/// one run cannot show) widens the interval as it should; with one run per side it is the
+/// plain bootstrap over samples. `None` with fewer than 3 samples on either side.
+pub fn ratio_spread_runs(base: &[&[f64]], new: &[&[f64]]) -> Option<(f64, f64)> {
     use rand::{Rng, SeedableRng};
-    if base.len() < 3 || new.len() < 3 {
+    let keep = |runs: &[&[f64]]| -> Vec<Vec<f64>> {
+        runs.iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.to_vec())
+            .collect()
+    };
+    let (base, new) = (keep(base), keep(new));
+    let count = |runs: &[Vec<f64>]| runs.iter().map(Vec::len).sum::<usize>();
+    if count(&base) < 3 || count(&new) < 3 {
         return None;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (mb, mn) = (mean(base), mean(new));
+    let mean_of_runs =
+        |runs: &[Vec<f64>]| runs.iter().map(|r| mean(r)).sum::<f64>() / runs.len() as f64;
+    let (mb, mn) = (mean_of_runs(&base), mean_of_runs(&new));
     if mb <= 0.0 || mn <= 0.0 {
         return None;
     }
     let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5EED);
-    let mut resample = |v: &[f64]| -> f64 {
-        (0..v.len())
-            .map(|_| v[rng.random_range(0..v.len())])
-            .sum::<f64>()
-            / v.len() as f64
+    let mut resample = |runs: &[Vec<f64>]| -> f64 {
+        let mut total = 0.0;
+        for _ in 0..runs.len() {
+            let v = &runs[rng.random_range(0..runs.len())];
+            total += (0..v.len())
+                .map(|_| v[rng.random_range(0..v.len())])
+                .sum::<f64>()
+                / v.len() as f64;
+        }
+        total / runs.len() as f64
     };
     let mut ratios: Vec<f64> = (0..2000)
-        .map(|_| (resample(new) / mn) / (resample(base) / mb))
+        .map(|_| (resample(&new) / mn) / (resample(&base) / mb))
         .collect();
     ratios.sort_by(f64::total_cmp);
     Some((ratios[50], ratios[1949]))
@@ -117,7 +141,7 @@ pub fn ratio_spread(base: &[f64], new: &[f64]) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod spread_tests {
-    use super::ratio_spread;
+    use super::{ratio_spread, ratio_spread_runs};
 
     #[test]
     fn identical_samples_bracket_one_and_noise_widens_the_interval() {
@@ -128,6 +152,28 @@ mod spread_tests {
         let (nlo, nhi) = ratio_spread(&noisy, &noisy).unwrap();
         assert!(nhi - nlo > hi - lo);
         assert_eq!(ratio_spread(&[1.0], &steady), None);
+    }
+
+    #[test]
+    fn runs_that_differ_as_a_whole_widen_the_interval() {
+        // Three steady runs at different levels: inside each run nothing moves, so only
+        // resampling the runs shows that a fourth run could be 20% off.
+        let (a, b, c) = (
+            [100.0, 101.0, 99.0, 100.0],
+            [80.0, 81.0, 79.0, 80.0],
+            [120.0, 119.0, 121.0, 120.0],
+        );
+        let pooled: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
+        let (plo, phi) = ratio_spread(&pooled, &pooled).unwrap();
+        let (lo, hi) = ratio_spread_runs(&[&a, &b, &c], &[&a, &b, &c]).unwrap();
+        assert!(
+            lo < plo && hi > phi,
+            "runs {lo}–{hi} vs pooled samples {plo}–{phi}"
+        );
+        assert!(lo < 0.9 && hi > 1.1, "{lo} {hi}");
+        // One run per side is the plain bootstrap.
+        let (slo, shi) = ratio_spread_runs(&[&a], &[&a]).unwrap();
+        assert!(slo < 1.0 && shi > 1.0 && shi - slo < 0.05);
     }
 }
 

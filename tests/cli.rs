@@ -551,6 +551,12 @@ mod race_engine;
 #[path = "suite/index_bench.rs"]
 mod index_bench;
 
+#[path = "suite/html_chromium.rs"]
+mod html_chromium;
+
+#[path = "suite/hlog.rs"]
+mod hlog;
+
 #[test]
 fn report_compare_and_render_from_saved_json() {
     let example =
@@ -575,6 +581,39 @@ fn report_compare_and_render_from_saved_json() {
         stdout(&out).contains("| rpc throughput ops/s |")
             && stdout(&out).contains("**regression**")
     );
+    // The same comparison as a page and as JSON: same exit code, both runs' values side by side.
+    let slow_s = slow_path.to_str().unwrap();
+    let out = run(&["report", "compare", e, slow_s, "--format", "html"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let page = stdout(&out);
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    for p in base["paths"].as_array().unwrap() {
+        let (name, t) = (
+            p["name"].as_str().unwrap(),
+            p["throughput_ops_s"].as_f64().unwrap(),
+        );
+        for metric in ["throughput ops/s", "p50 µs", "p99 µs", "lost updates"] {
+            assert!(
+                page.contains(&format!("<td>{name} {metric}</td>")),
+                "{name} {metric}"
+            );
+        }
+        assert!(
+            page.contains(&format!("<td>{t:.0}</td>")),
+            "base value of {name}"
+        );
+        assert!(
+            page.contains(&format!("<td>{:.0} (ratio", t / 2.0)),
+            "new value of {name}"
+        );
+    }
+    assert!(page.starts_with("<!DOCTYPE html>") && !page.contains("<script"));
+    let out = run(&["report", "compare", e, slow_s, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["rows"][0]["metric"], "rpc throughput ops/s");
+    assert_eq!(v["rows"][0]["verdict"], "regression");
 
     let mut other = slow.clone();
     other["settings"]["workers"] = serde_json::json!(8);
@@ -680,12 +719,13 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
         a.extend(extra.iter().copied());
         run(&a)
     };
-    let out = args(&["--update-baseline"]);
+    let out = args(&["--update-baseline", "--repeat", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let combined: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
     assert_eq!(combined["kind"], "nightly");
-    assert_eq!(combined["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(combined["runs"].as_array().unwrap().len(), 2, "two repeats");
+    assert_eq!(combined["runs"][1]["scenario"], "token-race");
     assert_eq!(combined["runs"][0]["scenario"], "token-race");
     assert!(combined["runs"][0]["machine"]["cores"].as_u64().unwrap() >= 1);
     let bigger: serde_json::Value = serde_json::from_str(
@@ -694,6 +734,8 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
     .unwrap();
     assert_eq!(bigger[0]["name"], "token-race/rpc throughput");
     assert_eq!(bigger[0]["unit"], "ops/s");
+    // The repeats are pooled into one entry per path for the trackers.
+    assert_eq!(bigger.as_array().unwrap().len(), 2, "{bigger}");
     let bmf: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("bencher-metrics.json")).unwrap(),
     )
@@ -714,4 +756,93 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("| rpc expectation (exact) | held | held |"));
+    assert!(
+        stdout(&out).contains("means over 2 baseline and 1 new runs"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `git -C dir args…`, which must succeed; its trimmed stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("git for this test");
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn reports_name_the_git_commit_of_the_migrations_folder() {
+    let run_on = |migrations: &std::path::Path| {
+        let reports = tempfile::tempdir().unwrap();
+        let out = run(&[
+            "run",
+            "token-race",
+            "--ops",
+            "200",
+            "--quiet",
+            "--migrations",
+            migrations.to_str().unwrap(),
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+            "--database-url",
+            &shared().url,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        (
+            report(reports.path())["migrations"]["git"].clone(),
+            stdout(&out),
+        )
+    };
+    // A repository whose migrations live in a subfolder, committed.
+    let repo = tempfile::tempdir().unwrap();
+    let copied = migrations_with(&[]);
+    let dir = repo.path().join("supabase/migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(copied.path()).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "schema"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
+    let (g, md) = run_on(&dir);
+    assert_eq!(g["commit"], head.as_str());
+    assert_eq!(g["dirty"], false);
+    assert!(md.contains(&format!("commit {}", &head[..12])), "{md}");
+
+    // A change elsewhere in the repository does not make the folder dirty; one inside does.
+    std::fs::write(repo.path().join("README"), "elsewhere").unwrap();
+    assert_eq!(
+        loadtest::provenance::of_dir(&dir).map(|g| g.dirty),
+        Some(false)
+    );
+    let file = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap();
+    let mut sql = std::fs::read_to_string(file.path()).unwrap();
+    sql.push_str("\n-- an uncommitted edit\n");
+    std::fs::write(file.path(), sql).unwrap();
+    let (g, md) = run_on(&dir);
+    assert_eq!(
+        (g["commit"].as_str(), &g["dirty"]),
+        (Some(head.as_str()), &serde_json::json!(true))
+    );
+    assert!(md.contains("with uncommitted changes"), "{md}");
+
+    // Not a repository: null, and the run goes on.
+    assert_eq!(loadtest::provenance::of_dir(copied.path()), None);
+    let (g, _) = run_on(copied.path());
+    assert!(g.is_null(), "{g}");
+
+    // The built-in migrations carry the commit loadtest was built from (this checkout's HEAD),
+    // when it was built from a checkout.
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(here) = loadtest::provenance::of_dir(manifest) {
+        let built = loadtest::provenance::builtin().expect("build.rs recorded the commit");
+        assert_eq!(built.commit, here.commit);
+    }
 }

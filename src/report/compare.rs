@@ -7,12 +7,17 @@
 //! one run each with no spread to judge them by, so they are shown, not judged. Correctness is
 //! judged strictly: an expectation that held in the base and fails in the new run is a failure.
 
+mod html;
+
+pub use html::render as html;
+
 use super::{PathReport, Report};
 use crate::stats;
+use serde::Serialize;
 use std::fmt::Write;
 
 /// One compared metric.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub metric: String,
     pub base: String,
@@ -22,7 +27,8 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     NoChange,
     Improvement,
@@ -34,13 +40,27 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn label(self) -> &'static str {
+    /// The verdict in words, as every format shows it.
+    pub fn name(self) -> &'static str {
         match self {
             Verdict::NoChange => "no change",
             Verdict::Improvement => "improvement",
-            Verdict::Regression => "**regression**",
-            Verdict::NewlyFailing => "**newly failing**",
+            Verdict::Regression => "regression",
+            Verdict::NewlyFailing => "newly failing",
             Verdict::NotJudged => "(not judged)",
+        }
+    }
+
+    /// Whether this verdict fails a comparison (exit 4 or 1).
+    pub fn is_bad(self) -> bool {
+        matches!(self, Verdict::Regression | Verdict::NewlyFailing)
+    }
+
+    fn label(self) -> String {
+        if self.is_bad() {
+            format!("**{}**", self.name())
+        } else {
+            self.name().to_string()
         }
     }
 }
@@ -87,6 +107,7 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
         major(&base.database.server_version),
         major(&new.database.server_version),
     );
+    out.extend(super::compare_bench::incomparable(base, new));
     out
 }
 
@@ -96,63 +117,134 @@ fn short(s: &str) -> String {
 
 /// Compares every metric both runs share. `threshold` is a fraction (0.10 = 10%).
 pub fn compare(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
+    compare_runs(&[base], &[new], threshold)
+}
+
+/// Compares repeated runs of one scenario (`nightly --repeat`), each side a list of runs with
+/// the same settings. Values are means over the runs; throughput's interval comes from the
+/// runs' samples pooled run by run ([`stats::ratio_spread_runs`]), so a difference between runs
+/// of the same code is seen as noise; an expectation holds on a side only if it held in every
+/// run. With one run per side this is [`compare`].
+pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Row> {
     let mut rows = Vec::new();
-    for b in &base.paths {
-        let Some(n) = new.paths.iter().find(|p| p.name == b.name) else {
+    let Some(first) = base.first() else {
+        return rows;
+    };
+    for b in &first.paths {
+        let (bs, ns) = (find(base, &b.name), find(new, &b.name));
+        if ns.is_empty() {
             continue;
-        };
-        rows.push(throughput(b, n, threshold));
-        for (label, x, y) in [
-            ("p50 µs", b.latency_us.p50, n.latency_us.p50),
-            ("p99 µs", b.latency_us.p99, n.latency_us.p99),
+        }
+        rows.push(throughput(&bs, &ns, threshold));
+        for (label, of) in [
+            (
+                "p50 µs",
+                (|p: &PathReport| p.latency_us.p50 as f64) as fn(&PathReport) -> f64,
+            ),
+            ("p99 µs", |p| p.latency_us.p99 as f64),
         ] {
+            let (x, y) = (mean(&bs, of), mean(&ns, of));
             rows.push(Row {
                 metric: format!("{} {label}", b.name),
-                base: x.to_string(),
-                new: y.to_string(),
-                change_pct: pct(x as f64, y as f64),
+                base: format!("{x:.0}"),
+                new: format!("{y:.0}"),
+                change_pct: pct(x, y),
                 verdict: Verdict::NotJudged,
             });
         }
+        let lost = |p: &PathReport| p.lost_updates as f64;
+        let (x, y) = (mean(&bs, lost), mean(&ns, lost));
         rows.push(Row {
             metric: format!("{} lost updates", b.name),
-            base: b.lost_updates.to_string(),
-            new: n.lost_updates.to_string(),
-            change_pct: pct(b.lost_updates as f64, n.lost_updates as f64),
+            base: format!("{x:.0}"),
+            new: format!("{y:.0}"),
+            change_pct: pct(x, y),
             verdict: Verdict::NotJudged,
         });
+        let all_held = |ps: &[&PathReport]| ps.iter().all(|p| p.expectation_held);
+        let (bh, nh) = (all_held(&bs), all_held(&ns));
         rows.push(Row {
             metric: format!("{} expectation ({})", b.name, b.expect),
-            base: held(b).into(),
-            new: held(n).into(),
+            base: held(bh).into(),
+            new: held(nh).into(),
             change_pct: None,
-            verdict: match (b.expectation_held, n.expectation_held) {
+            verdict: match (bh, nh) {
                 (true, false) => Verdict::NewlyFailing,
                 (false, true) => Verdict::Improvement,
                 _ => Verdict::NoChange,
             },
         });
     }
+    if let Some(n) = new.first() {
+        rows.extend(super::compare_bench::rows(first, n, threshold));
+    }
     rows
 }
 
-fn held(p: &PathReport) -> &'static str {
-    if p.expectation_held { "held" } else { "failed" }
+/// The runs of each scenario, in the order the scenarios first appear.
+pub fn by_scenario(runs: &[Report]) -> Vec<(&str, Vec<&Report>)> {
+    let mut groups: Vec<(&str, Vec<&Report>)> = Vec::new();
+    for r in runs {
+        match groups.iter_mut().find(|(s, _)| *s == r.scenario) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((&r.scenario, vec![r])),
+        }
+    }
+    groups
+}
+
+/// One report standing for repeated runs of a scenario (for the benchmark-tracker files): the
+/// first run, with each path's throughput, p50/p99 and lost updates the means over the runs
+/// and the throughput samples of all runs together.
+pub fn pool(runs: &[&Report]) -> Report {
+    let mut out = runs[0].clone();
+    for p in &mut out.paths {
+        let ps = find(runs, &p.name);
+        p.throughput_ops_s = mean(&ps, |q| q.throughput_ops_s);
+        p.throughput_samples = ps
+            .iter()
+            .flat_map(|q| q.throughput_samples.iter().copied())
+            .collect();
+        p.latency_us.p50 = mean(&ps, |q| q.latency_us.p50 as f64).round() as u64;
+        p.latency_us.p99 = mean(&ps, |q| q.latency_us.p99 as f64).round() as u64;
+        p.lost_updates = mean(&ps, |q| q.lost_updates as f64).round() as u64;
+    }
+    out
+}
+
+/// The path called `name` in each run that has it.
+fn find<'a>(runs: &[&'a Report], name: &str) -> Vec<&'a PathReport> {
+    runs.iter()
+        .filter_map(|r| r.paths.iter().find(|p| p.name == name))
+        .collect()
+}
+
+fn mean(ps: &[&PathReport], of: impl Fn(&PathReport) -> f64) -> f64 {
+    if ps.is_empty() {
+        return 0.0;
+    }
+    ps.iter().map(|p| of(p)).sum::<f64>() / ps.len() as f64
+}
+
+fn held(h: bool) -> &'static str {
+    if h { "held" } else { "failed" }
 }
 
 fn pct(base: f64, new: f64) -> Option<f64> {
     (base != 0.0).then(|| (new - base) / base * 100.0)
 }
 
-fn throughput(b: &PathReport, n: &PathReport, threshold: f64) -> Row {
-    let point = if b.throughput_ops_s > 0.0 {
-        n.throughput_ops_s / b.throughput_ops_s
-    } else {
-        1.0
-    };
+fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
+    let (mb, mn) = (
+        mean(bs, |p| p.throughput_ops_s),
+        mean(ns, |p| p.throughput_ops_s),
+    );
+    let point = if mb > 0.0 { mn / mb } else { 1.0 };
+    let sb: Vec<&[f64]> = bs.iter().map(|p| p.throughput_samples.as_slice()).collect();
+    let sn: Vec<&[f64]> = ns.iter().map(|p| p.throughput_samples.as_slice()).collect();
     // Without samples, only the point estimate: the threshold alone decides.
-    let (lo, hi) = stats::ratio_spread(&b.throughput_samples, &n.throughput_samples)
-        .map_or((point, point), |(l, h)| (point * l, point * h));
+    let (lo, hi) =
+        stats::ratio_spread_runs(&sb, &sn).map_or((point, point), |(l, h)| (point * l, point * h));
     let verdict = if hi < 1.0 - threshold {
         Verdict::Regression
     } else if lo > 1.0 + threshold {
@@ -161,35 +253,37 @@ fn throughput(b: &PathReport, n: &PathReport, threshold: f64) -> Row {
         Verdict::NoChange
     };
     Row {
-        metric: format!("{} throughput ops/s", b.name),
-        base: format!("{:.0}", b.throughput_ops_s),
-        new: format!(
-            "{:.0} (ratio {:.2}, 95% CI {:.2}–{:.2})",
-            n.throughput_ops_s, point, lo, hi
-        ),
-        change_pct: pct(b.throughput_ops_s, n.throughput_ops_s),
+        metric: format!("{} throughput ops/s", bs[0].name),
+        base: format!("{mb:.0}"),
+        new: format!("{mn:.0} (ratio {point:.2}, 95% CI {lo:.2}–{hi:.2})"),
+        change_pct: pct(mb, mn),
         verdict,
     }
+}
+
+/// "no regression" or "N regression(s)": the comparison's headline.
+pub fn summary(rows: &[Row]) -> String {
+    match rows.iter().filter(|r| r.verdict.is_bad()).count() {
+        0 => "no regression".to_string(),
+        n => format!("{n} regression(s)"),
+    }
+}
+
+/// A row's change as shown: `+3.2%`, or empty when the base is zero or it is not a number.
+pub fn change_label(r: &Row) -> String {
+    r.change_pct.map_or(String::new(), |c| format!("{c:+.1}%"))
 }
 
 /// The comparison as Markdown, the two runs side by side.
 pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String {
     let mut s = String::new();
-    let regressions = rows
-        .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Regression | Verdict::NewlyFailing))
-        .count();
     let _ = writeln!(
         s,
         "# {} — {} vs {}: {}\n",
         base.scenario,
         base.run_id,
         new.run_id,
-        if regressions == 0 {
-            "no regression".to_string()
-        } else {
-            format!("{regressions} regression(s)")
-        }
+        summary(rows)
     );
     let _ = writeln!(
         s,
@@ -202,7 +296,7 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
     );
     s.push_str("| metric | base | new | change | verdict |\n|---|---:|---:|---:|---|\n");
     for r in rows {
-        let change = r.change_pct.map_or(String::new(), |c| format!("{c:+.1}%"));
+        let change = change_label(r);
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} |",
@@ -214,6 +308,51 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
         );
     }
     s
+}
+
+/// One side of a comparison, as the JSON and HTML views name it.
+#[derive(Serialize)]
+pub struct Side<'a> {
+    pub run_id: &'a str,
+    pub started_at: &'a str,
+    pub verdict: &'a str,
+    pub scenario: &'a str,
+}
+
+impl<'a> Side<'a> {
+    pub fn of(r: &'a Report) -> Side<'a> {
+        Side {
+            run_id: &r.run_id,
+            started_at: &r.started_at,
+            verdict: &r.verdict,
+            scenario: &r.scenario,
+        }
+    }
+}
+
+/// The comparison as JSON, for tools: the same rows as the Markdown, with the change as a
+/// number (null when the base is zero) and the verdict as a snake_case word.
+pub fn json(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String {
+    #[derive(Serialize)]
+    struct Comparison<'a> {
+        schema_version: u32,
+        kind: &'static str,
+        base: Side<'a>,
+        new: Side<'a>,
+        threshold: f64,
+        summary: String,
+        rows: &'a [Row],
+    }
+    let c = Comparison {
+        schema_version: super::SCHEMA_VERSION,
+        kind: "compare",
+        base: Side::of(base),
+        new: Side::of(new),
+        threshold,
+        summary: summary(rows),
+        rows,
+    };
+    serde_json::to_string_pretty(&c).expect("comparison serialises")
 }
 
 #[cfg(test)]
@@ -277,5 +416,60 @@ mod tests {
         let rows = compare(&r, &broken, 0.10);
         assert!(rows.iter().any(|x| x.verdict == Verdict::NewlyFailing));
         assert_eq!(incomparable(&r, &broken), ["workers 256 vs 8"]);
+    }
+
+    #[test]
+    fn repeated_runs_that_differ_as_a_whole_are_noise_not_a_regression() {
+        let r = report();
+        // Three runs of the same code, one of them 20% slower throughout.
+        let scaled = |f: f64| {
+            let mut x = r.clone();
+            for p in &mut x.paths {
+                p.throughput_ops_s *= f;
+                p.throughput_samples.iter_mut().for_each(|v| *v *= f);
+            }
+            x
+        };
+        let (a, b, c) = (scaled(1.0), scaled(0.8), scaled(1.05));
+        // Alone, the slow run looks like a regression...
+        let alone = compare(&a, &b, 0.10);
+        assert_eq!(alone[0].verdict, Verdict::Regression, "{alone:?}");
+        // ...repeated, the runs' own spread says it can happen to the same code.
+        let rows = compare_runs(&[&a, &c, &a], &[&b, &a, &c], 0.10);
+        assert!(rows.iter().all(|x| !x.verdict.is_bad()), "{rows:?}");
+        // A real halving is still caught across repeats.
+        let (h1, h2) = (scaled(0.5), scaled(0.45));
+        let rows = compare_runs(&[&a, &b, &c], &[&h1, &h2, &h1], 0.10);
+        assert_eq!(rows[0].verdict, Verdict::Regression, "{rows:?}");
+        let both = [a.clone(), b.clone()];
+        let groups = by_scenario(&both);
+        assert_eq!(groups.len(), 1);
+        let pooled = pool(&groups[0].1);
+        assert!((pooled.paths[0].throughput_ops_s - 0.9 * r.paths[0].throughput_ops_s).abs() < 1.0);
+        assert_eq!(
+            pooled.paths[0].throughput_samples.len(),
+            2 * r.paths[0].throughput_samples.len()
+        );
+    }
+
+    #[test]
+    fn json_and_html_show_both_runs_side_by_side() {
+        let r = report();
+        let mut slow = r.clone();
+        slow.run_id = "slowrun".into();
+        slow.paths[0].throughput_ops_s /= 2.0;
+        let rows = compare(&r, &slow, 0.10);
+        let v: serde_json::Value = serde_json::from_str(&json(&r, &slow, &rows, 0.10)).unwrap();
+        assert_eq!(v["kind"], "compare");
+        assert_eq!(v["new"]["run_id"], "slowrun");
+        assert_eq!(v["rows"][0]["verdict"], "regression");
+        assert!((v["rows"][0]["change_pct"].as_f64().unwrap() + 50.0).abs() < 1e-9);
+        let page = html(&r, &slow, &rows, 0.10);
+        assert!(page.contains("rpc throughput ops/s") && page.contains("slowrun"));
+        assert!(
+            page.contains("<td class=\"regression\">regression</td>"),
+            "{page}"
+        );
+        assert!(!page.contains("<script") && !page.contains("http"));
     }
 }

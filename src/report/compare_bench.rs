@@ -16,7 +16,11 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     for (what, x, y) in [
         ("scale", a.scale.to_string(), b.scale.to_string()),
         ("index-bench mode", a.mode.clone(), b.mode.clone()),
-        ("migration under test", a.migration.clone(), b.migration.clone()),
+        (
+            "migration under test",
+            a.migration.clone(),
+            b.migration.clone(),
+        ),
         ("seed", a.seed.to_string(), b.seed.to_string()),
     ] {
         if x != y {
@@ -57,8 +61,14 @@ pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
         });
         rows.push(Row {
             metric: format!("{} speedup", b.name),
-            base: format!("{:.1}x [{:.1}, {:.1}]", b.speedup, b.speedup_ci[0], b.speedup_ci[1]),
-            new: format!("{:.1}x [{:.1}, {:.1}]", n.speedup, n.speedup_ci[0], n.speedup_ci[1]),
+            base: format!(
+                "{:.1}x [{:.1}, {:.1}]",
+                b.speedup, b.speedup_ci[0], b.speedup_ci[1]
+            ),
+            new: format!(
+                "{:.1}x [{:.1}, {:.1}]",
+                n.speedup, n.speedup_ci[0], n.speedup_ci[1]
+            ),
             change_pct: change(b.speedup, n.speedup),
             verdict: Verdict::NotJudged,
         });

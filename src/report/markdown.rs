@@ -117,9 +117,21 @@ pub fn render(r: &Report) -> String {
         ("zipf", Some(z)) => format!("zipf (s = {z})"),
         (k, _) => k.to_string(),
     };
+    let git = match &r.migrations.git {
+        Some(g) => format!(
+            ", commit {}{}",
+            &g.commit[..12.min(g.commit.len())],
+            if g.dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}); run {} at {}.",
+        "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}{git}); run {} at {}.",
         st.mode,
         st.workers,
         st.connections,

@@ -4,6 +4,7 @@
 pub mod bench;
 mod bench_view;
 pub mod compare;
+mod compare_bench;
 mod html;
 mod markdown;
 
@@ -112,6 +113,21 @@ pub fn trackers(runs: &[Report]) -> (serde_json::Value, serde_json::Value, serde
                 }),
             );
         }
+        for q in &r.queries {
+            let name = format!("{}/{}", r.scenario, q.name);
+            smaller.push(
+                json!({"name": format!("{name} after median"), "unit": "ms", "value": q.after_ms}),
+            );
+            bigger
+                .push(json!({"name": format!("{name} speedup"), "unit": "x", "value": q.speedup}));
+            bmf.insert(
+                name,
+                json!({
+                    "latency": {"value": q.after_ms * 1e6, "upper_value": q.after_p95_ms * 1e6},
+                    "speedup": {"value": q.speedup, "lower_value": q.speedup_ci[0], "upper_value": q.speedup_ci[1]},
+                }),
+            );
+        }
     }
     (
         json!(bigger),
@@ -175,6 +191,20 @@ pub struct Migrations {
     /// SHA-256 over the applied files' versions and checksums.
     pub fingerprint: String,
     pub files: Vec<MigrationEntry>,
+    /// The folder's git commit and whether it had uncommitted changes (builtin: the commit
+    /// loadtest was built from); null when unknown (no git, not a repository, older reports).
+    #[serde(default)]
+    pub git: Option<GitState>,
+}
+
+/// A folder's state in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    /// `git rev-parse HEAD` of the work tree holding the folder.
+    pub commit: String,
+    /// Whether `git status --porcelain -- <folder>` listed anything (modified, staged, deleted
+    /// or untracked files).
+    pub dirty: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,6 +249,13 @@ pub struct PathReport {
     /// as `[percentile, µs]` pairs: the HdrHistogram-style percentile curve.
     #[serde(default)]
     pub latency_percentiles: Vec<[f64; 2]>,
+    /// The path's HdrHistogram interval log (`<report>.<path>.hlog`, beside the JSON): latency
+    /// of acknowledged calls per second. Null until written, and for older reports.
+    #[serde(default)]
+    pub hlog: Option<String>,
+    /// The per-second histograms behind `hlog`, from the run until `write` saves them.
+    #[serde(skip)]
+    pub intervals: Option<std::sync::Arc<crate::hlog::IntervalLog>>,
     pub counters: Vec<CounterReport>,
     /// Acknowledged increments whose effect is missing.
     pub lost_updates: u64,
@@ -353,16 +390,15 @@ pub struct Written {
     pub html: PathBuf,
 }
 
-/// Writes `<dir>/<scenario>-<UTC timestamp>.json` and `.md`, never overwriting an earlier
-/// report (a second run in the same second gets a `-2` suffix).
-pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate::Error> {
+/// Writes `<dir>/<scenario>-<UTC timestamp>.json`, `.md`, `.html` and one
+/// `.<path>.hlog` per path with interval histograms (named in the report's `hlog` keys), never
+/// overwriting an earlier report (a second run in the same second gets a `-2` suffix).
+pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, crate::Error> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| crate::Error::WriteFile { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let json = serde_json::to_string_pretty(report).expect("report serialises");
-    let md = markdown(report);
     for n in 1.. {
         let base = if n == 1 {
             format!("{}-{stamp}", report.scenario)
@@ -379,6 +415,9 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
             .open(&json_path)
         {
             Ok(mut f) => {
+                write_hlogs(report, dir, &base)?;
+                let json = serde_json::to_string_pretty(report).expect("report serialises");
+                let md = markdown(report);
                 f.write_all(json.as_bytes()).map_err(err(&json_path))?;
                 f.write_all(b"\n").map_err(err(&json_path))?;
                 std::fs::write(&md_path, &md).map_err(err(&md_path))?;
@@ -394,4 +433,35 @@ pub fn write(report: &Report, dir: &Path, stamp: &str) -> Result<Written, crate:
         }
     }
     unreachable!("1.. is endless")
+}
+
+/// Writes each path's interval log as `<dir>/<base>.<path>.hlog` and names it in the path's
+/// `hlog` key (relative to the JSON's folder).
+fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate::Error> {
+    let about = format!(
+        "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in microseconds",
+        report.tool.version, report.scenario, report.run_id
+    );
+    for p in &mut report.paths {
+        let Some(log) = &p.intervals else { continue };
+        let safe: String = p
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!("{base}.{safe}.hlog");
+        let path = dir.join(&name);
+        let mut text = Vec::new();
+        log.write(&mut text, &format!("{about}, path {}", p.name))
+            .and_then(|()| std::fs::write(&path, &text))
+            .map_err(|source| crate::Error::WriteFile { path, source })?;
+        p.hlog = Some(name);
+    }
+    Ok(())
 }

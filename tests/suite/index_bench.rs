@@ -198,3 +198,99 @@ fn race_flags_are_refused_for_a_bench_and_bench_flags_for_a_race() {
     let out = run(&["run", "join-bench", "--scale", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn nightly_runs_the_bench_and_compare_judges_query_medians() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = quick_bench(dir.path(), |t| t);
+    let suite = dir.path().join("suite.txt");
+    std::fs::write(&suite, format!("{}\n", file.display())).unwrap();
+    let reports = dir.path().join("reports");
+    let out = run(&[
+        "nightly",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--scale",
+        "0.005",
+        "--quiet",
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--baseline",
+        dir.path().join("baseline.json").to_str().unwrap(),
+        "--update-baseline",
+        "--database-url",
+        &shared().url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let smaller: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("benchmark-smaller-is-better.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        smaller
+            .to_string()
+            .contains("join-bench/workflow-with-nodes after median"),
+        "{smaller}"
+    );
+
+    // The run's own JSON: compared with itself, with a copy whose after-times doubled, and with
+    // a copy whose plan no longer uses its index.
+    let json = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("join-bench-")
+                && p.extension().is_some_and(|e| e == "json")
+        })
+        .unwrap();
+    let compare = |new: &Path| {
+        run(&[
+            "report",
+            "compare",
+            json.to_str().unwrap(),
+            new.to_str().unwrap(),
+        ])
+    };
+    let out = compare(&json);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("workflow-with-nodes after median ms"),
+        "{}",
+        stdout(&out)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mut slow = r.clone();
+    for q in slow["queries"].as_array_mut().unwrap() {
+        let doubled: Vec<f64> = q["samples_after_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() * 2.0)
+            .collect();
+        q["samples_after_ms"] = serde_json::json!(doubled);
+        q["after_ms"] = serde_json::json!(q["after_ms"].as_f64().unwrap() * 2.0);
+    }
+    let slow_path = dir.path().join("slow.json");
+    std::fs::write(&slow_path, slow.to_string()).unwrap();
+    let out = compare(&slow_path);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(stdout(&out).contains("regression"), "{}", stdout(&out));
+    let mut unused = r.clone();
+    unused["queries"][0]["uses_index"] = serde_json::json!(false);
+    let unused_path = dir.path().join("unused.json");
+    std::fs::write(&unused_path, unused.to_string()).unwrap();
+    let out = compare(&unused_path);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let mut rescaled = r;
+    rescaled["index_bench"]["scale"] = serde_json::json!(2.0);
+    let rescaled_path = dir.path().join("rescaled.json");
+    std::fs::write(&rescaled_path, rescaled.to_string()).unwrap();
+    let out = compare(&rescaled_path);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("scale"), "{}", stderr(&out));
+}

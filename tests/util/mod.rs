@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod chromium;
+
 use loadtest::pg::binaries::Binaries;
 use loadtest::pg::cluster::{ClusterOptions, RunAs, ScratchCluster};
 use std::path::{Path, PathBuf};
