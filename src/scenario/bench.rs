@@ -548,7 +548,7 @@ params = "SELECT id FROM parent"
             }
         );
         assert_eq!(s.settings.min_runs, 20);
-        assert_eq!(s.queries[0].at.0, 15);
+        assert_eq!(s.queries[0].at.0, 14);
     }
 
     #[test]
