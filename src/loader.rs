@@ -28,11 +28,29 @@ pub fn qualified(name: &str) -> String {
         .join(".")
 }
 
-/// Connections loading tables at once: one per core keeps the server busy while the
-/// generator threads write the next chunks.
+/// Connections loading at once: one per core keeps the server busy while the generator
+/// threads write the next chunks.
 pub const LANES: usize = 2;
 
-/// COPYs every table (biggest first, over [`LANES`] connections), then VACUUM (ANALYZE)s them.
+/// Tables loaded together on one connection. A frozen unit is emptied with one `TRUNCATE` of
+/// all its tables and loaded `COPY (FREEZE)` in the same transaction: its tables are empty (so
+/// nothing a migration seeded is lost) and every table that references one of them (directly
+/// or through another) is in the unit, so TRUNCATE may run. Frozen rows need no hint-bit
+/// writes later, and with `wal_level = minimal` the COPY writes no WAL.
+struct Unit {
+    tables: Vec<TableGen>,
+    freeze: bool,
+}
+
+impl Unit {
+    fn rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// COPYs every table, then VACUUM (ANALYZE)s them. A superuser loads over [`LANES`]
+/// connections, biggest unit first, with foreign-key triggers off; any other role loads on one
+/// connection in file order (parents first), with the checks.
 pub async fn load(
     client: &Client,
     config: &tokio_postgres::Config,
@@ -49,11 +67,16 @@ pub async fn load(
         .map_err(Error::db("cannot read the current role"))?
         .get(0);
     let names: Vec<String> = gens.iter().map(|g| g.table.clone()).collect();
-    let mut queue: Vec<TableGen> = gens;
-    queue.sort_by_key(|g| std::cmp::Reverse(g.rows));
-    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(queue));
+    let mut units = units(client, gens).await?;
+    let lanes = if superuser {
+        units.sort_by_key(|u| std::cmp::Reverse(u.rows()));
+        LANES
+    } else {
+        1
+    };
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(units));
     let began = Instant::now();
-    let lanes = futures_util::future::join_all((0..LANES).map(|_| async {
+    let lanes = futures_util::future::join_all((0..lanes).map(|_| async {
         let c = crate::pg::connect(config)
             .await
             .map_err(Error::db("cannot open a loading connection"))?;
@@ -66,19 +89,8 @@ pub async fn load(
         loop {
             stop.check(Ok(()))?;
             let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-            let Some(g) = next else { break };
-            let t = Instant::now();
-            let table = g.table.clone();
-            let rows = copy_table(&c, g).await?;
-            let seconds = t.elapsed().as_secs_f64();
-            line(format!(
-                "  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s"
-            ));
-            done.push(TableLoad {
-                table,
-                rows,
-                seconds: round3(seconds),
-            });
+            let Some(unit) = next else { break };
+            done.extend(copy_unit(&c, unit, line).await?);
         }
         Ok::<_, Error>(done)
     }))
@@ -116,26 +128,140 @@ pub async fn load(
     })
 }
 
-/// Whether the table may be emptied and loaded frozen in one transaction: it is empty (so
-/// nothing a migration seeded is lost) and no other table references it (TRUNCATE would
-/// refuse). Frozen rows need no hint-bit writes later, and with `wal_level = minimal` the COPY
-/// writes no WAL.
-async fn can_freeze(client: &Client, table: &str) -> Result<bool> {
-    let q = qualified(table);
-    let sql = format!(
-        "SELECT NOT EXISTS (SELECT 1 FROM {q}) AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = '{}'::regclass AND conrelid <> confrelid)",
-        q.replace('\'', "''")
-    );
-    Ok(client
-        .query_one(&sql, &[])
+/// Groups the tables into load units: each table with every table that references it,
+/// transitively, when all of those are tables of the scenario and empty (a frozen unit); the
+/// rest one table each. Units keep the file's order inside.
+async fn units(client: &Client, gens: Vec<TableGen>) -> Result<Vec<Unit>> {
+    let names: Vec<String> = gens.iter().map(|g| qualified(&g.table)).collect();
+    // (referencing, referenced) pairs among all tables, as regclass text.
+    let edges: Vec<(String, String)> = client
+        .query(
+            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid",
+            &[],
+        )
         .await
-        .map_err(Error::db(format!("cannot inspect {table}")))?
-        .get(0))
+        .map_err(Error::db("cannot read foreign keys"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut regclass = Vec::new();
+    let mut empty = Vec::new();
+    for n in &names {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT '{}'::regclass::text, NOT EXISTS (SELECT 1 FROM {n})",
+                    n.replace('\'', "''")
+                ),
+                &[],
+            )
+            .await
+            .map_err(Error::db(format!("cannot inspect {n}")))?;
+        regclass.push(row.get::<_, String>(0));
+        empty.push(row.get::<_, bool>(1));
+    }
+    // group[i]: the unit table i joins (union of freezable closures).
+    let mut group: Vec<usize> = (0..names.len()).collect();
+    fn root(g: &mut [usize], i: usize) -> usize {
+        if g[i] == i {
+            i
+        } else {
+            let r = root(g, g[i]);
+            g[i] = r;
+            r
+        }
+    }
+    let mut freezable = vec![false; names.len()];
+    for i in 0..names.len() {
+        let mut closure = vec![regclass[i].clone()];
+        let mut k = 0;
+        while k < closure.len() {
+            let t = closure[k].clone();
+            for (from, to) in &edges {
+                if *to == t && !closure.contains(from) {
+                    closure.push(from.clone());
+                }
+            }
+            k += 1;
+        }
+        let members: Option<Vec<usize>> = closure
+            .iter()
+            .map(|c| regclass.iter().position(|r| r == c))
+            .collect();
+        if let Some(members) = members.filter(|m| m.iter().all(|&j| empty[j])) {
+            for j in members {
+                freezable[j] = true;
+                let (a, b) = (root(&mut group, i), root(&mut group, j));
+                group[b] = a;
+            }
+        }
+    }
+    let mut units: Vec<(usize, Unit)> = Vec::new();
+    for (i, g) in gens.into_iter().enumerate() {
+        let key = if freezable[i] {
+            root(&mut group, i)
+        } else {
+            usize::MAX - i
+        };
+        match units.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, u)) => u.tables.push(g),
+            None => units.push((
+                key,
+                Unit {
+                    tables: vec![g],
+                    freeze: freezable[i],
+                },
+            )),
+        }
+    }
+    Ok(units.into_iter().map(|(_, u)| u).collect())
+}
+
+/// Loads one unit on one connection: for a frozen unit, one transaction around a TRUNCATE of
+/// all its tables and their COPY (FREEZE)s.
+async fn copy_unit(
+    c: &Client,
+    unit: Unit,
+    line: &(dyn Fn(String) + Sync),
+) -> Result<Vec<TableLoad>> {
+    let list = unit
+        .tables
+        .iter()
+        .map(|t| qualified(&t.table))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unit.freeze {
+        c.batch_execute(&format!("BEGIN; TRUNCATE {list}"))
+            .await
+            .map_err(Error::db(format!("cannot empty {list} for a frozen load")))?;
+    }
+    let mut done = Vec::new();
+    for g in unit.tables {
+        let t = Instant::now();
+        let table = g.table.clone();
+        let rows = copy_table(c, g, unit.freeze).await?;
+        let seconds = t.elapsed().as_secs_f64();
+        line(format!(
+            "  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s{}",
+            if unit.freeze { " (frozen)" } else { "" }
+        ));
+        done.push(TableLoad {
+            table,
+            rows,
+            seconds: round3(seconds),
+        });
+    }
+    if unit.freeze {
+        c.batch_execute("COMMIT")
+            .await
+            .map_err(Error::db(format!("COMMIT of the load of {list} failed")))?;
+    }
+    Ok(done)
 }
 
 /// Streams one table: a blocking thread generates chunks into a small channel, this task
 /// forwards them to the server.
-async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
+async fn copy_table(client: &Client, mut g: TableGen, freeze: bool) -> Result<u64> {
     let cols = g
         .columns
         .iter()
@@ -143,13 +269,6 @@ async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
         .collect::<Vec<_>>()
         .join(", ");
     let context = format!("COPY into {} failed", g.table);
-    let freeze = can_freeze(client, &g.table).await?;
-    if freeze {
-        client
-            .batch_execute(&format!("BEGIN; TRUNCATE {}", qualified(&g.table)))
-            .await
-            .map_err(Error::db(context.clone()))?;
-    }
     let sql = format!(
         "COPY {} ({cols}) FROM STDIN{}",
         qualified(&g.table),
@@ -177,13 +296,7 @@ async fn copy_table(client: &Client, mut g: TableGen) -> Result<u64> {
         sink.send(chunk).await.map_err(Error::db(context.clone()))?;
     }
     let _ = producer.await;
-    let rows = sink.finish().await.map_err(Error::db(context.clone()))?;
-    if freeze {
-        client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(Error::db(context))?;
-    }
+    let rows = sink.finish().await.map_err(Error::db(context))?;
     Ok(rows)
 }
 
