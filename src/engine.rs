@@ -12,8 +12,10 @@
 //! Each worker owns its histogram, counters and RNG (derived from the run seed, the stream and
 //! the worker number) and hands them back when it ends; they are merged once. Shared on the hot
 //! path: the pool, two relaxed atomics, and a histogram the workers fold into every few hundred
-//! calls for the live p99. Per-second latency histograms (the `.hlog` interval log) go over a
-//! channel, one hand-in per worker per second, to a collector that merges them.
+//! calls for the live p99. Per-second latencies (the `.hlog` interval log) go over a channel,
+//! as small batches of values (one per worker per second, or per `HAND_IN_AT` calls), to a
+//! collector that records them into one histogram per second: a second histogram per worker
+//! would cost tens of KB each.
 
 use crate::hlog::{self, IntervalLog};
 use crate::oracle::RowSums;
@@ -41,6 +43,8 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const GRACE: Duration = Duration::from_secs(3);
 /// How often (in calls) a worker folds its latencies into the live histogram.
 const LIVE_EVERY: u64 = 256;
+/// Most latencies a worker buffers for the interval log before handing them in (32 KB).
+const HAND_IN_AT: usize = 4096;
 
 /// How much load to apply.
 #[derive(Debug, Clone, Copy)]
@@ -304,11 +308,11 @@ pub async fn run(
     let shared = shared_connections(pool, &load).await;
     let load = Arc::new(load);
     let (started, wall_start) = (Instant::now(), SystemTime::now());
-    let (hand_in, mut handed_in) = tokio::sync::mpsc::unbounded_channel();
+    let (hand_in, mut handed_in) = tokio::sync::mpsc::unbounded_channel::<(u64, Vec<u64>)>();
     let collector = tokio::spawn(async move {
         let mut log = IntervalLog::new(wall_start);
-        while let Some((k, h)) = handed_in.recv().await {
-            log.add(k, &h);
+        while let Some((k, values)) = handed_in.recv().await {
+            log.add(k, &values);
         }
         log
     });
@@ -427,12 +431,12 @@ async fn worker(
     load: &Load,
     live: &Live,
     cancel: &CancellationToken,
-    hand_in: UnboundedSender<(u64, Histogram<u64>)>,
+    hand_in: UnboundedSender<(u64, Vec<u64>)>,
 ) -> Outcome {
     let ncols = load.columns;
     let mut out = Outcome::new(ncols);
     // This worker's latencies of the current interval, handed in when the next one begins.
-    let (mut interval, mut interval_us) = (0u64, new_histogram());
+    let (mut interval, mut interval_us) = (0u64, Vec::new());
     // Latencies not yet folded into the live histogram (a small buffer, not a histogram).
     let mut recent: Vec<u64> = Vec::with_capacity(LIVE_EVERY as usize);
     let mut rng = SmallRng::seed_from_u64(
@@ -576,14 +580,11 @@ async fn worker(
                 out.ops_ok += 1;
                 record(&mut out.latency_us, elapsed_us);
                 let k = hlog::interval_of(done.saturating_duration_since(started));
-                if k != interval {
-                    if !interval_us.is_empty() {
-                        let full = std::mem::replace(&mut interval_us, new_histogram());
-                        let _ = hand_in.send((interval, full));
-                    }
-                    interval = k;
+                if (k != interval || interval_us.len() >= HAND_IN_AT) && !interval_us.is_empty() {
+                    let _ = hand_in.send((interval, std::mem::take(&mut interval_us)));
                 }
-                record(&mut interval_us, elapsed_us);
+                interval = k;
+                interval_us.push(elapsed_us.clamp(1, MAX_LATENCY_US));
                 recent.push(elapsed_us);
                 out.acked.add(key, &delta_values, 1);
                 if is_rmw {

@@ -3,10 +3,10 @@
 //!
 //! The summary percentiles hide *when* a run was slow; an interval log keeps one histogram per
 //! second so a stall, a warm-up or a checkpoint shows up at its time. Workers hand in their
-//! histogram of an interval when they see the next one begin; the collector merges them per
-//! interval and keeps all but the newest few compressed (V2 deflate, a few hundred bytes per
-//! second of run), so memory stays small however long the run. A hand-in that arrives after its
-//! interval was compressed (a worker whose call took seconds) is still merged exactly.
+//! latencies of an interval when they see the next one begin; the collector records them into
+//! one histogram per interval and keeps all but the newest few compressed (V2 deflate, 1–2 KB
+//! per second of run), so memory stays small however long the run. A hand-in that arrives after
+//! its interval was compressed (a worker whose call took seconds) is still merged exactly.
 //!
 //! Pure: no database, no runtime; the file is written by `report::write`.
 
@@ -62,8 +62,8 @@ impl IntervalLog {
         }
     }
 
-    /// Merges a worker's histogram of interval `k`.
-    pub fn add(&mut self, k: u64, h: &Histogram<u64>) {
+    /// Records a worker's latencies (µs, at least 1) of interval `k`.
+    pub fn add(&mut self, k: u64, values: &[u64]) {
         let merged = match self.closed.remove(&k) {
             // Late: reopen it (deserialized histograms have fixed bounds; copy into an
             // auto-resizing one so the addition cannot overflow them).
@@ -77,7 +77,9 @@ impl IntervalLog {
             }
             None => self.open.entry(k).or_insert_with(empty),
         };
-        let _ = merged.add(h);
+        for &v in values {
+            let _ = merged.record(v);
+        }
         let newest = self.open.keys().next_back().copied().unwrap_or(0);
         self.compress_before(newest.saturating_sub(OPEN_INTERVALS - 1));
     }
@@ -165,26 +167,18 @@ mod tests {
     use super::*;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-    fn hist(values: &[u64]) -> Histogram<u64> {
-        let mut h = empty();
-        for &v in values {
-            h.record(v).unwrap();
-        }
-        h
-    }
-
     #[test]
     fn intervals_merge_compress_and_read_back_with_every_count() {
         let mut log = IntervalLog::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        log.add(0, &hist(&[100, 200]));
-        log.add(0, &hist(&[300]));
+        log.add(0, &[100, 200]);
+        log.add(0, &[300]);
         for k in 1..10 {
-            log.add(k, &hist(&[k * 1000]));
+            log.add(k, &[k * 1000]);
         }
         // Interval 0 was compressed long ago; a late hand-in is still merged exactly, even one
         // far beyond the compressed histogram's range.
         assert!(log.closed.contains_key(&1));
-        log.add(0, &hist(&[50_000_000]));
+        log.add(0, &[50_000_000]);
         log.finish(Duration::from_millis(9_500));
         assert!(log.open.is_empty());
         let mut text = Vec::new();

@@ -1,12 +1,12 @@
 //! The HTML report in a real browser: a small run's page loads in headless Chromium with both
-//! charts drawn as SVG and nothing on the console. The check proves itself first on a page with
+//! charts drawn as SVG and nothing on the console, and so does its comparison page. The check proves itself first on a page with
 //! a deliberate console error, so a broken detector fails the test instead of passing it.
 
 use crate::util::chromium;
 use crate::util::*;
 
-/// The markup inside `<div … id="{id}">…</div>` of a dumped DOM (the charts are the only
-/// content of their div and contain no div).
+/// The markup from `id="{id}"` to the next `</div>` of a dumped DOM (the charts are the only
+/// content of their div and contain no div; a table ends with the page).
 fn chart<'a>(dom: &'a str, id: &str) -> &'a str {
     let at = dom
         .find(&format!("id=\"{id}\""))
@@ -68,4 +68,19 @@ fn the_html_report_renders_its_charts_in_chromium_without_console_errors() {
         );
         assert!(svg.contains("rpc"), "{id} has no legend for rpc: {svg}");
     }
+
+    // The comparison page, too: the run against itself, side by side.
+    let json = html.with_extension("json");
+    let json = json.to_str().unwrap();
+    let out = run(&["report", "compare", json, json, "--format", "html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let compare = dir.path().join("compare.html");
+    std::fs::write(&compare, &out.stdout).unwrap();
+    let page = chromium::open(&compare);
+    assert!(page.console.is_empty(), "{:?}", page.console);
+    assert!(
+        chart(&page.dom, "comparison").contains("rpc throughput ops/s"),
+        "{}",
+        page.dom
+    );
 }
