@@ -257,6 +257,18 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     };
     let out = compare(&json);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The run's HTML page in a real browser: the before/after chart is drawn, nothing on the
+    // console.
+    let page = crate::util::chromium::open(&json.with_extension("html"));
+    assert!(page.console.is_empty(), "{:?}", page.console);
+    let at = page
+        .dom
+        .find("id=\"bench-chart\"")
+        .expect("the bench chart's div");
+    let chart = &page.dom[at..];
+    let chart = &chart[..chart.find("</div>").unwrap()];
+    assert!(chart.contains("<svg") && chart.contains("<rect"), "{chart}");
+    assert!(page.dom.contains("workflow-with-nodes"));
     assert!(
         stdout(&out).contains("workflow-with-nodes after median ms"),
         "{}",
