@@ -38,7 +38,8 @@
 //!
 //! Knobs (environment): `VS_PGBENCH_OPS` = calls per measurement of the hot workloads (default
 //! 20000; rpc-spread gets 1.5×; rounded up to a multiple of the connections),
-//! `VS_PGBENCH_ROUNDS` (default 3), `VS_PGBENCH_WORKERS_PER_CONN` = loadtest `--workers` per
+//! `VS_PGBENCH_ROUNDS` (default 3), `VS_PGBENCH_ONLY` (comma-separated workload names, default
+//! all), `VS_PGBENCH_WORKERS_PER_CONN` = loadtest `--workers` per
 //! connection (default 4, loadtest's own default ratio of 256 workers on 64 connections: loadtest
 //! pipelines up to 4 calls on each connection, which the protocol allows and pgbench does not do;
 //! set it to 1 for one call in flight per connection, as pgbench has). Same connection count and
@@ -436,7 +437,12 @@ fn main() {
     }
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    // `VS_PGBENCH_ONLY=rpc-hot,rmw-hot` runs only those workloads (for quick experiments).
+    let only = std::env::var("VS_PGBENCH_ONLY").unwrap_or_default();
     for kind in [Kind::RpcHot, Kind::RpcSpread, Kind::RmwHot] {
+        if !only.is_empty() && !only.split(',').any(|k| k.trim() == kind.name()) {
+            continue;
+        }
         let script = work.path().join(format!("{}.sql", kind.name()));
         std::fs::write(&script, kind.pgbench_script(&hot)).unwrap();
         let scenario = work.path().join(format!("{}.toml", kind.name()));
