@@ -346,8 +346,14 @@ pub fn list() -> u8 {
 
 /// `loadtest run`.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
-    let (mut report, stamp) = execute(&plan, &stop).await?;
-    let written = report::write(&mut report, &plan.report_dir, &stamp)?;
+    let (report, stamp) = execute(&plan, &stop).await?;
+    publish(report, &plan.report_dir, &stamp)
+}
+
+/// Writes a run's files, prints its Markdown and where the files are; the exit code of its
+/// verdict.
+fn publish(mut report: Report, dir: &std::path::Path, stamp: &str) -> Result<u8> {
+    let written = report::write(&mut report, dir, stamp)?;
     print!("{}", report::markdown(&report));
     println!(
         "\nreport: {}, {} and {}",
@@ -529,10 +535,7 @@ fn assemble(
     let s = &plan.scenario;
     Report {
         schema_version: report::SCHEMA_VERSION,
-        tool: report::Tool {
-            name: "loadtest".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
+        tool: report::Tool::current(),
         scenario: s.name.clone(),
         scenario_origin: s.origin.clone(),
         description: s.description.clone(),
@@ -609,20 +612,8 @@ pub(crate) fn migrations_report(
 
 /// `loadtest run` of an index benchmark.
 pub async fn bench(plan: crate::plan::BenchPlan, stop: Stop) -> Result<u8> {
-    let (mut report, stamp) = crate::index_bench::execute(&plan, &stop).await?;
-    let written = report::write(&mut report, &plan.report_dir, &stamp)?;
-    print!("{}", report::markdown(&report));
-    println!(
-        "\nreport: {}, {} and {}",
-        written.json.display(),
-        written.markdown.display(),
-        written.html.display()
-    );
-    Ok(if report.verdict == "pass" {
-        exit::OK
-    } else {
-        exit::EXPECTATION_FAILED
-    })
+    let (report, stamp) = crate::index_bench::execute(&plan, &stop).await?;
+    publish(report, &plan.report_dir, &stamp)
 }
 
 /// A short random id naming the run's database and report.

@@ -412,10 +412,7 @@ fn assemble(
     let s = &plan.scenario;
     Report {
         schema_version: report::SCHEMA_VERSION,
-        tool: report::Tool {
-            name: "loadtest".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
+        tool: report::Tool::current(),
         scenario: s.name.clone(),
         scenario_origin: s.origin.clone(),
         description: s.description.clone(),

@@ -87,22 +87,11 @@ fn fks(r: &Report) -> Vec<String> {
 }
 
 pub fn markdown(r: &Report) -> String {
-    let mut s = String::new();
-    let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
+    let mut s = super::markdown::header(r);
     let (before, after) = sides(r);
-    let _ = writeln!(s, "# {} — {mark}\n", r.scenario);
-    if !r.description.is_empty() {
-        let _ = writeln!(s, "{}\n", r.description);
-    }
-    for f in &r.failures {
-        let _ = writeln!(s, "- **failed:** {f}");
-    }
-    for w in &r.warnings {
-        let _ = writeln!(s, "- warning: {w}");
-    }
     let _ = writeln!(
         s,
-        "\n| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
+        "| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
     );
     for q in &r.queries {
         let _ = writeln!(

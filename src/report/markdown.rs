@@ -3,10 +3,8 @@
 use super::{PathReport, Report};
 use std::fmt::Write;
 
-pub fn render(r: &Report) -> String {
-    if r.index_bench.is_some() {
-        return super::bench_view::markdown(r);
-    }
+/// The verdict line, the description, and one line per failure and warning.
+pub(super) fn header(r: &Report) -> String {
     let mut s = String::new();
     let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
     let _ = writeln!(s, "# {} — {mark}\n", r.scenario);
@@ -22,6 +20,14 @@ pub fn render(r: &Report) -> String {
     if !r.failures.is_empty() || !r.warnings.is_empty() {
         s.push('\n');
     }
+    s
+}
+
+pub fn render(r: &Report) -> String {
+    if r.index_bench.is_some() {
+        return super::bench_view::markdown(r);
+    }
+    let mut s = header(r);
     s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &r.paths {

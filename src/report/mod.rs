@@ -142,6 +142,16 @@ pub struct Tool {
     pub version: String,
 }
 
+impl Tool {
+    /// This build of loadtest.
+    pub fn current() -> Tool {
+        Tool {
+            name: "loadtest".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Calls per path (`--ops`); null when the run was timed with `--duration`.

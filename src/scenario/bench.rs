@@ -2,7 +2,7 @@
 //! migration under test and the queries to time before and after it. Pure: TOML in, a
 //! validated [`BenchScenario`] or a `file:line:col` error out.
 
-use super::parse::{ScenarioError, line_col};
+use super::parse::{ScenarioError, check_name, line_col};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -171,13 +171,7 @@ struct RawQuery {
 /// Parses and validates an index-benchmark file.
 pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
     let at = |span: Option<Range<usize>>, message: String| {
-        let (line, col) = line_col(text, span.map_or(0, |s| s.start));
-        ScenarioError {
-            origin: origin.to_string(),
-            line,
-            col,
-            message,
-        }
+        ScenarioError::at(origin, text, span.map_or(0, |s| s.start), message)
     };
     let raw: RawBench =
         toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
@@ -305,22 +299,8 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
         let span = q.span();
         let q = q.into_inner();
         let name = q.name.get_ref().clone();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(err(
-                q.name.span(),
-                format!("query name '{name}' must be letters, digits, '-' or '_'"),
-            ));
-        }
-        if queries.iter().any(|x| x.name == name) {
-            return Err(err(
-                q.name.span(),
-                format!("query name '{name}' is used twice"),
-            ));
-        }
+        check_name("query", &name, queries.iter().map(|x| x.name.as_str()))
+            .map_err(|m| err(q.name.span(), m))?;
         for s in [&q.sql, &q.params, &q.index] {
             if s.get_ref().trim().is_empty() {
                 return Err(err(s.span(), "must not be empty".into()));
@@ -572,6 +552,14 @@ params = "SELECT id FROM parent"
         )
         .unwrap_err();
         assert!(e.message.contains("more than one generator"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_with_the_choices() {
+        let e = super::super::load("b.toml", &GOOD.replace("\"index-bench\"", "\"magic\""))
+            .unwrap_err();
+        assert_eq!((e.line, e.col), (2, 8), "{e}");
+        assert!(e.message.contains("index-bench"), "{e}");
     }
 
     #[test]

@@ -33,18 +33,15 @@ pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
         Some(k) if k.get_ref() == "index-bench" => {
             bench::parse(origin, text).map(Loaded::IndexBench)
         }
-        Some(k) if k.get_ref() != "race" => {
-            let (line, col) = parse::line_col(text, k.span().start);
-            Err(ScenarioError {
-                origin: origin.to_string(),
-                line,
-                col,
-                message: format!(
-                    "kind = \"{}\": expected \"race\" (the default) or \"index-bench\"",
-                    k.get_ref()
-                ),
-            })
-        }
+        Some(k) if k.get_ref() != "race" => Err(ScenarioError::at(
+            origin,
+            text,
+            k.span().start,
+            format!(
+                "kind = \"{}\": expected \"race\" (the default) or \"index-bench\"",
+                k.get_ref()
+            ),
+        )),
         _ => parse(origin, text).map(Loaded::Race),
     }
 }

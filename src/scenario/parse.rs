@@ -18,6 +18,19 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+impl ScenarioError {
+    /// The error at a byte offset of the file's text.
+    pub(crate) fn at(origin: &str, text: &str, offset: usize, message: String) -> ScenarioError {
+        let (line, col) = line_col(text, offset);
+        ScenarioError {
+            origin: origin.to_string(),
+            line,
+            col,
+            message,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
@@ -111,13 +124,7 @@ enum RawKind {
 /// Parses and validates one scenario file.
 pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let at = |span: Option<Range<usize>>, message: String| {
-        let (line, col) = line_col(text, span.map_or(0, |s| s.start));
-        ScenarioError {
-            origin: origin.to_string(),
-            line,
-            col,
-            message,
-        }
+        ScenarioError::at(origin, text, span.map_or(0, |s| s.start), message)
     };
     let raw: RawScenario =
         toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
@@ -245,22 +252,8 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
         let span = p.span();
         let p = p.into_inner();
         let name = p.name.get_ref().clone();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(err(
-                p.name.span(),
-                format!("path name '{name}' must be letters, digits, '-' or '_'"),
-            ));
-        }
-        if paths.iter().any(|x| x.name == name) {
-            return Err(err(
-                p.name.span(),
-                format!("path name '{name}' is used twice"),
-            ));
-        }
+        check_name("path", &name, paths.iter().map(|x| x.name.as_str()))
+            .map_err(|m| err(p.name.span(), m))?;
         let kind = match *p.kind.get_ref() {
             RawKind::Rpc => {
                 if let Some(extra) = p.read.as_ref().or(p.write.as_ref()) {
@@ -354,6 +347,27 @@ fn number(n: &Spanned<Number>, ty: ColumnType) -> Result<Decimal, String> {
     } else {
         d
     })
+}
+
+/// A path's or query's name: letters, digits, '-' or '_', and not taken yet.
+pub(crate) fn check_name<'a>(
+    what: &str,
+    name: &str,
+    mut taken: impl Iterator<Item = &'a str>,
+) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{what} name '{name}' must be letters, digits, '-' or '_'"
+        ));
+    }
+    if taken.any(|x| x == name) {
+        return Err(format!("{what} name '{name}' is used twice"));
+    }
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of a byte offset.

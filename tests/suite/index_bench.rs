@@ -21,25 +21,7 @@ fn quick_bench(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
 
 /// Runs an index bench on the shared server; returns (exit code, stderr, report if written).
 fn bench(file: &Path, extra: &[&str]) -> (Option<i32>, String, Option<serde_json::Value>) {
-    let reports = tempfile::tempdir().unwrap();
-    let dir = reports.path().to_str().unwrap().to_string();
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--quiet",
-        "--database-url",
-        &shared().url,
-        "--report-dir",
-        &dir,
-    ];
-    args.extend(extra);
-    let out = run(&args);
-    let has_report = std::fs::read_dir(reports.path()).unwrap().count() > 0;
-    (
-        out.status.code(),
-        stderr(&out),
-        has_report.then(|| report(reports.path())),
-    )
+    run_scenario(file.to_str().unwrap(), extra)
 }
 
 /// Index names the migration file creates.

@@ -5,18 +5,7 @@ use crate::util::*;
 
 /// Runs a scenario on the shared server and returns (exit code, stderr, report if written).
 fn race(scenario: &str, extra: &[&str]) -> (Option<i32>, String, Option<serde_json::Value>) {
-    let reports = tempfile::tempdir().unwrap();
-    let mut args = vec!["run", scenario, "--quiet", "--database-url", &shared().url];
-    let dir = reports.path().to_str().unwrap().to_string();
-    args.extend(["--report-dir", &dir]);
-    args.extend(extra);
-    let out = run(&args);
-    let has_report = std::fs::read_dir(reports.path()).unwrap().count() > 0;
-    (
-        out.status.code(),
-        stderr(&out),
-        has_report.then(|| report(reports.path())),
-    )
+    run_scenario(scenario, extra)
 }
 
 #[test]

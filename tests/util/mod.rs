@@ -125,6 +125,26 @@ pub fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
 }
 
+/// `loadtest run SCENARIO --quiet` on the shared server with a fresh report folder, plus
+/// `extra`; returns (exit code, stderr, the JSON report if one was written).
+pub fn run_scenario(
+    scenario: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, Option<serde_json::Value>) {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().to_str().unwrap().to_string();
+    let mut args = vec!["run", scenario, "--quiet", "--database-url", &shared().url];
+    args.extend(["--report-dir", &dir]);
+    args.extend(extra);
+    let out = run(&args);
+    let has_report = std::fs::read_dir(reports.path()).unwrap().count() > 0;
+    (
+        out.status.code(),
+        stderr(&out),
+        has_report.then(|| report(reports.path())),
+    )
+}
+
 pub fn path<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["paths"]
         .as_array()
