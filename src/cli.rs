@@ -69,7 +69,7 @@ pub enum Command {
     /// List the scenarios `loadtest run NAME` knows.
     List,
     /// Run every scenario (or a suite), write one combined report, compare it with the baseline.
-    /// Exit 4 on a throughput regression, 1 when an expectation newly fails or a run fails.
+    /// Exit 1 when a metric regresses, an expectation newly fails or a run fails.
     Nightly(NightlyArgs),
     /// Work with saved reports: compare two runs, or render one again.
     #[command(subcommand)]

@@ -188,21 +188,56 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     let suite = dir.path().join("suite.txt");
     std::fs::write(&suite, format!("{}\n", file.display())).unwrap();
     let reports = dir.path().join("reports");
-    let out = run(&[
-        "nightly",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--scale",
-        "0.005",
-        "--quiet",
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--baseline",
-        dir.path().join("baseline.json").to_str().unwrap(),
-        "--update-baseline",
-        "--database-url",
-        &shared().url,
-    ]);
+    let baseline = dir.path().join("baseline.json");
+    let nightly = |extra: &[&str]| {
+        let mut args = vec![
+            "nightly",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--scale",
+            "0.005",
+            "--quiet",
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--database-url",
+            &shared().url,
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let out = nightly(&["--update-baseline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A baseline twice as fast as tonight: the nightly reports the regression and exits 1.
+    let mut fast: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    for q in fast["runs"][0]["queries"].as_array_mut().unwrap() {
+        let halved: Vec<f64> = q["samples_after_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() / 2.0)
+            .collect();
+        q["samples_after_ms"] = serde_json::json!(halved);
+    }
+    std::fs::write(&baseline, fast.to_string()).unwrap();
+    let out = nightly(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("after median ms regression"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&reports).unwrap();
+    std::fs::remove_file(&baseline).unwrap();
+    let out = nightly(&["--update-baseline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let smaller: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(reports.join("benchmark-smaller-is-better.json")).unwrap(),
