@@ -179,6 +179,26 @@ fn race_flags_are_refused_for_a_bench_and_bench_flags_for_a_race() {
     );
     let out = run(&["run", "join-bench", "--scale", "0"]);
     assert_eq!(out.status.code(), Some(2));
+    // A migrations folder without the migration under test.
+    let dir = migrations_with(&[]);
+    std::fs::remove_file(
+        dir.path()
+            .join("20251117000004_add_missing_foreign_key_indexes.sql"),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        "join-bench",
+        "--migrations",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bench.migration = \"20251117000004\" is not among the migrations"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]
