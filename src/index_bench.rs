@@ -65,27 +65,17 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
             let mut migration_s = None;
             let (before, after) = if plan.aa {
                 apply_migration(&client, plan, &mut applied, progress).await?;
-                let mut before = Vec::new();
-                let mut after = Vec::new();
-                for r in &readies {
-                    let (a, b) = measure_twice(&client, &config, r, plan, stop, progress).await?;
-                    before.push(a);
-                    after.push(b);
-                }
-                (before, after)
+                measure_twice(&client, &config, &readies, plan, stop, progress).await?
             } else {
-                let mut before = Vec::new();
-                for r in &readies {
-                    before.push(measure(&client, &config, r, plan, None, "before", stop, progress).await?);
-                }
+                let before = measure(&client, &config, &readies, plan, None, "before", stop, progress).await?;
                 let t = Instant::now();
                 apply_migration(&client, plan, &mut applied, progress).await?;
                 migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-                let mut after = Vec::new();
-                for (r, b) in readies.iter().zip(&before) {
-                    let rep = querybench::representative(&b.timing);
-                    after.push(measure(&client, &config, r, plan, Some(rep), "after", stop, progress).await?);
-                }
+                let reps: Vec<_> = before
+                    .iter()
+                    .map(|b| querybench::representative(&b.timing))
+                    .collect();
+                let after = measure(&client, &config, &readies, plan, Some(&reps), "after", stop, progress).await?;
                 (before, after)
             };
             let indexes_after = index_names(&client).await?;
@@ -201,78 +191,86 @@ async fn apply_migration(
     Ok(())
 }
 
-/// Times, explains and loads one query in the current state. The plan is explained with the
-/// representative parameters: of `rep` when given (the before state's), else chosen here.
+/// Times every query of the current state (interleaved), then explains and loads each. The
+/// plans are explained with the representative parameters: `reps` when given (the before
+/// state's), else chosen here.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     client: &tokio_postgres::Client,
     config: &tokio_postgres::Config,
-    r: &Ready<'_>,
+    readies: &[Ready<'_>],
     plan: &BenchPlan,
-    rep: Option<querybench::Pick>,
+    reps: Option<&[querybench::Pick]>,
     state: &str,
     stop: &Stop,
     progress: Progress,
-) -> Result<State> {
+) -> Result<Vec<State>> {
     let s = &plan.scenario.settings;
-    let timing = querybench::time(client, r, s, plan.seed, 1, stop)
-        .await?
-        .remove(0);
-    let pick = rep.unwrap_or_else(|| querybench::representative(&timing));
-    let qplan = querybench::explain(client, r, pick).await?;
-    stop.check(Ok(()))?;
-    let qps = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
-    progress.line(&format!(
-        "  {state:<6} {:<36} median {:>9.3} ms  p95 {:>9.3} ms  {:>4} runs  {:>8.1} q/s",
-        r.spec.name,
-        stats::quantile(&timing.ms, 0.5),
-        stats::quantile(&timing.ms, 0.95),
-        timing.ms.len(),
-        qps
-    ));
-    Ok(State {
-        timing,
-        plan: qplan,
-        qps,
-    })
+    let timings = querybench::time(client, readies, s, plan.seed, 1, stop).await?;
+    let mut out = Vec::with_capacity(readies.len());
+    for (i, (r, mut t)) in readies.iter().zip(timings).enumerate() {
+        let timing = t.remove(0);
+        let pick = reps.map_or_else(|| querybench::representative(&timing), |p| p[i]);
+        let qplan = querybench::explain(client, r, pick).await?;
+        stop.check(Ok(()))?;
+        let qps =
+            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+        progress.line(&format!(
+            "  {state:<6} {:<36} median {:>9.3} ms  p95 {:>9.3} ms  {:>4} runs  {:>8.1} q/s",
+            r.spec.name,
+            stats::quantile(&timing.ms, 0.5),
+            stats::quantile(&timing.ms, 0.95),
+            timing.ms.len(),
+            qps
+        ));
+        out.push(State {
+            timing,
+            plan: qplan,
+            qps,
+        });
+    }
+    Ok(out)
 }
 
 /// A/A: both sides timed interleaved in the same state.
 async fn measure_twice(
     client: &tokio_postgres::Client,
     config: &tokio_postgres::Config,
-    r: &Ready<'_>,
+    readies: &[Ready<'_>],
     plan: &BenchPlan,
     stop: &Stop,
     progress: Progress,
-) -> Result<(State, State)> {
+) -> Result<(Vec<State>, Vec<State>)> {
     let s = &plan.scenario.settings;
-    let mut sides = querybench::time(client, r, s, plan.seed, 2, stop).await?;
-    let b = sides.pop().unwrap_or_default();
-    let a = sides.pop().unwrap_or_default();
-    let pick = querybench::representative(&a);
-    let qplan = querybench::explain(client, r, pick).await?;
-    let qa = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
-    let qb = querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
-    progress.line(&format!(
-        "  a-a    {:<36} median {:>9.3} / {:>9.3} ms  {:>4} runs each",
-        r.spec.name,
-        stats::quantile(&a.ms, 0.5),
-        stats::quantile(&b.ms, 0.5),
-        a.ms.len()
-    ));
-    Ok((
-        State {
+    let timings = querybench::time(client, readies, s, plan.seed, 2, stop).await?;
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (r, mut sides) in readies.iter().zip(timings) {
+        let b = sides.pop().unwrap_or_default();
+        let a = sides.pop().unwrap_or_default();
+        let qplan = querybench::explain(client, r, querybench::representative(&a)).await?;
+        let qa =
+            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+        let qb =
+            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+        progress.line(&format!(
+            "  a-a    {:<36} median {:>9.3} / {:>9.3} ms  {:>4} runs each",
+            r.spec.name,
+            stats::quantile(&a.ms, 0.5),
+            stats::quantile(&b.ms, 0.5),
+            a.ms.len()
+        ));
+        first.push(State {
             timing: a,
             plan: qplan.clone(),
             qps: qa,
-        },
-        State {
+        });
+        second.push(State {
             timing: b,
             plan: qplan,
             qps: qb,
-        },
-    ))
+        });
+    }
+    Ok((first, second))
 }
 
 fn round(v: f64, digits: i32) -> f64 {

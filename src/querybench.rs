@@ -200,46 +200,70 @@ pub struct Timing {
     pub rows: Vec<u64>,
 }
 
-/// Warm-up, then timed runs until both `min_runs` and `time_per_query` are reached (or
-/// `max_runs`). With `sides = 2` every pick is run twice in a row, alternating which side
-/// is timed first, so drift of a busy machine lands on both sides alike.
+/// Warm-up, then timed runs of every query in round-robin, one run of each query per round,
+/// until each has both `min_runs` and `time_per_query` of its own run time (or `max_runs`).
+/// Interleaving spreads each query's runs over the whole phase, so a slow or fast moment of the
+/// machine lands on all queries alike and shows in each one's spread instead of shifting one
+/// query's median. With `sides = 2` every pick is run twice in a row, alternating which side is
+/// timed first (A/A). Returns, per query, one [`Timing`] per side.
 pub async fn time(
     client: &Client,
-    ready: &Ready<'_>,
+    readies: &[Ready<'_>],
     s: &BenchSettings,
     seed: u64,
     sides: usize,
     stop: &Stop,
-) -> Result<Vec<Timing>> {
-    let ctx = || format!("query '{}' failed", ready.spec.name);
-    let stmt = client
-        .prepare(&ready.spec.sql)
-        .await
-        .map_err(Error::db(ctx()))?;
-    let mut pick = ready.picker(seed);
-    for _ in 0..s.warmup {
-        run_once(client, &stmt, ready, pick())
-            .await
-            .map_err(Error::db(ctx()))?;
-    }
-    let mut out = vec![Timing::default(); sides];
-    let began = Instant::now();
-    let mut n = 0u32;
-    while n < s.max_runs && (n < s.min_runs || began.elapsed() < s.time_per_query) {
-        stop.check(Ok(()))?;
-        let p = pick();
-        for k in 0..sides {
-            let side = (k + n as usize) % sides;
-            let (ms, rows) = run_once(client, &stmt, ready, p)
+) -> Result<Vec<Vec<Timing>>> {
+    let ctx = |r: &Ready<'_>| format!("query '{}' failed", r.spec.name);
+    let mut stmts = Vec::with_capacity(readies.len());
+    let mut pickers: Vec<Box<dyn FnMut() -> Pick + Send + '_>> = Vec::new();
+    for r in readies {
+        stmts.push(
+            client
+                .prepare(&r.spec.sql)
                 .await
-                .map_err(Error::db(ctx()))?;
-            out[side].ms.push(ms);
-            out[side].picks.push(Some(p));
-            out[side].rows.push(rows);
-        }
-        n += 1;
+                .map_err(Error::db(ctx(r)))?,
+        );
+        pickers.push(Box::new(r.picker(seed)));
     }
-    Ok(out)
+    for (i, r) in readies.iter().enumerate() {
+        for _ in 0..s.warmup {
+            let p = pickers[i]();
+            run_once(client, &stmts[i], r, p)
+                .await
+                .map_err(Error::db(ctx(r)))?;
+        }
+    }
+    let mut out = vec![vec![Timing::default(); sides]; readies.len()];
+    let mut spent = vec![Duration::ZERO; readies.len()];
+    let mut runs = vec![0u32; readies.len()];
+    loop {
+        let mut any = false;
+        for (i, r) in readies.iter().enumerate() {
+            let n = runs[i];
+            if n >= s.max_runs || (n >= s.min_runs && spent[i] >= s.time_per_query) {
+                continue;
+            }
+            any = true;
+            stop.check(Ok(()))?;
+            let p = pickers[i]();
+            let began = Instant::now();
+            for k in 0..sides {
+                let side = (k + n as usize) % sides;
+                let (ms, rows) = run_once(client, &stmts[i], r, p)
+                    .await
+                    .map_err(Error::db(ctx(r)))?;
+                out[i][side].ms.push(ms);
+                out[i][side].picks.push(Some(p));
+                out[i][side].rows.push(rows);
+            }
+            spent[i] += began.elapsed();
+            runs[i] += 1;
+        }
+        if !any {
+            return Ok(out);
+        }
+    }
 }
 
 /// The pick of a typical run: the one whose result size is the median among the timed runs

@@ -4,6 +4,7 @@
 //! plan stopped using reported as newly failing.
 
 use super::Report;
+use super::bench::QueryReport;
 use super::compare::{Row, Verdict};
 use crate::stats;
 
@@ -30,23 +31,61 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     out
 }
 
+/// Geometric mean of the after-medians of the queries both runs share.
+fn geomean(runs: &[&QueryReport]) -> f64 {
+    let logs: Vec<f64> = runs.iter().map(|q| q.after_ms.max(1e-6).ln()).collect();
+    (logs.iter().sum::<f64>() / logs.len().max(1) as f64).exp()
+}
+
 /// One row per shared query metric.
+///
+/// A query's after-median is judged *relative to its own run*: each run's samples are divided
+/// by the geometric mean of that run's after-medians before the bootstrap. Measured on the
+/// 2-core machine, whole runs of the same code were 25-50% faster or slower than each other, all
+/// queries together, which no interval inside one run can see; a query that lost its index or
+/// its plan is still many times slower than its neighbours. A slowdown of every query alike is
+/// shown (the geometric mean row) but not judged: one run per side cannot tell it from the
+/// machine.
 pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
     let mut rows = Vec::new();
-    for b in &base.queries {
-        let Some(n) = new.queries.iter().find(|q| q.name == b.name) else {
-            continue;
-        };
-        let change = |x: f64, y: f64| (x > 0.0).then(|| ((y / x - 1.0) * 1000.0).round() / 10.0);
-        // Latency: new/base > 1 is slower. Judged only when the whole interval says so.
-        let verdict = match stats::speedup(&n.samples_after_ms, &b.samples_after_ms, 0.95) {
+    let shared: Vec<(&QueryReport, &QueryReport)> = base
+        .queries
+        .iter()
+        .filter_map(|b| {
+            new.queries
+                .iter()
+                .find(|q| q.name == b.name)
+                .map(|n| (b, n))
+        })
+        .collect();
+    if shared.is_empty() {
+        return rows;
+    }
+    let gb = geomean(&shared.iter().map(|(b, _)| *b).collect::<Vec<_>>());
+    let gn = geomean(&shared.iter().map(|(_, n)| *n).collect::<Vec<_>>());
+    let change = |x: f64, y: f64| (x > 0.0).then(|| ((y / x - 1.0) * 1000.0).round() / 10.0);
+    rows.push(Row {
+        metric: "all queries: geometric mean of after medians, ms".into(),
+        base: format!("{gb:.3}"),
+        new: format!("{gn:.3}"),
+        change_pct: change(gb, gn),
+        verdict: Verdict::NotJudged,
+    });
+    for (b, n) in shared {
+        let scaled = |v: &[f64], g: f64| v.iter().map(|x| x / g).collect::<Vec<f64>>();
+        // new/base > 1 is slower, relative to each run's own pace.
+        let verdict = match stats::speedup(
+            &scaled(&n.samples_after_ms, gn),
+            &scaled(&b.samples_after_ms, gb),
+            0.95,
+        ) {
             Some((_, [lo, _])) if lo > 1.0 + threshold => Verdict::Regression,
             Some((_, [_, hi])) if hi < 1.0 / (1.0 + threshold) => Verdict::Improvement,
             Some(_) => Verdict::NoChange,
             None => Verdict::NotJudged,
         };
         rows.push(Row {
-            metric: format!("{} after median ms", b.name),
+            metric: format!("{} after median ms (judged relative to its run)", b.name),
             base: format!("{:.3}", b.after_ms),
             new: format!("{:.3}", n.after_ms),
             change_pct: change(b.after_ms, n.after_ms),

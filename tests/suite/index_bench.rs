@@ -229,18 +229,19 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     };
     let out = nightly(&["--update-baseline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // A baseline twice as fast as tonight: the nightly reports the regression and exits 1.
+    // A baseline where one query was three times as fast: the nightly reports the regression
+    // and exits 1.
+    // (One query: queries are judged relative to their own run's pace.)
     let mut fast: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
-    for q in fast["runs"][0]["queries"].as_array_mut().unwrap() {
-        let halved: Vec<f64> = q["samples_after_ms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() / 2.0)
-            .collect();
-        q["samples_after_ms"] = serde_json::json!(halved);
-    }
+    let q = &mut fast["runs"][0]["queries"][0];
+    let third: Vec<f64> = q["samples_after_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() / 3.0)
+        .collect();
+    q["samples_after_ms"] = serde_json::json!(third);
     std::fs::write(&baseline, fast.to_string()).unwrap();
     let out = nightly(&[]);
     assert_eq!(
@@ -251,7 +252,9 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("after median ms regression"),
+        stderr(&out).contains(
+            "workflow-with-nodes after median ms (judged relative to its run) regression"
+        ),
         "{}",
         stderr(&out)
     );
@@ -313,22 +316,27 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // One query three times slower than in its base run, the rest unchanged: a regression.
     let mut slow = r.clone();
-    for q in slow["queries"].as_array_mut().unwrap() {
-        let doubled: Vec<f64> = q["samples_after_ms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() * 2.0)
-            .collect();
-        q["samples_after_ms"] = serde_json::json!(doubled);
-        q["after_ms"] = serde_json::json!(q["after_ms"].as_f64().unwrap() * 2.0);
-    }
+    let q = &mut slow["queries"][0];
+    let tripled: Vec<f64> = q["samples_after_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() * 3.0)
+        .collect();
+    q["samples_after_ms"] = serde_json::json!(tripled);
+    q["after_ms"] = serde_json::json!(q["after_ms"].as_f64().unwrap() * 3.0);
     let slow_path = dir.path().join("slow.json");
     std::fs::write(&slow_path, slow.to_string()).unwrap();
     let out = compare(&slow_path);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
-    assert!(stdout(&out).contains("regression"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("workflow-with-nodes after median ms (judged relative to its run) ")
+            && stdout(&out).contains("**regression**"),
+        "{}",
+        stdout(&out)
+    );
     let mut unused = r.clone();
     unused["queries"][0]["uses_index"] = serde_json::json!(false);
     let unused_path = dir.path().join("unused.json");
