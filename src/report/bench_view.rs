@@ -217,16 +217,7 @@ pub fn html(r: &Report) -> String {
             r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
         ),
     };
-    let mut tt = tinytemplate::TinyTemplate::new();
-    tt.add_template("bench", TEMPLATE)
-        .expect("the bench template parses");
-    tt.add_formatter("unescaped", |v, out| {
-        if let serde_json::Value::String(s) = v {
-            out.push_str(s);
-        }
-        Ok(())
-    });
-    tt.render("bench", &ctx).expect("the bench context renders")
+    super::html::fill("bench", TEMPLATE, &ctx)
 }
 
 /// Two bars per query (median before, median after) on a log millisecond axis, each with a

@@ -110,17 +110,24 @@ pub fn render(r: &Report) -> String {
             r.settings.seed
         ),
     };
+    fill("report", TEMPLATE, &ctx)
+}
+
+/// Fills one of the compiled-in page templates. `{x | unescaped}` inserts markup we drew
+/// ourselves (the SVG charts); everything else is HTML-escaped by tinytemplate. The templates
+/// are part of the binary and tested, so a parse or render failure is a bug, not input.
+pub(super) fn fill(name: &str, template: &str, ctx: &impl Serialize) -> String {
     let mut tt = tinytemplate::TinyTemplate::new();
-    tt.add_template("report", TEMPLATE)
-        .expect("the report template parses");
+    tt.add_template(name, template)
+        .expect("a compiled-in template parses");
     tt.add_formatter("unescaped", |v, out| {
         if let serde_json::Value::String(s) = v {
             out.push_str(s);
         }
         Ok(())
     });
-    tt.render("report", &ctx)
-        .expect("the report context renders")
+    tt.render(name, ctx)
+        .expect("a compiled-in template renders its context")
 }
 
 /// "Nines" on the x axis: 0 → 0, 90 → 1, 99 → 2, 99.9 → 3, … (capped for 100).

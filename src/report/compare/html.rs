@@ -64,9 +64,5 @@ pub fn render(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> Stri
             new.settings.connections
         ),
     };
-    let mut tt = tinytemplate::TinyTemplate::new();
-    tt.add_template("compare", TEMPLATE)
-        .expect("the compare template parses");
-    tt.render("compare", &ctx)
-        .expect("the compare context renders")
+    crate::report::html::fill("compare", TEMPLATE, &ctx)
 }
