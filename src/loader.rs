@@ -90,7 +90,7 @@ pub async fn load(
             stop.check(Ok(()))?;
             let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
             let Some(unit) = next else { break };
-            done.extend(copy_unit(&c, unit, line).await?);
+            done.extend(copy_unit(&c, unit, stop, line).await?);
         }
         Ok::<_, Error>(done)
     }))
@@ -222,6 +222,7 @@ async fn units(client: &Client, gens: Vec<TableGen>) -> Result<Vec<Unit>> {
 async fn copy_unit(
     c: &Client,
     unit: Unit,
+    stop: &Stop,
     line: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<TableLoad>> {
     let list = unit
@@ -239,7 +240,7 @@ async fn copy_unit(
     for g in unit.tables {
         let t = Instant::now();
         let table = g.table.clone();
-        let rows = copy_table(c, g, unit.freeze).await?;
+        let rows = copy_table(c, g, unit.freeze, stop).await?;
         let seconds = t.elapsed().as_secs_f64();
         line(format!(
             "  loaded {table:<32} {rows:>9} rows {seconds:>7.2} s{}",
@@ -261,7 +262,9 @@ async fn copy_unit(
 
 /// Streams one table: a blocking thread generates chunks into a small channel, this task
 /// forwards them to the server.
-async fn copy_table(client: &Client, mut g: TableGen, freeze: bool) -> Result<u64> {
+/// A Ctrl-C is seen between chunks: the COPY is abandoned mid-table (the sink is dropped,
+/// the connection closed with the run), not finished first.
+async fn copy_table(client: &Client, mut g: TableGen, freeze: bool, stop: &Stop) -> Result<u64> {
     let cols = g
         .columns
         .iter()
@@ -293,6 +296,7 @@ async fn copy_table(client: &Client, mut g: TableGen, freeze: bool) -> Result<u6
     });
     futures_util::pin_mut!(sink);
     while let Some(chunk) = rx.recv().await {
+        stop.check(Ok(()))?;
         sink.send(chunk).await.map_err(Error::db(context.clone()))?;
     }
     let _ = producer.await;
