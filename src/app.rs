@@ -503,6 +503,8 @@ pub(crate) async fn database_info(
         "max_parallel_workers_per_gather",
         "work_mem",
         "maintenance_work_mem",
+        "synchronize_seqscans",
+        "jit",
     ];
     let rows = client
         .query(

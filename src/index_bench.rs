@@ -37,7 +37,14 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
         progress,
         async |target| {
             let mut config = target.config();
-            config.options(querybench::SESSION_OPTIONS);
+            // Added to whatever options a --database-url already carries, not in their place.
+            let options = match config.get_options() {
+                Some(own) if !own.trim().is_empty() => {
+                    format!("{own} {}", querybench::SESSION_OPTIONS)
+                }
+                _ => querybench::SESSION_OPTIONS.to_string(),
+            };
+            config.options(&options);
             let client = pg::connect(&config)
                 .await
                 .map_err(Error::db("cannot connect to the scratch database"))?;

@@ -114,9 +114,27 @@ fn a_a_calibration_proves_no_speedup() {
     let file = quick_bench(dir.path(), |t| {
         t.replace("confidence = 0.95", "confidence = 0.99")
     });
-    let (code, err, r) = bench(&file, &["--scale", "0.01", "--aa"]);
-    assert_eq!(code, Some(0), "{err}");
-    let r = r.unwrap();
+    // The server URL's own options stay in force beside the benchmark's session settings.
+    let url = format!("{} options='-c work_mem=7MB'", shared().url);
+    let reports = dir.path().join("reports");
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--scale",
+        "0.01",
+        "--aa",
+        "--quiet",
+        "--database-url",
+        &url,
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(&reports);
+    let settings = &r["database"]["settings"];
+    assert_eq!(settings["work_mem"], "7MB", "{settings}");
+    assert_eq!(settings["synchronize_seqscans"], "off", "{settings}");
+    assert_eq!(settings["jit"], "off", "{settings}");
     assert_eq!(r["index_bench"]["mode"], "a-a");
     for q in r["queries"].as_array().unwrap() {
         let (lo, hi) = (
