@@ -4,8 +4,7 @@
 mod util;
 
 use loadtest::pg::{compat, migrate};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use util::*;
 
 const SEED_INDEXES: [&str; 12] = [
@@ -368,54 +367,12 @@ fn rpc_loses_nothing_and_fallback_loses_updates_at_the_defaults() {
 
 #[test]
 fn sigint_mid_run_stops_the_server_and_removes_the_folder() {
-    let scratch = tempfile::tempdir().unwrap();
-    let reports = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "run",
-            "token-race",
-            "--ops",
-            "100000000",
-            "--report-dir",
-            reports.path().to_str().unwrap(),
-        ])
-        .env("LOADTEST_SCRATCH_DIR", scratch.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the load is running: the server exists and the migrations were applied.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
+    // Past the migrations, into the load.
+    interrupt(
+        &["run", "token-race", "--ops", "100000000"],
+        Duration::from_millis(1500),
     )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    assert_eq!(
-        std::fs::read_dir(scratch.path()).unwrap().count(),
-        0,
-        "scratch folder left"
-    );
-    assert!(
-        servers_mentioning(scratch.path().to_str().unwrap()).is_empty(),
-        "server left running"
-    );
-    assert_eq!(
-        std::fs::read_dir(reports.path()).unwrap().count(),
-        0,
-        "no half report"
-    );
+    .assert_clean();
 }
 
 /// Runs the token race on the shared server with `dir`'s migrations; it must exit 1.

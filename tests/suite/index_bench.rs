@@ -372,57 +372,13 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
 
 #[test]
 fn sigint_during_the_load_stops_everything() {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-    let scratch = tempfile::tempdir().unwrap();
-    let reports = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "run",
-            "join-bench",
-            "--report-dir",
-            reports.path().to_str().unwrap(),
-        ])
-        .env("LOADTEST_SCRATCH_DIR", scratch.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    use std::time::Duration;
     // Past the migrations, into the COPY of three million rows.
-    std::thread::sleep(Duration::from_millis(2500));
-    let signalled = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
+    let i = interrupt(&["run", "join-bench"], Duration::from_millis(2500));
+    i.assert_clean();
     assert!(
-        signalled.elapsed() < Duration::from_secs(10),
+        i.stopped_after < Duration::from_secs(10),
         "took {:?} to stop",
-        signalled.elapsed()
-    );
-    assert_eq!(
-        std::fs::read_dir(scratch.path()).unwrap().count(),
-        0,
-        "scratch folder left"
-    );
-    assert!(
-        servers_mentioning(scratch.path().to_str().unwrap()).is_empty(),
-        "server left running"
-    );
-    assert_eq!(
-        std::fs::read_dir(reports.path()).unwrap().count(),
-        0,
-        "no half report"
+        i.stopped_after
     );
 }

@@ -179,3 +179,77 @@ pub fn servers_mentioning(needle: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// What a run interrupted by SIGINT left: its exit code, stderr, how long it took to stop, and
+/// its scratch and report folders (which must be empty).
+pub struct Interrupted {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub stopped_after: std::time::Duration,
+    pub scratch: tempfile::TempDir,
+    pub reports: tempfile::TempDir,
+}
+
+/// Starts `loadtest <args> --report-dir <new folder>` on a scratch cluster of its own, waits
+/// until its server runs and then `settle` longer, sends SIGINT and waits for the exit.
+pub fn interrupt(args: &[&str], settle: std::time::Duration) -> Interrupted {
+    use std::time::{Duration, Instant};
+    let scratch = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(args)
+        .arg("--report-dir")
+        .arg(reports.path())
+        .env("LOADTEST_SCRATCH_DIR", scratch.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(settle);
+    let signalled = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let stopped_after = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    Interrupted {
+        code: status.code(),
+        stderr,
+        stopped_after,
+        scratch,
+        reports,
+    }
+}
+
+impl Interrupted {
+    /// Exit 130, and no scratch folder, server or half-written report left behind.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.code, Some(130), "{}", self.stderr);
+        assert!(self.stderr.contains("interrupted"), "{}", self.stderr);
+        let scratch = self.scratch.path();
+        assert_eq!(
+            std::fs::read_dir(scratch).unwrap().count(),
+            0,
+            "scratch folder left"
+        );
+        assert!(
+            servers_mentioning(scratch.to_str().unwrap()).is_empty(),
+            "server left running"
+        );
+        assert_eq!(
+            std::fs::read_dir(self.reports.path()).unwrap().count(),
+            0,
+            "no half report"
+        );
+    }
+}
