@@ -69,12 +69,13 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
             for q in &s.queries {
                 readies.push(querybench::prepare(&client, &s.origin, q, plan.seed).await?);
             }
+            let workers = querybench::connect_workers(&config, plan.workers).await?;
             let mut migration_s = None;
             let (before, after) = if plan.aa {
                 apply_migration(&client, plan, &mut applied, progress).await?;
-                measure_twice(&client, &config, &readies, plan, stop, progress).await?
+                measure_twice(&client, &workers, &readies, plan, stop, progress).await?
             } else {
-                let before = measure(&client, &config, &readies, plan, None, "before", stop, progress).await?;
+                let before = measure(&client, &workers, &readies, plan, None, "before", stop, progress).await?;
                 let t = Instant::now();
                 apply_migration(&client, plan, &mut applied, progress).await?;
                 migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
@@ -82,7 +83,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
                     .iter()
                     .map(|b| querybench::representative(&b.timing))
                     .collect();
-                let after = measure(&client, &config, &readies, plan, Some(&reps), "after", stop, progress).await?;
+                let after = measure(&client, &workers, &readies, plan, Some(&reps), "after", stop, progress).await?;
                 (before, after)
             };
             let indexes_after = index_names(&client).await?;
@@ -204,7 +205,7 @@ async fn apply_migration(
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     client: &tokio_postgres::Client,
-    config: &tokio_postgres::Config,
+    workers: &[tokio_postgres::Client],
     readies: &[Ready<'_>],
     plan: &BenchPlan,
     reps: Option<&[querybench::Pick]>,
@@ -220,8 +221,7 @@ async fn measure(
         let pick = reps.map_or_else(|| querybench::representative(&timing), |p| p[i]);
         let qplan = querybench::explain(client, r, pick).await?;
         stop.check(Ok(()))?;
-        let qps =
-            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+        let qps = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
         progress.line(&format!(
             "  {state:<6} {:<36} median {:>9.3} ms  p95 {:>9.3} ms  {:>4} runs  {:>8.1} q/s",
             r.spec.name,
@@ -242,7 +242,7 @@ async fn measure(
 /// A/A: both sides timed interleaved in the same state.
 async fn measure_twice(
     client: &tokio_postgres::Client,
-    config: &tokio_postgres::Config,
+    workers: &[tokio_postgres::Client],
     readies: &[Ready<'_>],
     plan: &BenchPlan,
     stop: &Stop,
@@ -255,10 +255,8 @@ async fn measure_twice(
         let b = sides.pop().unwrap_or_default();
         let a = sides.pop().unwrap_or_default();
         let qplan = querybench::explain(client, r, querybench::representative(&a)).await?;
-        let qa =
-            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
-        let qb =
-            querybench::throughput(config, r, plan.workers, s.throughput_time, plan.seed).await?;
+        let qa = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
+        let qb = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
         progress.line(&format!(
             "  a-a    {:<36} median {:>9.3} / {:>9.3} ms  {:>4} runs each",
             r.spec.name,

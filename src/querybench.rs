@@ -350,20 +350,32 @@ fn walk(node: &serde_json::Value, plan: &mut Plan) {
     }
 }
 
+/// The throughput phase's clients, one connection each, opened once per run.
+pub async fn connect_workers(
+    config: &tokio_postgres::Config,
+    workers: usize,
+) -> Result<Vec<Client>> {
+    let mut out = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        out.push(
+            crate::pg::connect(config)
+                .await
+                .map_err(Error::db("cannot open a benchmark connection (--workers)"))?,
+        );
+    }
+    Ok(out)
+}
+
 /// Queries per second with `workers` clients, each on its own connection, for `time`.
 pub async fn throughput(
-    config: &tokio_postgres::Config,
+    workers: &[Client],
     ready: &Ready<'_>,
-    workers: usize,
     time: Duration,
     seed: u64,
 ) -> Result<f64> {
     let ctx = || format!("query '{}' failed under concurrent load", ready.spec.name);
-    let mut clients = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let c = crate::pg::connect(config)
-            .await
-            .map_err(Error::db("cannot open a benchmark connection (--workers)"))?;
+    let mut clients = Vec::with_capacity(workers.len());
+    for c in workers {
         let stmt = c.prepare(&ready.spec.sql).await.map_err(Error::db(ctx()))?;
         clients.push((c, stmt));
     }
