@@ -2,9 +2,11 @@
 //! A bad flag, scenario or migrations folder fails here with exit 2 and nothing started.
 
 use crate::cli::{self, CompatArg};
-use crate::engine::Until;
 use crate::error::{Error, Result};
 use crate::pg::migrate::{self, Migration};
+pub use crate::pg::schema::SchemaPlan;
+pub use crate::pg::target::DatabasePlan;
+use crate::race::engine::Until;
 use crate::scenario::{self, BenchScenario, Loaded, Scenario, Strategy};
 
 /// Calls per path when neither --ops nor --duration is given.
@@ -32,30 +34,6 @@ pub struct NightlyPlan {
     pub report_dir: PathBuf,
     /// Runs per scenario (`--repeat`).
     pub repeat: u32,
-}
-
-/// Where the run's database comes from.
-#[derive(Debug, Clone)]
-pub struct DatabasePlan {
-    pub url: Option<String>,
-    pub keep: bool,
-    pub pg_user: String,
-    pub pg_bindir: Option<PathBuf>,
-    /// Extra settings for a scratch cluster (ignored for --database-url).
-    pub server_settings: Vec<(String, String)>,
-}
-
-/// The schema to build, already read from disk.
-#[derive(Debug, Clone)]
-pub struct SchemaPlan {
-    /// "builtin" or the folder.
-    pub source: String,
-    pub compat: bool,
-    /// The files to apply (already cut at --until).
-    pub migrations: Vec<Migration>,
-    pub skipped: Vec<String>,
-    /// The migrations' git commit and dirtiness, when known.
-    pub git: Option<crate::report::GitState>,
 }
 
 pub struct RunPlan {
@@ -272,7 +250,7 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
             "builtin".to_string(),
             migrate::load_builtin()?,
             Vec::new(),
-            crate::provenance::builtin(),
+            crate::pg::provenance::builtin(),
         ),
         Some(dir) => {
             if !dir.is_dir() {
@@ -282,7 +260,7 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
                 )));
             }
             let (all, skipped) = migrate::load_dir(dir)?;
-            let git = crate::provenance::of_dir(dir);
+            let git = crate::pg::provenance::of_dir(dir);
             (dir.display().to_string(), all, skipped, git)
         }
     };

@@ -1,7 +1,7 @@
 //! Progress on stderr: indicatif bars while a path runs, hidden when stderr is not a terminal
 //! or with --quiet; and the per-step lines (one per migration), hidden with --quiet.
 
-use crate::engine::Live;
+use crate::race::engine::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn percentiles_of_a_known_distribution() {
-        let mut h = crate::engine::new_histogram();
+        let mut h = crate::race::engine::new_histogram();
         for v in 1..=1000u64 {
             h.record(v).unwrap();
         }
@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(l.p50, 500);
         assert_eq!(l.p99, 990);
         assert_eq!(l.max, 1000);
-        assert_eq!(LatencyUs::of(&crate::engine::new_histogram()).max, 0);
+        assert_eq!(LatencyUs::of(&crate::race::engine::new_histogram()).max, 0);
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! million references one by one would triple the load time without testing anything.
 
 use crate::Stop;
-use crate::datagen::TableGen;
+use crate::bench::datagen::TableGen;
 use crate::error::{Error, Result};
 use crate::pg::quote_ident;
-use crate::report::bench::{DataReport, TableLoad};
+use crate::report::bench_model::{DataReport, TableLoad};
 use bytes::Bytes;
 use futures_util::SinkExt;
 use std::time::Instant;

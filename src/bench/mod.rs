@@ -3,18 +3,21 @@
 //! loaded concurrently → the real migration file → ANALYZE → the same again → speedups with
 //! bootstrap intervals, index use, and the foreign keys still unindexed.
 
+pub mod datagen;
+pub mod loader;
+pub mod timing;
+
 use crate::Stop;
-use crate::app;
-use crate::datagen::TableGen;
 use crate::error::{Error, Result};
-use crate::pg::{self, lint, migrate};
+use crate::pg::{self, lint, migrate, schema, server, target};
 use crate::plan::BenchPlan;
 use crate::progress::Progress;
-use crate::querybench::{self, Plan as QueryPlan, Ready, Timing};
-use crate::report::bench::{ForeignKeyReport, IndexBench, QueryReport};
+use crate::report::bench_model::{ForeignKeyReport, IndexBench, QueryReport};
 use crate::report::{self, Report};
 use crate::stats;
+use datagen::TableGen;
 use std::time::Instant;
+use timing::{Plan as QueryPlan, Ready, Timing};
 
 /// One query's measurements in one state.
 struct State {
@@ -25,30 +28,30 @@ struct State {
 
 /// Runs the benchmark and returns its report and the UTC timestamp naming its files.
 pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> {
-    let run_id = app::new_run_id();
+    let run_id = target::new_run_id();
     let started_at = chrono::Utc::now();
     let began = Instant::now();
     let progress = Progress::new(plan.quiet);
-    let report = app::with_target(
+    let report = target::with_target(
         &plan.database,
         plan.workers + 2,
         &run_id,
         stop,
-        progress,
+        |l| progress.line(l),
         async |target| {
             let mut config = target.config();
             // Added to whatever options a --database-url already carries, not in their place.
             let options = match config.get_options() {
                 Some(own) if !own.trim().is_empty() => {
-                    format!("{own} {}", querybench::SESSION_OPTIONS)
+                    format!("{own} {}", timing::SESSION_OPTIONS)
                 }
-                _ => querybench::SESSION_OPTIONS.to_string(),
+                _ => timing::SESSION_OPTIONS.to_string(),
             };
             config.options(&options);
             let client = pg::connect(&config)
                 .await
                 .map_err(Error::db("cannot connect to the scratch database"))?;
-            let mut applied = app::build_schema(&client, &plan.before, |l| progress.line(&l)).await?;
+            let mut applied = schema::build_schema(&client, &plan.before, |l| progress.line(&l)).await?;
             stop.check(Ok(()))?;
             check_tables(&client, plan).await?;
             let s = &plan.scenario;
@@ -59,7 +62,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
                 plan.scale,
                 plan.seed
             ));
-            let data = crate::loader::load(&client, &config, gens, stop, &|l| progress.line(&l)).await?;
+            let data = crate::bench::loader::load(&client, &config, gens, stop, &|l| progress.line(&l)).await?;
             progress.line(&format!(
                 "  {} rows in {:.2} s: {:.0} rows/s; VACUUM (ANALYZE) {:.2} s",
                 data.rows, data.seconds, data.rows_per_s, data.vacuum_analyze_s
@@ -67,9 +70,9 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
             let indexes_before = index_names(&client).await?;
             let mut readies = Vec::new();
             for q in &s.queries {
-                readies.push(querybench::prepare(&client, &s.origin, q, plan.seed).await?);
+                readies.push(timing::prepare(&client, &s.origin, q, plan.seed).await?);
             }
-            let workers = querybench::connect_workers(&config, plan.workers).await?;
+            let workers = timing::connect_workers(&config, plan.workers).await?;
             let mut migration_s = None;
             let (before, after) = if plan.aa {
                 apply_migration(&client, plan, &mut applied, progress).await?;
@@ -81,7 +84,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
                 migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
                 let reps: Vec<_> = before
                     .iter()
-                    .map(|b| querybench::representative(&b.timing))
+                    .map(|b| timing::representative(&b.timing))
                     .collect();
                 let after = measure(&client, &workers, &readies, plan, Some(&reps), "after", stop, progress).await?;
                 (before, after)
@@ -94,7 +97,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
             let unindexed = lint::unindexed_foreign_keys(&client)
                 .await
                 .map_err(Error::db("cannot list unindexed foreign keys"))?;
-            let database = app::database_info(&client, target).await?;
+            let database = server::database_info(&client, target).await?;
             let queries: Vec<QueryReport> = readies
                 .iter()
                 .zip(before)
@@ -150,7 +153,7 @@ async fn check_tables(client: &tokio_postgres::Client, plan: &BenchPlan) -> Resu
             .join(", ");
         let sql = format!(
             "SELECT {cols} FROM {} LIMIT 0",
-            crate::loader::qualified(&t.name)
+            crate::bench::loader::qualified(&t.name)
         );
         if let Err(e) = client.prepare(&sql).await {
             return Err(Error::Input(format!(
@@ -208,20 +211,20 @@ async fn measure(
     workers: &[tokio_postgres::Client],
     readies: &[Ready<'_>],
     plan: &BenchPlan,
-    reps: Option<&[querybench::Pick]>,
+    reps: Option<&[timing::Pick]>,
     state: &str,
     stop: &Stop,
     progress: Progress,
 ) -> Result<Vec<State>> {
     let s = &plan.scenario.settings;
-    let timings = querybench::time(client, readies, s, plan.seed, 1, stop).await?;
+    let timings = timing::time(client, readies, s, plan.seed, 1, stop).await?;
     let mut out = Vec::with_capacity(readies.len());
     for (i, (r, mut t)) in readies.iter().zip(timings).enumerate() {
         let timing = t.remove(0);
-        let pick = reps.map_or_else(|| querybench::representative(&timing), |p| p[i]);
-        let qplan = querybench::explain(client, r, pick).await?;
+        let pick = reps.map_or_else(|| timing::representative(&timing), |p| p[i]);
+        let qplan = timing::explain(client, r, pick).await?;
         stop.check(Ok(()))?;
-        let qps = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
+        let qps = timing::throughput(workers, r, s.throughput_time, plan.seed).await?;
         progress.line(&format!(
             "  {state:<6} {:<36} median {:>9.3} ms  p95 {:>9.3} ms  {:>4} runs  {:>8.1} q/s",
             r.spec.name,
@@ -249,14 +252,14 @@ async fn measure_twice(
     progress: Progress,
 ) -> Result<(Vec<State>, Vec<State>)> {
     let s = &plan.scenario.settings;
-    let timings = querybench::time(client, readies, s, plan.seed, 2, stop).await?;
+    let timings = timing::time(client, readies, s, plan.seed, 2, stop).await?;
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for (r, mut sides) in readies.iter().zip(timings) {
         let b = sides.pop().unwrap_or_default();
         let a = sides.pop().unwrap_or_default();
-        let qplan = querybench::explain(client, r, querybench::representative(&a)).await?;
-        let qa = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
-        let qb = querybench::throughput(workers, r, s.throughput_time, plan.seed).await?;
+        let qplan = timing::explain(client, r, timing::representative(&a)).await?;
+        let qa = timing::throughput(workers, r, s.throughput_time, plan.seed).await?;
+        let qb = timing::throughput(workers, r, s.throughput_time, plan.seed).await?;
         progress.line(&format!(
             "  a-a    {:<36} median {:>9.3} / {:>9.3} ms  {:>4} runs each",
             r.spec.name,
@@ -287,7 +290,7 @@ fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryRep
     let conf = plan.scenario.settings.confidence;
     let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, conf)
         .unwrap_or((f64::NAN, [f64::NAN, f64::NAN]));
-    let rep = querybench::representative(&b.timing);
+    let rep = timing::representative(&b.timing);
     QueryReport {
         name: r.spec.name.clone(),
         index: r.spec.index.clone(),
@@ -443,7 +446,7 @@ fn assemble(
         migrations: {
             let mut schema = plan.before.clone();
             schema.migrations.push(plan.migration.clone());
-            app::migrations_report(&schema, &applied)
+            report::Migrations::of(&schema, &applied)
         },
         paths: Vec::new(),
         warnings,

@@ -4,8 +4,8 @@
 
 use crate::Stop;
 use crate::error::{Error, Result};
+use crate::race::values::KeyValue;
 use crate::scenario::bench::{BenchSettings, QuerySpec};
-use crate::workload::KeyValue;
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;

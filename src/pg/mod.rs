@@ -1,13 +1,16 @@
 //! Everything that talks to PostgreSQL as a server: finding its binaries, starting a scratch
 //! cluster, using an external server, the migration runner and the Supabase compatibility layer.
 //!
-//! The workload's SQL lives in `workload`; this module only provides databases to run it on.
+//! The SQL of the race paths lives in `race::calls`; this module only provides databases to run it on.
 
 pub mod binaries;
 pub mod cluster;
 pub mod compat;
 pub mod lint;
 pub mod migrate;
+pub mod provenance;
+pub mod schema;
+pub mod server;
 pub mod split;
 pub mod target;
 pub mod template;

@@ -3,9 +3,19 @@
 //! by design: no git, not a repository, or a repository git refuses (another owner) all mean
 //! "unknown" (null in the report), never an error that stops a run.
 
-use crate::report::GitState;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+/// A folder's state in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    /// `git rev-parse HEAD` of the work tree holding the folder.
+    pub commit: String,
+    /// Whether `git status --porcelain -- <folder>` listed anything (modified, staged, deleted
+    /// or untracked files).
+    pub dirty: bool,
+}
 
 /// The git state of the folder `dir`: `HEAD` of the work tree it is in, and whether anything
 /// under `dir` differs from it (modified, staged, deleted or untracked files).

@@ -5,8 +5,12 @@
 //! run, whose name it generated (`loadtest_<run id>`). It never touches the URL's own database
 //! beyond connecting to it to issue CREATE/DROP DATABASE.
 
-use super::cluster::{ClusterOptions, ScratchCluster};
+use super::binaries::Binaries;
+use super::cluster::{ClusterOptions, RunAs, ScratchCluster};
+use super::template;
+use crate::Stop;
 use crate::error::{Error, Result};
+use std::path::PathBuf;
 
 /// Where a run's database lives.
 pub enum Target {
@@ -157,6 +161,75 @@ pub fn redact_url(url: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Where the run's database comes from.
+#[derive(Debug, Clone)]
+pub struct DatabasePlan {
+    pub url: Option<String>,
+    pub keep: bool,
+    pub pg_user: String,
+    pub pg_bindir: Option<PathBuf>,
+    /// Extra settings for a scratch cluster (ignored for --database-url).
+    pub server_settings: Vec<(String, String)>,
+}
+
+/// Opens the run's database: a scratch cluster, or a new database on `--database-url`'s server.
+async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result<Target> {
+    if let Some(url) = &db.url {
+        return Target::external(url, run_id).await;
+    }
+    let binaries = Binaries::find(db.pg_bindir.as_deref()).map_err(|m| match db.pg_bindir {
+        Some(_) => Error::Input(m),
+        None => Error::Environment(m),
+    })?;
+    let run_as = RunAs::resolve(&db.pg_user).map_err(Error::Environment)?;
+    let opts = ClusterOptions {
+        binaries,
+        run_as,
+        max_connections: max_connections as u32 + 10,
+        settings: db.server_settings.clone(),
+        cache_root: template::cache_root(),
+        tie_to_thread: !db.keep,
+    };
+    // Started on this (the main) thread on purpose: the server's parent-death signal follows
+    // the thread that started it.
+    Target::embedded(&opts)
+}
+
+/// Runs `body` on a fresh target and always closes the target afterwards.
+pub async fn with_target<T>(
+    db: &DatabasePlan,
+    max_connections: usize,
+    run_id: &str,
+    stop: &Stop,
+    say: impl Fn(&str),
+    body: impl AsyncFnOnce(&Target) -> Result<T>,
+) -> Result<T> {
+    let target = open(db, max_connections, run_id)
+        .await
+        .map_err(|e| stop.or(e))?;
+    let result = match stop.check(Ok(())) {
+        Ok(()) => body(&target).await,
+        Err(e) => Err(e),
+    };
+    let result = stop.check(result);
+    let keep = db.keep && !matches!(result, Err(Error::Interrupted(_)));
+    match target.close(keep).await {
+        Ok(Some(how)) => say(&how),
+        Ok(None) => {}
+        Err(e) => {
+            if result.is_ok() {
+                return Err(e);
+            }
+        }
+    }
+    result
+}
+
+/// A short random id naming the run's database and report.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
 #[cfg(test)]

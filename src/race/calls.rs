@@ -1,197 +1,46 @@
-//! The SQL of each path: preparing a scenario's statements, checking them against the schema,
-//! issuing one call, and reading the counters the oracle compares. No scheduling, no metrics.
+//! The SQL of each path: preparing its statements, issuing one call, classifying failures by
+//! SQLSTATE; and [`PgCalls`], which gives the engine a caller per worker over a pool or over
+//! connections shared by several workers. No scheduling, no metrics.
 
-use crate::error::{Error, Result};
-use crate::pg::quote_ident;
-use crate::scenario::{PathKind, PathSpec, Scenario, Strategy};
-use bytes::BytesMut;
+use super::engine::{self, Caller, Failure, Pick};
+use super::values::{KeyValue, Num};
+use crate::scenario::{PathKind, Strategy};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, GenericClient, Statement};
+use std::sync::Arc;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement};
 
-/// A key exactly as the server sent it (binary format), sent back verbatim: any key type works
-/// (uuid, bigint, text, ...) without loadtest knowing it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KeyValue {
-    ty: Type,
-    raw: Vec<u8>,
-}
-
-impl KeyValue {
-    /// The key as a person reads it (uuid, number or text; hex for anything else).
-    pub fn display(&self) -> String {
-        let parsed = match self.ty {
-            Type::UUID => uuid::Uuid::from_slice(&self.raw)
-                .map(|u| u.to_string())
-                .ok(),
-            Type::INT2 => i16::from_sql(&self.ty, &self.raw)
-                .ok()
-                .map(|v| v.to_string()),
-            Type::INT4 => i32::from_sql(&self.ty, &self.raw)
-                .ok()
-                .map(|v| v.to_string()),
-            Type::INT8 => i64::from_sql(&self.ty, &self.raw)
-                .ok()
-                .map(|v| v.to_string()),
-            Type::TEXT | Type::VARCHAR => String::from_utf8(self.raw.clone()).ok(),
-            _ => None,
-        };
-        parsed.unwrap_or_else(|| hex::encode(&self.raw))
-    }
-
-    /// `n` keys of the same type as `existing` that are not among them, for calls that must be
-    /// refused. Deterministic in `seed`.
-    pub fn absent(existing: &[KeyValue], n: usize, seed: u64) -> Result<Vec<KeyValue>, String> {
-        use rand::{Rng, SeedableRng};
-        let Some(first) = existing.first() else {
-            return Ok(Vec::new());
-        };
-        let taken: std::collections::HashSet<&KeyValue> = existing.iter().collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xAB5E_4700);
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let raw = match first.ty {
-                Type::UUID => uuid::Builder::from_random_bytes(rng.random())
-                    .into_uuid()
-                    .as_bytes()
-                    .to_vec(),
-                Type::INT2 => (-rng.random_range(1..i16::MAX)).to_be_bytes().to_vec(),
-                Type::INT4 => (-rng.random_range(1..i32::MAX)).to_be_bytes().to_vec(),
-                Type::INT8 => (-rng.random_range(1..i64::MAX)).to_be_bytes().to_vec(),
-                Type::TEXT | Type::VARCHAR => {
-                    format!("absent-{:016x}", rng.random::<u64>()).into_bytes()
-                }
-                ref other => {
-                    return Err(format!(
-                        "absent_share needs a uuid, integer or text key, not {other}"
-                    ));
-                }
-            };
-            let k = KeyValue {
-                ty: first.ty.clone(),
-                raw,
-            };
-            if !taken.contains(&k) {
-                out.push(k);
-            }
-        }
-        Ok(out)
+/// A failure as the engine counts it: the server's refusal (SQLSTATE) is certain, a broken
+/// connection leaves the call's outcome unknown.
+fn failure(e: tokio_postgres::Error) -> Failure {
+    match e.as_db_error() {
+        Some(db) => Failure::Refused {
+            class: db.code().code().to_string(),
+            message: db.message().to_string(),
+        },
+        None => Failure::Indeterminate(crate::pg::describe(&e)),
     }
 }
 
-impl<'a> FromSql<'a> for KeyValue {
-    fn from_sql(
-        ty: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(KeyValue {
-            ty: ty.clone(),
-            raw: raw.to_vec(),
-        })
-    }
-    fn accepts(_: &Type) -> bool {
-        true
+/// The key's row was not there (the read found nothing, or the write updated nothing).
+fn no_row() -> Failure {
+    Failure::Refused {
+        class: "no_row".into(),
+        message: "the key's row was not found".into(),
     }
 }
 
-impl ToSql for KeyValue {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty != self.ty {
-            return Err(format!("key of type {} sent where {} is expected", self.ty, ty).into());
-        }
-        out.extend_from_slice(&self.raw);
-        Ok(IsNull::No)
-    }
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-    to_sql_checked!();
-}
+/// SQLSTATEs after which a read-modify-write transaction may simply be tried again:
+/// serialization failure (40001) and deadlock (40P01).
+pub const RETRYABLE: [SqlState; 2] = [
+    SqlState::T_R_SERIALIZATION_FAILURE,
+    SqlState::T_R_DEADLOCK_DETECTED,
+];
 
-/// An exact counter value, encoded as whatever integer or numeric type the server asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Num(pub Decimal);
-
-const EXACT_TYPES: [Type; 4] = [Type::INT2, Type::INT4, Type::INT8, Type::NUMERIC];
-
-impl ToSql for Num {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        let overflow = || format!("{} does not fit in {ty}", self.0);
-        match *ty {
-            Type::INT2 => i16::try_from(self.0)
-                .map_err(|_| overflow())?
-                .to_sql(ty, out),
-            Type::INT4 => i32::try_from(self.0)
-                .map_err(|_| overflow())?
-                .to_sql(ty, out),
-            Type::INT8 => i64::try_from(self.0)
-                .map_err(|_| overflow())?
-                .to_sql(ty, out),
-            _ => self.0.to_sql(ty, out),
-        }
-    }
-    fn accepts(ty: &Type) -> bool {
-        EXACT_TYPES.contains(ty)
-    }
-    to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for Num {
-    fn from_sql(
-        ty: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Num(match *ty {
-            Type::INT2 => Decimal::from(i16::from_sql(ty, raw)?),
-            Type::INT4 => Decimal::from(i32::from_sql(ty, raw)?),
-            Type::INT8 => Decimal::from(i64::from_sql(ty, raw)?),
-            _ => Decimal::from_sql(ty, raw)?,
-        }))
-    }
-    fn accepts(ty: &Type) -> bool {
-        EXACT_TYPES.contains(ty)
-    }
-}
-
-/// Why one call failed.
-#[derive(Debug, Clone)]
-pub enum OpError {
-    /// The server refused the call: it definitely did not apply.
-    Db { sqlstate: String, message: String },
-    /// The key's row was not there (the read found nothing, or the write updated nothing).
-    NoRow,
-    /// The connection failed mid-call: it may or may not have applied.
-    Indeterminate(String),
-}
-
-impl OpError {
-    fn from_pg(e: tokio_postgres::Error) -> OpError {
-        match e.as_db_error() {
-            Some(db) => OpError::Db {
-                sqlstate: db.code().code().to_string(),
-                message: db.message().to_string(),
-            },
-            None => OpError::Indeterminate(crate::pg::describe(&e)),
-        }
-    }
-
-    /// The class the report counts it under: the SQLSTATE, or a loadtest name.
-    pub fn class(&self) -> (&str, &str) {
-        match self {
-            OpError::Db { sqlstate, message } => (sqlstate, message),
-            OpError::NoRow => ("no_row", "the key's row was not found"),
-            OpError::Indeterminate(m) => ("connection", m),
-        }
-    }
+/// Whether a failure class (a SQLSTATE) is one of [`RETRYABLE`].
+pub fn is_retryable(class: &str) -> bool {
+    RETRYABLE.iter().any(|s| s.code() == class)
 }
 
 /// A path's statements, prepared on one connection, with the strategy it runs under.
@@ -203,9 +52,6 @@ pub enum Prepared {
         strategy: Strategy,
     },
 }
-
-/// SQLSTATEs after which a read-modify-write transaction may simply be tried again.
-const RETRYABLE: [&str; 2] = ["40001", "40P01"];
 
 impl Prepared {
     /// Prepares (and, through deadpool's statement cache, reuses) a path's statements.
@@ -245,14 +91,12 @@ impl Prepared {
         deltas: &[Num],
         read_values: &mut Vec<Decimal>,
         retries: u32,
-    ) -> (Result<(), OpError>, u32) {
+    ) -> (Result<(), Failure>, u32) {
         let mut attempt = 0;
         loop {
             let result = self.attempt(client, key, deltas, read_values).await;
             match &result {
-                Err(OpError::Db { sqlstate, .. })
-                    if attempt < retries && RETRYABLE.contains(&sqlstate.as_str()) =>
-                {
+                Err(Failure::Refused { class, .. }) if attempt < retries && is_retryable(class) => {
                     attempt += 1;
                 }
                 _ => return (result, attempt),
@@ -266,16 +110,13 @@ impl Prepared {
         key: &KeyValue,
         deltas: &[Num],
         read_values: &mut Vec<Decimal>,
-    ) -> Result<(), OpError> {
+    ) -> Result<(), Failure> {
         match self {
             Prepared::Rpc(stmt) => {
                 let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(1 + deltas.len());
                 params.push(key);
                 params.extend(deltas.iter().map(|d| d as &(dyn ToSql + Sync)));
-                client
-                    .query(stmt, &params)
-                    .await
-                    .map_err(OpError::from_pg)?;
+                client.query(stmt, &params).await.map_err(failure)?;
                 Ok(())
             }
             Prepared::ReadModifyWrite {
@@ -286,16 +127,10 @@ impl Prepared {
                 let Some(begin) = strategy.begin() else {
                     return read_then_write(client, read, write, key, deltas, read_values).await;
                 };
-                client
-                    .batch_execute(begin)
-                    .await
-                    .map_err(OpError::from_pg)?;
+                client.batch_execute(begin).await.map_err(failure)?;
                 let result =
                     match read_then_write(client, read, write, key, deltas, read_values).await {
-                        Ok(()) => client
-                            .batch_execute("COMMIT")
-                            .await
-                            .map_err(OpError::from_pg),
+                        Ok(()) => client.batch_execute("COMMIT").await.map_err(failure),
                         Err(e) => Err(e),
                     };
                 if result.is_err() {
@@ -328,197 +163,189 @@ async fn read_then_write(
     key: &KeyValue,
     deltas: &[Num],
     read_values: &mut Vec<Decimal>,
-) -> Result<(), OpError> {
+) -> Result<(), Failure> {
     let row = client
         .query_opt(read, &[key])
         .await
-        .map_err(OpError::from_pg)?
-        .ok_or(OpError::NoRow)?;
+        .map_err(failure)?
+        .ok_or_else(no_row)?;
     read_values.clear();
     let mut new_values: Vec<Num> = Vec::with_capacity(deltas.len());
     for (i, d) in deltas.iter().enumerate() {
         let Num(v) = row
             .try_get::<_, Num>(i)
-            .map_err(|e| OpError::Indeterminate(e.to_string()))?;
+            .map_err(|e| Failure::Indeterminate(e.to_string()))?;
         read_values.push(v);
         new_values.push(Num(v + d.0));
     }
     // The write can fail after the read: then nothing was written, a definite failure, unless
     // the connection broke, when it may have been.
     match client.execute_raw(write, key_then(key, &new_values)).await {
-        Ok(0) => Err(OpError::NoRow),
+        Ok(0) => Err(no_row()),
         Ok(_) => Ok(()),
-        Err(e) => Err(OpError::from_pg(e)),
+        Err(e) => Err(failure(e)),
     }
 }
 
-/// Checks a path's SQL against the migrated schema before any load: it must parse, and take and
-/// return what the scenario says. Errors name the file, line and column of the path.
-pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -> Result<()> {
-    let n = scenario.counters.columns.len();
-    let here = scenario.position(path.at);
-    let bad = |what: String| Error::Input(format!("{here}: path '{}': {what}", path.name));
-    let prepare = |sql: String| async move {
-        client.prepare(&sql).await.map_err(|e| {
-            bad(format!(
-                "the SQL does not prepare: {}",
-                crate::pg::describe(&e)
-            ))
-        })
-    };
-    let check_params = |stmt: &Statement, role: &str| -> Result<()> {
-        let params = stmt.params();
-        if params.len() != 1 + n {
-            return Err(bad(format!(
-                "{role} takes {} parameters, but the scenario passes {} ($1 = key, then one per counter column)",
-                params.len(),
-                1 + n
-            )));
-        }
-        for (i, ty) in params.iter().enumerate().skip(1) {
-            if !EXACT_TYPES.contains(ty) {
-                return Err(bad(format!(
-                    "{role} parameter ${} is {ty}; counters must be integer or numeric so the oracle stays exact",
-                    i + 1
-                )));
-            }
-        }
-        Ok(())
-    };
-    match &path.kind {
-        PathKind::Rpc { sql } => {
-            let stmt = prepare(sql.clone()).await?;
-            check_params(&stmt, "sql")?;
-        }
-        PathKind::ReadModifyWrite { read, write } => {
-            let r = prepare(read.clone()).await?;
-            if r.params().len() != 1 {
-                return Err(bad(format!(
-                    "read takes {} parameters; it must take only the key ($1)",
-                    r.params().len()
-                )));
-            }
-            if r.columns().len() != n
-                || r.columns().iter().any(|c| !EXACT_TYPES.contains(c.type_()))
-            {
-                return Err(bad(format!(
-                    "read must return the {n} counter column(s) in order, as integer or numeric"
-                )));
-            }
-            let w = prepare(write.clone()).await?;
-            check_params(&w, "write")?;
-        }
-    }
-    Ok(())
+/// A load's calls over PostgreSQL: every worker gets a [`PgCaller`] on a pool, or on one of the
+/// connections shared by several workers.
+pub struct PgCalls {
+    via: Via,
+    kind: PathKind,
+    strategy: Strategy,
+    retries: u32,
+    keys: Arc<Vec<KeyValue>>,
+    absent: Arc<Vec<KeyValue>>,
+    columns: usize,
 }
 
-/// Statements over the scenario's counter table.
-pub struct CounterTable {
-    select_all: String,
-    reset: String,
+/// A connection with the load's statements prepared on it, shared by several workers.
+struct SharedConn {
+    client: deadpool_postgres::Object,
+    prepared: Prepared,
 }
 
-impl CounterTable {
-    pub fn new(scenario: &Scenario) -> CounterTable {
-        let c = &scenario.counters;
-        let table = c
-            .table
-            .split('.')
-            .map(quote_ident)
-            .collect::<Vec<_>>()
-            .join(".");
-        let cols: Vec<String> = c.columns.iter().map(|x| quote_ident(&x.name)).collect();
-        let key = quote_ident(&c.key);
-        CounterTable {
-            select_all: format!(
-                "SELECT {key}, {} FROM {table} ORDER BY {key}",
-                cols.join(", ")
-            ),
-            reset: format!(
-                "UPDATE {table} SET {}",
-                cols.iter()
-                    .map(|c| format!("{c} = 0"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+/// How workers reach the database.
+enum Via {
+    /// Check a connection out of the pool for every call: calls that run a transaction need
+    /// the connection to themselves.
+    Pool(deadpool_postgres::Pool),
+    /// Connections shared by several workers: their calls are pipelined on them, which is how
+    /// `workers` calls can be in flight over fewer `connections`.
+    Shared(Vec<Arc<SharedConn>>),
+}
+
+/// What a [`PgCalls`] needs to know about one load.
+pub struct PathCalls {
+    pub kind: PathKind,
+    pub strategy: Strategy,
+    pub retries: u32,
+    pub keys: Arc<Vec<KeyValue>>,
+    pub absent: Arc<Vec<KeyValue>>,
+    pub columns: usize,
+    /// Connections this load may hold at once, and its workers.
+    pub connections: usize,
+    pub workers: usize,
+}
+
+impl PgCalls {
+    /// Calls that are single autocommit statements (an RPC, or the app's two-statement
+    /// read-modify-write) share `connections` connections taken from the pool, with the
+    /// statements prepared once on each; transactions (or a pool that cannot give them) check
+    /// a connection out per call.
+    pub async fn new(pool: &deadpool_postgres::Pool, p: PathCalls) -> PgCalls {
+        let via = match shared_connections(pool, &p).await {
+            Some(conns) => Via::Shared(conns),
+            None => Via::Pool(pool.clone()),
+        };
+        PgCalls {
+            via,
+            kind: p.kind,
+            strategy: p.strategy,
+            retries: p.retries,
+            keys: p.keys,
+            absent: p.absent,
+            columns: p.columns,
         }
-    }
-
-    /// Every key, in key order. The first is the hot row.
-    pub async fn keys(&self, client: &Client) -> Result<Vec<KeyValue>> {
-        let rows = client
-            .query(&self.select_all, &[])
-            .await
-            .map_err(Error::db("cannot read the counter table's keys"))?;
-        rows.iter()
-            .map(|r| r.try_get::<_, KeyValue>(0))
-            .collect::<Result<_, _>>()
-            .map_err(Error::db("cannot read the counter table's keys"))
-    }
-
-    /// Sets every counter to zero, so each path starts from a known state.
-    pub async fn reset(&self, client: &Client) -> Result<()> {
-        client
-            .execute(&self.reset, &[])
-            .await
-            .map(drop)
-            .map_err(Error::db("cannot reset the counters"))
-    }
-
-    /// The counters of every key, by key.
-    pub async fn read(
-        &self,
-        client: &Client,
-        columns: usize,
-    ) -> Result<HashMap<KeyValue, Vec<Decimal>>> {
-        let rows = client
-            .query(&self.select_all, &[])
-            .await
-            .map_err(Error::db("cannot read the counters"))?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let key: KeyValue = r.try_get(0).map_err(Error::db("cannot read a key"))?;
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                let v: Option<Num> = r.try_get(1 + i).map_err(|e| {
-                    Error::Input(format!(
-                        "counter column {} is not integer or numeric: {e}",
-                        i + 1
-                    ))
-                })?;
-                values.push(v.map_or(Decimal::ZERO, |n| n.0));
-            }
-            out.insert(key, values);
-        }
-        Ok(out)
     }
 }
 
-/// Runs the scenario's setup SQL with `loadtest.rows` and `loadtest.seed` set for it.
-pub async fn setup(client: &Client, scenario: &Scenario, seed: u64) -> Result<()> {
-    let here = &scenario.origin;
-    client
-        .query(
-            "SELECT set_config('loadtest.rows', $1, false), set_config('loadtest.seed', $2, false)",
-            &[&scenario.setup.rows.to_string(), &seed.to_string()],
-        )
-        .await
-        .map_err(Error::db("cannot pass settings to the setup SQL"))?;
-    client
-        .batch_execute(&scenario.setup.sql)
-        .await
-        .map_err(|e| match e.as_db_error() {
-            Some(_) => Error::Input(format!(
-                "{here}: setup.sql failed: {}",
-                crate::pg::describe(&e)
-            )),
-            None => Error::Database {
-                context: "setup.sql".into(),
-                source: e,
+async fn shared_connections(
+    pool: &deadpool_postgres::Pool,
+    p: &PathCalls,
+) -> Option<Vec<Arc<SharedConn>>> {
+    if p.strategy != Strategy::None || p.connections == 0 {
+        return None;
+    }
+    let mut conns = Vec::with_capacity(p.connections);
+    for _ in 0..p.connections.min(p.workers) {
+        let client = pool.get().await.ok()?;
+        let prepared = Prepared::on(&client, &p.kind, p.strategy).await.ok()?;
+        conns.push(Arc::new(SharedConn { client, prepared }));
+    }
+    Some(conns)
+}
+
+impl engine::Calls for PgCalls {
+    type Caller = PgCaller;
+
+    fn caller(&self, worker: usize) -> PgCaller {
+        PgCaller {
+            via: match &self.via {
+                Via::Shared(conns) => WorkerVia::Shared(conns[worker % conns.len()].clone()),
+                Via::Pool(pool) => WorkerVia::Pool(pool.clone()),
             },
-        })?;
-    client
-        .batch_execute("ANALYZE")
-        .await
-        .map_err(Error::db("cannot ANALYZE after setup"))
+            kind: self.kind.clone(),
+            strategy: self.strategy,
+            retries: self.retries,
+            keys: self.keys.clone(),
+            absent: self.absent.clone(),
+            nums: vec![Num(Decimal::ZERO); self.columns],
+        }
+    }
+
+    fn has_witnesses(&self) -> bool {
+        matches!(self.kind, PathKind::ReadModifyWrite { .. })
+    }
+}
+
+/// One worker's connection: its own share of a shared one, or the pool.
+enum WorkerVia {
+    Pool(deadpool_postgres::Pool),
+    Shared(Arc<SharedConn>),
+}
+
+/// One worker's caller: the connection it uses and a buffer for the encoded deltas.
+pub struct PgCaller {
+    via: WorkerVia,
+    kind: PathKind,
+    strategy: Strategy,
+    retries: u32,
+    keys: Arc<Vec<KeyValue>>,
+    absent: Arc<Vec<KeyValue>>,
+    nums: Vec<Num>,
+}
+
+impl Caller for PgCaller {
+    async fn call(
+        &mut self,
+        pick: Pick,
+        deltas: &[Decimal],
+        read: &mut Vec<Decimal>,
+    ) -> (Result<(), Failure>, u32) {
+        for (n, d) in self.nums.iter_mut().zip(deltas) {
+            *n = Num(*d);
+        }
+        let key = match pick {
+            Pick::Existing(k) => &self.keys[k as usize],
+            Pick::Absent(k) => &self.absent[k as usize],
+        };
+        let pool = match &self.via {
+            WorkerVia::Shared(c) => {
+                return c
+                    .prepared
+                    .call(&**c.client, key, &self.nums, read, self.retries)
+                    .await;
+            }
+            WorkerVia::Pool(pool) => pool,
+        };
+        let client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                let f = Failure::Indeterminate(format!("no connection from the pool: {e}"));
+                return (Err(f), 0);
+            }
+        };
+        let prepared = match Prepared::on(&client, &self.kind, self.strategy).await {
+            Ok(p) => p,
+            Err(e) => {
+                let class = e.code().map_or("prepare", |c| c.code()).to_string();
+                let message = crate::pg::describe(&e);
+                return (Err(Failure::Refused { class, message }), 0);
+            }
+        };
+        prepared
+            .call(&**client, key, &self.nums, read, self.retries)
+            .await
+    }
 }

@@ -1,5 +1,6 @@
-//! Workers, scheduling and cancellation for one load. Knows no SQL: calls go through
-//! `workload::Prepared`.
+//! Workers, scheduling and cancellation for one load. Knows no SQL and no scenario: a call goes
+//! through the [`Calls`]/[`Caller`] traits it is given (implemented over PostgreSQL in
+//! `race::calls`), keys are indexes, deltas are decimals, failures are classes.
 //!
 //! Two load models:
 //! - closed (default): `workers` calls in flight, each worker sending its next call when its
@@ -17,10 +18,8 @@
 //! collector that records them into one histogram per second: a second histogram per worker
 //! would cost tens of KB each.
 
-use crate::hlog::{self, IntervalLog};
-use crate::oracle::RowSums;
-use crate::scenario::{KeyChoice, Keys, PathKind, Strategy};
-use crate::workload::{KeyValue, Num, OpError, Prepared};
+use super::oracle::{RowSums, Witness};
+use crate::report::hlog::{self, IntervalLog};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -62,49 +61,82 @@ pub enum Deltas {
     Counting(Vec<Decimal>),
 }
 
-/// What to run.
+/// How the key of each call is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyDist {
+    /// Every key equally likely.
+    Uniform,
+    /// The first key takes `share` of the calls; the rest spread uniformly.
+    Hot { share: f64 },
+    /// Zipf's law with exponent `s` over the keys in order.
+    Zipf { s: f64 },
+}
+
+/// What to run. The SQL is not here: it comes with the [`Calls`] given to [`run`].
 pub struct Load {
-    pub kind: PathKind,
-    pub strategy: Strategy,
-    pub retries: u32,
     pub until: Until,
     /// Calls per second (open model); `None` for the closed model.
     pub rate: Option<f64>,
     pub workers: usize,
-    /// Connections this load may hold at once (shared by its workers when calls allow).
-    pub connections: usize,
     pub seed: u64,
     /// Mixed into each worker's seed: loads with the same stream draw the same calls.
     pub stream: u64,
-    pub keys: Arc<Vec<KeyValue>>,
-    /// Keys that do not exist, for the calls `choice.absent_share` sends there on purpose.
-    pub absent: Arc<Vec<KeyValue>>,
-    pub choice: Keys,
+    /// How many keys exist (indexes `0..keys`), and how many known-absent keys there are.
+    pub keys: u32,
+    pub absent: u32,
+    pub dist: KeyDist,
+    /// Share of calls sent on purpose for keys that do not exist.
+    pub absent_share: f64,
     pub deltas: Deltas,
     pub columns: usize,
 }
 
-/// One read-modify-write witness: the key, what the call read and the delta it added, in one
-/// allocation (read values, then deltas).
-#[derive(Debug, Clone)]
-pub struct Witness {
-    pub key: u32,
-    values: Box<[Decimal]>,
+/// The key of one call: an index into the existing keys, or into the absent ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    Existing(u32),
+    Absent(u32),
 }
 
-impl Witness {
-    pub fn new(key: u32, read: &[Decimal], delta: &[Decimal]) -> Witness {
-        Witness {
-            key,
-            values: read.iter().chain(delta).copied().collect(),
+/// Why one call failed, as the engine counts it.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The server refused the call, or it found no row: it definitely did not apply. `class` is
+    /// the SQLSTATE or a loadtest name (`no_row`).
+    Refused { class: String, message: String },
+    /// The connection failed mid-call: it may or may not have applied.
+    Indeterminate(String),
+}
+
+impl Failure {
+    /// The class the report counts it under, and its message.
+    pub fn class(&self) -> (&str, &str) {
+        match self {
+            Failure::Refused { class, message } => (class, message),
+            Failure::Indeterminate(m) => ("connection", m),
         }
     }
-    pub fn read(&self) -> &[Decimal] {
-        &self.values[..self.values.len() / 2]
-    }
-    pub fn delta(&self) -> &[Decimal] {
-        &self.values[self.values.len() / 2..]
-    }
+}
+
+/// One worker's way to make calls: its connection (or pool) and its buffers.
+pub trait Caller: Send {
+    /// Makes one call adding `deltas` to the row of `pick`, retrying as the path allows.
+    /// Returns the outcome and the retries it took. A call that reads what it overwrites leaves
+    /// the values it read in `read` (the oracle's witnesses).
+    fn call(
+        &mut self,
+        pick: Pick,
+        deltas: &[Decimal],
+        read: &mut Vec<Decimal>,
+    ) -> impl Future<Output = (Result<(), Failure>, u32)> + Send;
+}
+
+/// Gives each worker its [`Caller`].
+pub trait Calls: Send + Sync + 'static {
+    type Caller: Caller + 'static;
+    fn caller(&self, worker: usize) -> Self::Caller;
+    /// Whether each call reads the value it overwrites: then its witness is kept.
+    fn has_witnesses(&self) -> bool;
 }
 
 /// At most this many witnesses are kept per load (about 70 bytes each for one counter column),
@@ -232,7 +264,7 @@ fn merge_errors(into: &mut BTreeMap<String, ErrorClass>, from: BTreeMap<String, 
     }
 }
 
-fn count_error(map: &mut BTreeMap<String, ErrorClass>, e: &OpError) {
+fn count_error(map: &mut BTreeMap<String, ErrorClass>, e: &Failure) {
     let (class, message) = e.class();
     let entry = map.entry(class.to_string()).or_default();
     if entry.count == 0 {
@@ -253,45 +285,37 @@ fn record(h: &mut Histogram<u64>, us: u64) {
     let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
-/// The key of one call: an index into the existing keys, or into the absent ones.
-#[derive(Clone, Copy)]
-enum Pick {
-    Existing(u32),
-    Absent(u32),
-}
-
 /// Draws the key of each call.
 struct KeyPicker {
-    keys: Keys,
+    dist: KeyDist,
+    absent_share: f64,
     n: u32,
     absent: u32,
     zipf: Option<rand_distr::Zipf<f64>>,
 }
 
 impl KeyPicker {
-    fn new(keys: Keys, n: u32, absent: u32) -> KeyPicker {
-        let zipf = match keys.choice {
-            KeyChoice::Zipf { s } => rand_distr::Zipf::new(n as f64, s).ok(),
+    fn new(load: &Load) -> KeyPicker {
+        let zipf = match load.dist {
+            KeyDist::Zipf { s } => rand_distr::Zipf::new(load.keys as f64, s).ok(),
             _ => None,
         };
         KeyPicker {
-            keys,
-            n,
-            absent,
+            dist: load.dist,
+            absent_share: load.absent_share,
+            n: load.keys,
+            absent: load.absent,
             zipf,
         }
     }
 
     fn pick(&self, rng: &mut SmallRng) -> Pick {
-        if self.absent > 0
-            && self.keys.absent_share > 0.0
-            && rng.random_bool(self.keys.absent_share)
-        {
+        if self.absent > 0 && self.absent_share > 0.0 && rng.random_bool(self.absent_share) {
             return Pick::Absent(rng.random_range(0..self.absent));
         }
-        Pick::Existing(match (self.keys.choice, &self.zipf) {
-            (KeyChoice::Hot { share }, _) if rng.random_bool(share) => 0,
-            (KeyChoice::Zipf { .. }, Some(z)) => (z.sample(rng) as u32).clamp(1, self.n) - 1,
+        Pick::Existing(match (self.dist, &self.zipf) {
+            (KeyDist::Hot { share }, _) if rng.random_bool(share) => 0,
+            (KeyDist::Zipf { .. }, Some(z)) => (z.sample(rng) as u32).clamp(1, self.n) - 1,
             _ => rng.random_range(0..self.n),
         })
     }
@@ -299,13 +323,12 @@ impl KeyPicker {
 
 /// Runs `load` on `pool` and returns the merged outcome. Stops early, with `interrupted` set,
 /// when `cancel` fires.
-pub async fn run(
-    pool: &deadpool_postgres::Pool,
+pub async fn run<C: Calls>(
+    calls: Arc<C>,
     load: Load,
     live: Arc<Live>,
     cancel: &CancellationToken,
 ) -> Outcome {
-    let shared = shared_connections(pool, &load).await;
     let load = Arc::new(load);
     let (started, wall_start) = (Instant::now(), SystemTime::now());
     let (hand_in, mut handed_in) = tokio::sync::mpsc::unbounded_channel::<(u64, Vec<u64>)>();
@@ -318,13 +341,19 @@ pub async fn run(
     });
     let mut set = tokio::task::JoinSet::new();
     for w in 0..load.workers {
-        let (pool, load, live, cancel) = (pool.clone(), load.clone(), live.clone(), cancel.clone());
-        let conn = match &shared {
-            Some(conns) => Via::Shared(conns[w % conns.len()].clone()),
-            None => Via::Pool(pool),
-        };
+        let (load, live, cancel) = (load.clone(), live.clone(), cancel.clone());
+        let caller = calls.caller(w);
+        let witnesses = calls.has_witnesses();
         let hand_in = hand_in.clone();
-        set.spawn(async move { worker(w, started, conn, &load, &live, &cancel, hand_in).await });
+        let worker = Worker {
+            w,
+            started,
+            load,
+            live,
+            witnesses,
+            hand_in,
+        };
+        set.spawn(async move { worker.run(caller, &cancel).await });
     }
     drop(hand_in);
     let samples = Arc::new(Mutex::new(Vec::new()));
@@ -386,245 +415,204 @@ pub async fn run(
     total
 }
 
-/// A connection with the load's statements prepared on it, shared by several workers.
-pub struct SharedConn {
-    client: deadpool_postgres::Object,
-    prepared: Prepared,
-}
-
-/// How a worker reaches the database.
-enum Via {
-    /// Check a connection out of the pool for every call: calls that run a transaction need
-    /// the connection to themselves.
-    Pool(deadpool_postgres::Pool),
-    /// One connection shared with other workers: their calls are pipelined on it, which is how
-    /// `workers` calls can be in flight over fewer `connections`.
-    Shared(Arc<SharedConn>),
-}
-
-/// Calls that are single autocommit statements (an RPC, or the app's two-statement
-/// read-modify-write) can share connections; transactions cannot. Takes `load.connections`
-/// connections from the pool and prepares the statements once on each; `None` when the load
-/// needs exclusive connections or the pool cannot give them.
-async fn shared_connections(
-    pool: &deadpool_postgres::Pool,
-    load: &Load,
-) -> Option<Vec<Arc<SharedConn>>> {
-    if load.strategy != Strategy::None || load.connections == 0 {
-        return None;
-    }
-    let mut conns = Vec::with_capacity(load.connections);
-    for _ in 0..load.connections.min(load.workers) {
-        let client = pool.get().await.ok()?;
-        let prepared = Prepared::on(&client, &load.kind, load.strategy)
-            .await
-            .ok()?;
-        conns.push(Arc::new(SharedConn { client, prepared }));
-    }
-    Some(conns)
-}
-
-async fn worker(
+/// One worker's share of a load: what it needs besides its caller and the cancellation token.
+struct Worker {
     w: usize,
     started: Instant,
-    via: Via,
-    load: &Load,
-    live: &Live,
-    cancel: &CancellationToken,
+    load: Arc<Load>,
+    live: Arc<Live>,
+    /// Whether to keep a witness per acknowledged call (read-modify-write paths).
+    witnesses: bool,
     hand_in: UnboundedSender<(u64, Vec<u64>)>,
-) -> Outcome {
-    let ncols = load.columns;
-    let mut out = Outcome::new(ncols);
-    // This worker's latencies of the current interval, handed in when the next one begins.
-    let (mut interval, mut interval_us) = (0u64, Vec::new());
-    // Latencies not yet folded into the live histogram (a small buffer, not a histogram).
-    let mut recent: Vec<u64> = Vec::with_capacity(LIVE_EVERY as usize);
-    let mut rng = SmallRng::seed_from_u64(
-        load.seed ^ (load.stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((w as u64) << 32),
-    );
-    let picker = KeyPicker::new(
-        load.choice,
-        load.keys.len() as u32,
-        load.absent.len() as u32,
-    );
-    let is_rmw = matches!(load.kind, PathKind::ReadModifyWrite { .. });
-    let witness_limit = WITNESS_LIMIT / load.workers.max(1);
-    let mut deltas: Vec<Num> = vec![Num(Decimal::ZERO); ncols];
-    let mut delta_values: Vec<Decimal> = vec![Decimal::ZERO; ncols];
-    let mut read_values: Vec<Decimal> = Vec::with_capacity(ncols);
-    let deadline = match load.until {
-        Until::Elapsed(d) => Some(started + d),
-        Until::Ops(_) => None,
-    };
-    let mut i = w as u64;
-    loop {
-        if let Until::Ops(n) = load.until
-            && i >= n
-        {
-            break;
-        }
-        if cancel.is_cancelled() {
-            out.interrupted = true;
-            break;
-        }
-        // When the call is due: now (closed model) or on the open model's schedule.
-        let due = match load.rate {
-            Some(rate) => {
-                let due = started + Duration::from_secs_f64(i as f64 / rate);
-                if deadline.is_some_and(|d| due >= d) {
-                    break;
-                }
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    // Due before the end but never started: the server fell that far behind.
-                    let total_due = (deadline
-                        .expect("checked")
-                        .duration_since(started)
-                        .as_secs_f64()
-                        * rate)
-                        .ceil() as u64;
-                    out.not_started += total_due.saturating_sub(i).div_ceil(load.workers as u64);
-                    break;
-                }
-                if due > now {
+}
+
+/// The open model's schedule: when call `i` is due, or why the worker stops.
+enum Slot {
+    Due(Instant),
+    Stop,
+    /// The deadline passed before these calls (this worker's share) could start.
+    Missed(u64),
+}
+
+/// This worker's latencies waiting to be handed in (interval log) or folded in (live p99).
+struct Pending {
+    interval: u64,
+    interval_us: Vec<u64>,
+    recent: Vec<u64>,
+}
+
+impl Worker {
+    /// Calls `i = w, w + workers, …` until the load's end, the deadline or cancellation.
+    async fn run(self, mut caller: impl Caller, cancel: &CancellationToken) -> Outcome {
+        let load = &*self.load;
+        let mut out = Outcome::new(load.columns);
+        let mut pending = Pending {
+            interval: 0,
+            interval_us: Vec::new(),
+            recent: Vec::with_capacity(LIVE_EVERY as usize),
+        };
+        let mut rng = SmallRng::seed_from_u64(
+            load.seed ^ (load.stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((self.w as u64) << 32),
+        );
+        let picker = KeyPicker::new(load);
+        let mut deltas: Vec<Decimal> = vec![Decimal::ZERO; load.columns];
+        let mut read_values: Vec<Decimal> = Vec::with_capacity(load.columns);
+        let deadline = match load.until {
+            Until::Elapsed(d) => Some(self.started + d),
+            Until::Ops(_) => None,
+        };
+        let mut i = self.w as u64;
+        loop {
+            if let Until::Ops(n) = load.until
+                && i >= n
+            {
+                break;
+            }
+            if cancel.is_cancelled() {
+                out.interrupted = true;
+                break;
+            }
+            let due = match self.due(i, deadline, &mut out) {
+                Slot::Due(due) if due > Instant::now() => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(due.into()) => {}
+                        _ = tokio::time::sleep_until(due.into()) => due,
                         _ = cancel.cancelled() => { out.interrupted = true; break; }
                     }
-                } else if now - due > LATE_AFTER {
-                    out.late_starts += 1;
                 }
-                due
-            }
-            None => {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
+                Slot::Due(due) => due,
+                Slot::Stop => break,
+                Slot::Missed(n) => {
+                    out.not_started += n;
                     break;
                 }
-                now
-            }
-        };
-        i += load.workers as u64;
-        let pick = picker.pick(&mut rng);
-        match &load.deltas {
-            Deltas::Drawn(ranges) => {
-                for ((d, v), &(lo, hi, scale)) in
-                    deltas.iter_mut().zip(delta_values.iter_mut()).zip(ranges)
-                {
-                    *v = Decimal::new(rng.random_range(lo..=hi), scale);
-                    *d = Num(*v);
-                }
-            }
-            Deltas::Counting(units) => {
-                for ((d, v), unit) in deltas.iter_mut().zip(delta_values.iter_mut()).zip(units) {
-                    *v = *unit;
-                    *d = Num(*unit);
-                }
-            }
-        }
-        let key = match pick {
-            Pick::Existing(k) => &load.keys[k as usize],
-            Pick::Absent(k) => &load.absent[k as usize],
-        };
-        let call = async {
-            let pool = match &via {
-                Via::Shared(c) => {
-                    let (result, retries) = c
-                        .prepared
-                        .call(&**c.client, key, &deltas, &mut read_values, load.retries)
-                        .await;
-                    return result.map(|()| retries).map_err(|e| (e, retries));
-                }
-                Via::Pool(pool) => pool,
             };
-            let client = pool.get().await.map_err(|e| {
-                (
-                    OpError::Indeterminate(format!("no connection from the pool: {e}")),
-                    0,
-                )
-            })?;
-            let prepared = Prepared::on(&client, &load.kind, load.strategy)
-                .await
-                .map_err(|e| {
-                    let err = OpError::Db {
-                        sqlstate: e.code().map_or("prepare", |c| c.code()).to_string(),
-                        message: crate::pg::describe(&e),
-                    };
-                    (err, 0)
-                })?;
-            let (result, retries) = prepared
-                .call(&**client, key, &deltas, &mut read_values, load.retries)
-                .await;
-            result.map(|()| retries).map_err(|e| (e, retries))
-        };
-        // No per-call wait on the cancellation token (it takes a lock): a worker sees it between
-        // calls, and `run` stops waiting for a call that hangs (see GRACE).
-        let result = call.await;
-        let done = Instant::now();
-        let elapsed_us = done.saturating_duration_since(due).as_micros() as u64;
-        live.done.fetch_add(1, Ordering::Relaxed);
-        let retries = match &result {
-            Ok(r) | Err((_, r)) => *r,
-        };
-        out.retries += u64::from(retries);
-        match (pick, result) {
-            (Pick::Absent(_), Ok(_)) => {
-                out.absent.sent += 1;
-                out.absent.accepted += 1;
-            }
-            (Pick::Absent(_), Err((e, _))) => {
-                out.absent.sent += 1;
-                count_error(&mut out.absent.rejected, &e);
-            }
-            (Pick::Existing(key), Ok(_)) => {
-                out.ops_ok += 1;
-                record(&mut out.latency_us, elapsed_us);
-                let k = hlog::interval_of(done.saturating_duration_since(started));
-                if (k != interval || interval_us.len() >= HAND_IN_AT) && !interval_us.is_empty() {
-                    let _ = hand_in.send((interval, std::mem::take(&mut interval_us)));
+            i += load.workers as u64;
+            let pick = picker.pick(&mut rng);
+            load.deltas.draw(&mut rng, &mut deltas);
+            // No per-call wait on the cancellation token (it takes a lock): a worker sees it
+            // between calls, and `run` stops waiting for a call that hangs (see GRACE).
+            let (result, retries) = caller.call(pick, &deltas, &mut read_values).await;
+            let done = Instant::now();
+            self.live.done.fetch_add(1, Ordering::Relaxed);
+            out.retries += u64::from(retries);
+            let latency_us = done.saturating_duration_since(due).as_micros() as u64;
+            match (pick, result) {
+                (Pick::Absent(_), r) => out.absent.count(r.err()),
+                (Pick::Existing(key), Ok(())) => {
+                    self.acknowledged(&mut out, key, &deltas, &read_values);
+                    self.latency(&mut pending, done, latency_us, &mut out);
                 }
-                interval = k;
-                interval_us.push(elapsed_us.clamp(1, MAX_LATENCY_US));
-                recent.push(elapsed_us);
-                out.acked.add(key, &delta_values, 1);
-                if is_rmw {
-                    if out.witnesses.len() < witness_limit {
-                        out.witnesses
-                            .push(Witness::new(key, &read_values, &delta_values));
-                    } else {
-                        out.witnesses_dropped += 1;
-                    }
+                (Pick::Existing(key), Err(e)) => {
+                    self.live.failed.fetch_add(1, Ordering::Relaxed);
+                    out.failed(key, &deltas, &e);
                 }
-            }
-            (Pick::Existing(key), Err((e, _))) => {
-                out.ops_failed += 1;
-                live.failed.fetch_add(1, Ordering::Relaxed);
-                if let OpError::Indeterminate(_) = e {
-                    let pos: Vec<Decimal> = delta_values
-                        .iter()
-                        .map(|d| (*d).max(Decimal::ZERO))
-                        .collect();
-                    let neg: Vec<Decimal> = delta_values
-                        .iter()
-                        .map(|d| (*d).min(Decimal::ZERO))
-                        .collect();
-                    out.unknown_pos.add(key, &pos, 1);
-                    out.unknown_neg.add(key, &neg, 1);
-                }
-                count_error(&mut out.errors, &e);
             }
         }
-        if recent.len() as u64 >= LIVE_EVERY {
-            if let Ok(mut h) = live.latency_us.try_lock() {
-                for &us in &recent {
+        if !pending.interval_us.is_empty() {
+            let _ = self.hand_in.send((pending.interval, pending.interval_us));
+        }
+        out
+    }
+
+    /// When call `i` is due: now (closed model) or on the open model's schedule, with late
+    /// starts counted.
+    fn due(&self, i: u64, deadline: Option<Instant>, out: &mut Outcome) -> Slot {
+        let now = Instant::now();
+        let Some(rate) = self.load.rate else {
+            return match deadline {
+                Some(d) if now >= d => Slot::Stop,
+                _ => Slot::Due(now),
+            };
+        };
+        let due = self.started + Duration::from_secs_f64(i as f64 / rate);
+        match deadline {
+            Some(d) if due >= d => return Slot::Stop,
+            Some(d) if now >= d => {
+                // Due before the end but never started: the server fell that far behind.
+                let total_due = (d.duration_since(self.started).as_secs_f64() * rate).ceil() as u64;
+                let workers = self.load.workers as u64;
+                return Slot::Missed(total_due.saturating_sub(i).div_ceil(workers));
+            }
+            _ => {}
+        }
+        if now > due && now - due > LATE_AFTER {
+            out.late_starts += 1;
+        }
+        Slot::Due(due)
+    }
+
+    /// Books an acknowledged call: its deltas for the oracle and, when kept, its witness.
+    fn acknowledged(&self, out: &mut Outcome, key: u32, deltas: &[Decimal], read: &[Decimal]) {
+        out.ops_ok += 1;
+        out.acked.add(key, deltas, 1);
+        if self.witnesses {
+            if out.witnesses.len() < WITNESS_LIMIT / self.load.workers.max(1) {
+                out.witnesses.push(Witness::new(key, read, deltas));
+            } else {
+                out.witnesses_dropped += 1;
+            }
+        }
+    }
+
+    /// Records an acknowledged call's latency in the worker's histogram, the interval log (in
+    /// batches) and the live p99 (every `LIVE_EVERY` calls, never waiting for the lock).
+    fn latency(&self, p: &mut Pending, done: Instant, us: u64, out: &mut Outcome) {
+        record(&mut out.latency_us, us);
+        let k = hlog::interval_of(done.saturating_duration_since(self.started));
+        if (k != p.interval || p.interval_us.len() >= HAND_IN_AT) && !p.interval_us.is_empty() {
+            let _ = self
+                .hand_in
+                .send((p.interval, std::mem::take(&mut p.interval_us)));
+        }
+        p.interval = k;
+        p.interval_us.push(us.clamp(1, MAX_LATENCY_US));
+        p.recent.push(us);
+        if p.recent.len() as u64 >= LIVE_EVERY {
+            if let Ok(mut h) = self.live.latency_us.try_lock() {
+                for &us in &p.recent {
                     record(&mut h, us);
                 }
             }
-            recent.clear();
+            p.recent.clear();
         }
     }
-    if !interval_us.is_empty() {
-        let _ = hand_in.send((interval, interval_us));
+}
+
+impl Deltas {
+    /// This call's deltas, into `out`.
+    fn draw(&self, rng: &mut SmallRng, out: &mut [Decimal]) {
+        match self {
+            Deltas::Drawn(ranges) => {
+                for (v, &(lo, hi, scale)) in out.iter_mut().zip(ranges) {
+                    *v = Decimal::new(rng.random_range(lo..=hi), scale);
+                }
+            }
+            Deltas::Counting(units) => out.copy_from_slice(units),
+        }
     }
-    out
+}
+
+impl Absent {
+    /// Books a call sent for a key that does not exist: refused (as it should be) or accepted.
+    fn count(&mut self, failure: Option<Failure>) {
+        self.sent += 1;
+        match failure {
+            Some(e) => count_error(&mut self.rejected, &e),
+            None => self.accepted += 1,
+        }
+    }
+}
+
+impl Outcome {
+    /// Books a failed call; one whose outcome is unknown widens its row's interval.
+    fn failed(&mut self, key: u32, deltas: &[Decimal], e: &Failure) {
+        self.ops_failed += 1;
+        if let Failure::Indeterminate(_) = e {
+            let pos: Vec<Decimal> = deltas.iter().map(|d| (*d).max(Decimal::ZERO)).collect();
+            let neg: Vec<Decimal> = deltas.iter().map(|d| (*d).min(Decimal::ZERO)).collect();
+            self.unknown_pos.add(key, &pos, 1);
+            self.unknown_neg.add(key, &neg, 1);
+        }
+        count_error(&mut self.errors, e);
+    }
 }

@@ -12,9 +12,31 @@
 //! For an opaque call (an RPC) only the amounts are visible, and the count reported is the
 //! smallest number of calls that could explain the shortfall, marked as a lower bound.
 
-use crate::engine::Witness;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+
+/// One read-modify-write witness: the key, what the call read and the delta it added, in one
+/// allocation (read values, then deltas).
+#[derive(Debug, Clone)]
+pub struct Witness {
+    pub key: u32,
+    values: Box<[Decimal]>,
+}
+
+impl Witness {
+    pub fn new(key: u32, read: &[Decimal], delta: &[Decimal]) -> Witness {
+        Witness {
+            key,
+            values: read.iter().chain(delta).copied().collect(),
+        }
+    }
+    pub fn read(&self) -> &[Decimal] {
+        &self.values[..self.values.len() / 2]
+    }
+    pub fn delta(&self) -> &[Decimal] {
+        &self.values[self.values.len() / 2..]
+    }
+}
 
 /// Per-row sums of the counter columns and call counts, stored flat (one slot per row touched),
 /// so each of hundreds of workers can own one without a heap allocation per row.

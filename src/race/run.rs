@@ -1,18 +1,20 @@
 //! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
 //! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
 
+use super::calls::{self, PathCalls, PgCalls};
+use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
+use super::oracle;
+use super::table::CounterTable;
+use super::values::KeyValue;
 use crate::Stop;
-use crate::engine::{self, Deltas, Live, Load, Outcome, Until};
 use crate::error::{Error, Result};
-use crate::oracle;
 use crate::plan::RunPlan;
 use crate::progress::Progress;
 use crate::report::{
     AbsentReport, CounterReport, ErrorReport, LostPairReport, PathReport, WitnessReport,
 };
-use crate::scenario::{ColumnType, Expect, PathKind, PathSpec, Strategy};
+use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
 use crate::stats::{self, LatencyUs};
-use crate::workload::{CounterTable, KeyValue};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,16 +71,18 @@ impl Race<'_> {
                 })
                 .collect(),
         );
-        let load = self.load(
-            spec,
-            strategy,
-            0,
-            self.plan.workers,
-            self.plan.until,
-            self.plan.rate,
-            deltas,
-        );
-        let outcome = engine::run(self.pool, load, live, &self.stop.token).await;
+        let (calls, load) = self
+            .load(
+                spec,
+                strategy,
+                0,
+                self.plan.workers,
+                self.plan.until,
+                self.plan.rate,
+                deltas,
+            )
+            .await;
+        let outcome = engine::run(calls, load, live, &self.stop.token).await;
         drop(bar);
         if outcome.interrupted {
             return Err(self.stop.error());
@@ -193,16 +197,18 @@ impl Race<'_> {
                     .skip(1)
                     .map(|c| Decimal::new(1, c.delta.scale)),
             );
-            let load = self.load(
-                spec,
-                self.plan.strategy,
-                j as u64,
-                workers,
-                Until::Ops(ops),
-                self.plan.rate.map(|r| r / paths.len() as f64),
-                Deltas::Counting(units),
-            );
-            runs.push(engine::run(self.pool, load, live.clone(), &self.stop.token));
+            let (calls, load) = self
+                .load(
+                    spec,
+                    self.plan.strategy,
+                    j as u64,
+                    workers,
+                    Until::Ops(ops),
+                    self.plan.rate.map(|r| r / paths.len() as f64),
+                    Deltas::Counting(units),
+                )
+                .await;
+            runs.push(engine::run(calls, load, live.clone(), &self.stop.token));
         }
         let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
         drop(bar);
@@ -250,8 +256,9 @@ impl Race<'_> {
         Ok(out)
     }
 
+    /// A path's calls over the pool, and the load the engine runs with them.
     #[allow(clippy::too_many_arguments)]
-    fn load(
+    async fn load(
         &self,
         spec: &PathSpec,
         strategy: Strategy,
@@ -260,27 +267,44 @@ impl Race<'_> {
         until: Until,
         rate: Option<f64>,
         deltas: Deltas,
-    ) -> Load {
-        Load {
-            kind: spec.kind.clone(),
-            strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
-                Strategy::None
-            } else {
-                strategy
+    ) -> (Arc<PgCalls>, Load) {
+        let scenario = &self.plan.scenario;
+        let calls = PgCalls::new(
+            self.pool,
+            PathCalls {
+                kind: spec.kind.clone(),
+                strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
+                    Strategy::None
+                } else {
+                    strategy
+                },
+                retries: self.plan.retries,
+                keys: self.keys.clone(),
+                absent: self.absent.clone(),
+                columns: scenario.counters.columns.len(),
+                connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
+                workers,
             },
-            retries: self.plan.retries,
+        )
+        .await;
+        let load = Load {
             until,
             rate,
             workers,
-            connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
             seed: self.plan.seed,
             stream,
-            keys: self.keys.clone(),
-            absent: self.absent.clone(),
-            choice: self.plan.scenario.keys,
+            keys: self.keys.len() as u32,
+            absent: self.absent.len() as u32,
+            dist: match scenario.keys.choice {
+                KeyChoice::Uniform => KeyDist::Uniform,
+                KeyChoice::Hot { share } => KeyDist::Hot { share },
+                KeyChoice::Zipf { s } => KeyDist::Zipf { s },
+            },
+            absent_share: scenario.keys.absent_share,
             deltas,
-            columns: self.plan.scenario.counters.columns.len(),
-        }
+            columns: scenario.counters.columns.len(),
+        };
+        (Arc::new(calls), load)
     }
 
     /// Counter values in key order; a key that disappeared during the run is a failure of the
@@ -320,7 +344,7 @@ fn prevents_loss(strategy: Strategy) -> bool {
 fn retryable_failures(p: &PathReport) -> u64 {
     p.errors
         .iter()
-        .filter(|e| e.sqlstate == "40001" || e.sqlstate == "40P01")
+        .filter(|e| calls::is_retryable(&e.sqlstate))
         .map(|e| e.count)
         .sum()
 }

@@ -1,8 +1,8 @@
 //! Markdown and HTML views of an index-benchmark report: the query table first (medians,
 //! speedup with its interval, index used), then the data, what is still unindexed, the plans.
 
-use super::Report;
-use super::bench::QueryReport;
+use super::bench_model::QueryReport;
+use super::model::Report;
 use crate::stats;
 use plotters::prelude::*;
 use serde::Serialize;

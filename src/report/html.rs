@@ -2,7 +2,7 @@
 //! drawn by plotters as inline SVG, filled into a tinytemplate from a serialized context; the
 //! template never sees the database and the report is never concatenated by hand.
 
-use super::Report;
+use super::model::Report;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -255,7 +255,7 @@ fn draw_lines<'a>(
 mod tests {
     #[test]
     fn the_page_is_self_contained_with_two_charts() {
-        let r: super::Report =
+        let r: super::model::Report =
             serde_json::from_str(include_str!("../../reports/example-token-race.json")).unwrap();
         let html = super::render(&r);
         assert_eq!(html.matches("<svg").count(), 2);

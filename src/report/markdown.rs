@@ -1,6 +1,6 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::{PathReport, Report};
+use super::model::{PathReport, Report};
 use std::fmt::Write;
 
 /// The verdict line, the description, and one line per failure and warning.

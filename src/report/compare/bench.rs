@@ -3,9 +3,9 @@
 //! threshold is a regression), its before-median and speedup shown, and an index the new run's
 //! plan stopped using reported as newly failing.
 
-use super::Report;
-use super::bench::QueryReport;
-use super::compare::{Row, Verdict};
+use super::{Row, Verdict};
+use crate::report::bench_model::QueryReport;
+use crate::report::model::Report;
 use crate::stats;
 
 /// Settings that make two index benchmarks incomparable.

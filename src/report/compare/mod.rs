@@ -7,11 +7,12 @@
 //! one run each with no spread to judge them by, so they are shown, not judged. Correctness is
 //! judged strictly: an expectation that held in the base and fails in the new run is a failure.
 
+mod bench;
 mod html;
 
 pub use html::render as html;
 
-use super::{PathReport, Report};
+use crate::report::model::{PathReport, Report};
 use crate::stats;
 use serde::Serialize;
 use std::fmt::Write;
@@ -107,7 +108,7 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
         major(&base.database.server_version),
         major(&new.database.server_version),
     );
-    out.extend(super::compare_bench::incomparable(base, new));
+    out.extend(bench::incomparable(base, new));
     out
 }
 
@@ -176,7 +177,7 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
         });
     }
     if let Some(n) = new.first() {
-        rows.extend(super::compare_bench::rows(first, n, threshold));
+        rows.extend(bench::rows(first, n, threshold));
     }
     rows
 }
@@ -344,7 +345,7 @@ pub fn json(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String
         rows: &'a [Row],
     }
     let c = Comparison {
-        schema_version: super::SCHEMA_VERSION,
+        schema_version: crate::report::model::SCHEMA_VERSION,
         kind: "compare",
         base: Side::of(base),
         new: Side::of(new),

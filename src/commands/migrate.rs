@@ -1,0 +1,65 @@
+//! `loadtest migrate`: apply a migrations folder to a scratch database, one line per file, and
+//! list the foreign keys still without a supporting index.
+
+use crate::Stop;
+use crate::error::{Error, Result, exit};
+use crate::pg::{self, schema, server, target};
+use crate::plan::MigratePlan;
+use crate::progress::Progress;
+use std::time::Instant;
+
+/// `loadtest migrate`.
+pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
+    let run_id = target::new_run_id();
+    let progress = Progress::new(false);
+    target::with_target(
+        &plan.database,
+        2,
+        &run_id,
+        &stop,
+        |l| progress.line(l),
+        async |target| {
+            let began = Instant::now();
+            let client = pg::connect(&target.config())
+                .await
+                .map_err(Error::db("cannot connect to the scratch database"))?;
+            let version = server::server_version(&client).await?;
+            for w in plan.schema.skip_warnings() {
+                eprintln!("{w}");
+            }
+            let applied = schema::build_schema(&client, &plan.schema, |l| println!("{l}")).await?;
+        let unindexed = pg::lint::unindexed_foreign_keys(&client)
+            .await
+            .map_err(Error::db("cannot read the foreign keys from the catalog"))?;
+        for fk in &unindexed {
+            let partial = fk
+                .partial_index_not_counted
+                .as_ref()
+                .map(|p| format!(" (partial index {p} does not serve its lookups)"))
+                .unwrap_or_default();
+            println!(
+                "  unindexed foreign key {}({}) → {}{partial}",
+                fk.table,
+                fk.columns.join(", "),
+                fk.references
+            );
+        }
+            println!(
+                "{} migration(s) from {} applied in {:.0} ms on PostgreSQL {} ({}{}); {} foreign key(s) without a supporting index",
+                applied.len(),
+                plan.schema.source,
+                began.elapsed().as_secs_f64() * 1000.0,
+                version,
+                target::describe_mode(target),
+                if plan.schema.compat {
+                    ", Supabase compatibility"
+                } else {
+                    ""
+                },
+                unindexed.len()
+            );
+            Ok(exit::OK)
+        },
+    )
+    .await
+}

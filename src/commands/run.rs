@@ -1,0 +1,18 @@
+//! `loadtest run`: one race or one index benchmark, then its files and its exit code.
+
+use super::publish;
+use crate::Stop;
+use crate::error::Result;
+use crate::plan::{BenchPlan, RunPlan};
+
+/// `loadtest run`.
+pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = crate::race::execute(&plan, &stop).await?;
+    publish(report, &plan.report_dir, &stamp)
+}
+
+/// `loadtest run` of an index benchmark.
+pub async fn bench(plan: BenchPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = crate::bench::execute(&plan, &stop).await?;
+    publish(report, &plan.report_dir, &stamp)
+}

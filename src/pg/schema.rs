@@ -1,0 +1,55 @@
+//! The schema a run builds: the compatibility layer, then the migrations, one line per file.
+
+use super::migrate::{self, Migration};
+use super::provenance::GitState;
+use crate::error::{Error, Result};
+
+/// The schema to build, already read from disk.
+#[derive(Debug, Clone)]
+pub struct SchemaPlan {
+    /// "builtin" or the folder.
+    pub source: String,
+    pub compat: bool,
+    /// The files to apply (already cut at --until).
+    pub migrations: Vec<Migration>,
+    pub skipped: Vec<String>,
+    /// The migrations' git commit and dirtiness, when known.
+    pub git: Option<GitState>,
+}
+
+impl SchemaPlan {
+    /// One warning per file of the folder that is not a migration (skipped).
+    pub fn skip_warnings(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|f| {
+                format!(
+                    "warning: skipped {f} in {}: not a migration (expected <version>_<name>.sql)",
+                    self.source
+                )
+            })
+            .collect()
+    }
+}
+
+/// Applies the compatibility layer and the migrations; one line per file via `line`.
+pub async fn build_schema(
+    client: &tokio_postgres::Client,
+    schema: &SchemaPlan,
+    mut line: impl FnMut(String),
+) -> Result<Vec<migrate::Applied>> {
+    if schema.compat {
+        super::compat::apply(client)
+            .await
+            .map_err(Error::Environment)?;
+    }
+    let applied = migrate::apply(client, &schema.migrations, |a| {
+        line(format!(
+            "  applied {:<55} {:>8.1} ms",
+            a.file_name,
+            a.duration.as_secs_f64() * 1000.0
+        ))
+    })
+    .await?;
+    Ok(applied)
+}

@@ -1,0 +1,57 @@
+//! What the report records about the server a run used: version and the settings that change
+//! what the numbers mean.
+
+use super::target::Target;
+use crate::error::{Error, Result};
+use crate::report;
+use std::collections::BTreeMap;
+
+pub async fn server_version(client: &tokio_postgres::Client) -> Result<String> {
+    let row = client
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+        .map_err(Error::db("cannot read the server version"))?;
+    Ok(row.get(0))
+}
+
+pub async fn database_info(
+    client: &tokio_postgres::Client,
+    target: &Target,
+) -> Result<report::Database> {
+    let names = [
+        "max_connections",
+        "shared_buffers",
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "default_transaction_isolation",
+        "wal_level",
+        "max_parallel_workers_per_gather",
+        "work_mem",
+        "maintenance_work_mem",
+        "synchronize_seqscans",
+        "jit",
+    ];
+    let rows = client
+        .query(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
+            &[&&names[..]],
+        )
+        .await
+        .map_err(Error::db("cannot read server settings"))?;
+    let settings: BTreeMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let (start_s, from_template) = match target {
+        Target::Embedded { cluster, .. } => (
+            Some((cluster.info.duration.as_secs_f64() * 1000.0).round() / 1000.0),
+            Some(cluster.info.from_template),
+        ),
+        Target::External { .. } => (None, None),
+    };
+    Ok(report::Database {
+        mode: super::target::describe_mode(target).to_string(),
+        server_version: server_version(client).await?,
+        settings,
+        start_s,
+        from_template,
+    })
+}

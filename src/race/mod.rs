@@ -1,0 +1,207 @@
+//! One race run: build the schema, seed, fire every path's calls (one after another, as a
+//! strategy matrix, or all at once), let the oracle judge, and assemble the report.
+//!
+//! - `engine`: workers, schedule, cancellation; generic over how a call is made, knows no SQL;
+//! - `calls`: the SQL of each path (prepared statements, one call, SQLSTATE classes);
+//! - `table`: the counter table (keys, reset, read) and the scenario's setup;
+//! - `oracle`: what each row should hold, exact; `run`: the paths of one run; `judge`: verdicts.
+
+pub mod calls;
+pub mod engine;
+pub mod oracle;
+pub mod run;
+pub mod table;
+pub mod values;
+
+use crate::Stop;
+use crate::error::{Error, Result};
+use crate::pg::migrate;
+use crate::pg::server;
+use crate::pg::target::{self, Target};
+use crate::pg::{self, schema};
+use crate::plan::RunPlan;
+use crate::progress::Progress;
+use crate::report::{self, PathReport, Report};
+use crate::scenario::Strategy;
+use engine::Until;
+use run::Race;
+use std::sync::Arc;
+use std::time::Instant;
+use table::CounterTable;
+use values::KeyValue;
+
+/// Runs one scenario and returns its report and the UTC timestamp naming its files.
+pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
+    let run_id = target::new_run_id();
+    let started_at = chrono::Utc::now();
+    let began = Instant::now();
+    let progress = Progress::new(plan.quiet);
+    let report = target::with_target(
+        &plan.database,
+        plan.connections,
+        &run_id,
+        stop,
+        |l| progress.line(l),
+        async |target| {
+            let client = pg::connect(&target.config())
+                .await
+                .map_err(Error::db("cannot connect to the scratch database"))?;
+            for w in plan.schema.skip_warnings() {
+                progress.line(&w);
+            }
+            let applied =
+                schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
+            stop.check(Ok(()))?;
+            for path in &plan.scenario.paths {
+                table::check_path(&client, &plan.scenario, path).await?;
+            }
+            table::setup(&client, &plan.scenario, plan.seed).await?;
+            let table = CounterTable::new(&plan.scenario);
+            let keys = Arc::new(table.keys(&client).await?);
+            if keys.is_empty() {
+                return Err(Error::Input(format!(
+                    "{}: setup.sql left {} empty: the scenario needs rows to increment",
+                    plan.scenario.origin, plan.scenario.counters.table
+                )));
+            }
+            let absent = if plan.absent_share() > 0.0 {
+                let here = &plan.scenario.origin;
+                KeyValue::absent(&keys, 1024, plan.seed)
+                    .map_err(|m| Error::Input(format!("{here}: {m}")))?
+            } else {
+                Vec::new()
+            };
+            let pool = pool(target, plan.connections)?;
+            warm_up(&pool, plan.connections, plan).await?;
+            let race = Race {
+                plan,
+                client: &client,
+                pool: &pool,
+                table: &table,
+                keys,
+                absent: Arc::new(absent),
+                stop,
+                progress,
+            };
+            let paths = if plan.mixed {
+                race.mixed().await?
+            } else {
+                race.sequential().await?
+            };
+            let database = server::database_info(&client, target).await?;
+            Ok(assemble(
+                plan, &run_id, started_at, began, paths, applied, database,
+            ))
+        },
+    )
+    .await?;
+    Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
+}
+
+fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
+    let mgr = deadpool_postgres::Manager::from_config(
+        target.config(),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(mgr)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot build the connection pool: {e}")))
+}
+
+/// Opens every pooled connection and prepares every path's statements on it, so neither
+/// connecting nor planning is timed as part of the load.
+async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) -> Result<()> {
+    let strategies: &[Strategy] = if plan.matrix {
+        &Strategy::ALL
+    } else {
+        &[plan.strategy]
+    };
+    let mut held = Vec::with_capacity(size);
+    for _ in 0..size {
+        let c = pool.get().await.map_err(|e| {
+            Error::Environment(format!(
+                "cannot open {size} connections (--connections): {e}"
+            ))
+        })?;
+        for p in &plan.scenario.paths {
+            for &strategy in strategies {
+                calls::Prepared::on(&c, &p.kind, strategy)
+                    .await
+                    .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
+            }
+        }
+        held.push(c);
+    }
+    Ok(())
+}
+
+fn assemble(
+    plan: &RunPlan,
+    run_id: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    began: Instant,
+    paths: Vec<PathReport>,
+    applied: Vec<migrate::Applied>,
+    database: report::Database,
+) -> Report {
+    let (failures, warnings) = run::judge(&paths);
+    let s = &plan.scenario;
+    Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: report::Tool::current(),
+        scenario: s.name.clone(),
+        scenario_origin: s.origin.clone(),
+        description: s.description.clone(),
+        run_id: run_id.to_string(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        verdict: if failures.is_empty() { "pass" } else { "fail" }.into(),
+        settings: report::Settings {
+            ops: match plan.until {
+                Until::Ops(n) => Some(n),
+                Until::Elapsed(_) => None,
+            },
+            duration_s: plan.duration().map(|d| d.as_secs_f64()),
+            workers: plan.workers,
+            connections: plan.connections,
+            seed: plan.seed,
+            rows: s.setup.rows,
+            key_choice: s.keys.choice.name().into(),
+            key_parameter: s.keys.choice.parameter(),
+            absent_share: s.keys.absent_share,
+            load_model: if plan.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            }
+            .into(),
+            rate: plan.rate,
+            mode: if plan.mixed {
+                "mixed"
+            } else if plan.matrix {
+                "matrix"
+            } else {
+                "sequential"
+            }
+            .into(),
+            strategy: plan.strategy.name().into(),
+            retry: plan.retries,
+        },
+        database,
+        migrations: report::Migrations::of(&plan.schema, &applied),
+        paths,
+        warnings,
+        failures,
+        command_line: plan.command_line.clone(),
+        machine: report::Machine::current(),
+        queries: Vec::new(),
+        unindexed_foreign_keys: None,
+        load_rows_per_s: None,
+        index_bench: None,
+    }
+}
