@@ -255,7 +255,7 @@ fn draw_lines<'a>(
 mod tests {
     #[test]
     fn the_page_is_self_contained_with_two_charts() {
-        let r: super::model::Report =
+        let r: crate::report::model::Report =
             serde_json::from_str(include_str!("../../reports/example-token-race.json")).unwrap();
         let html = super::render(&r);
         assert_eq!(html.matches("<svg").count(), 2);

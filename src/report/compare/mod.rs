@@ -361,7 +361,7 @@ mod tests {
     use super::*;
 
     fn report() -> Report {
-        let text = include_str!("../../reports/example-token-race.json");
+        let text = include_str!("../../../reports/example-token-race.json");
         serde_json::from_str(text).unwrap()
     }
 
