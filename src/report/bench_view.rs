@@ -3,6 +3,7 @@
 
 use super::bench_model::QueryReport;
 use super::model::Report;
+use super::page::{fill, header};
 use crate::stats;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -87,7 +88,7 @@ fn fks(r: &Report) -> Vec<String> {
 }
 
 pub fn markdown(r: &Report) -> String {
-    let mut s = super::markdown::header(r);
+    let mut s = header(r);
     let (before, after) = sides(r);
     let _ = writeln!(
         s,
@@ -217,7 +218,7 @@ pub fn html(r: &Report) -> String {
             r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
         ),
     };
-    super::html::fill("bench", TEMPLATE, &ctx)
+    fill("bench", TEMPLATE, &ctx)
 }
 
 /// Two bars per query (median before, median after) on a log millisecond axis, each with a

@@ -1,32 +1,11 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
 use super::model::{PathReport, Report};
+use super::page::header;
 use std::fmt::Write;
 
-/// The verdict line, the description, and one line per failure and warning.
-pub(super) fn header(r: &Report) -> String {
-    let mut s = String::new();
-    let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
-    let _ = writeln!(s, "# {} — {mark}\n", r.scenario);
-    if !r.description.is_empty() {
-        let _ = writeln!(s, "{}\n", r.description);
-    }
-    for f in &r.failures {
-        let _ = writeln!(s, "- **failed:** {f}");
-    }
-    for w in &r.warnings {
-        let _ = writeln!(s, "- warning: {w}");
-    }
-    if !r.failures.is_empty() || !r.warnings.is_empty() {
-        s.push('\n');
-    }
-    s
-}
-
+/// Renders a race as Markdown.
 pub fn render(r: &Report) -> String {
-    if r.index_bench.is_some() {
-        return super::bench_view::markdown(r);
-    }
     let mut s = header(r);
     s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");

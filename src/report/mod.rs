@@ -4,16 +4,18 @@
 
 pub mod bench_model;
 mod bench_view;
+mod charts;
 pub mod compare;
 mod files;
 pub mod hlog;
 mod html;
 mod markdown;
 pub mod model;
+mod page;
+mod render;
 pub mod trackers;
 
 pub use files::{load, load_nightly, write};
-pub use html::render as html;
-pub use markdown::render as markdown;
 pub use model::*;
+pub use render::{html, markdown};
 pub use trackers::trackers;

@@ -64,5 +64,5 @@ pub fn render(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> Stri
             new.settings.connections
         ),
     };
-    crate::report::html::fill("compare", TEMPLATE, &ctx)
+    crate::report::page::fill("compare", TEMPLATE, &ctx)
 }
