@@ -288,8 +288,8 @@ fn round(v: f64, digits: i32) -> f64 {
 
 fn query_report(r: &Ready<'_>, b: State, a: State, plan: &BenchPlan) -> QueryReport {
     let conf = plan.scenario.settings.confidence;
-    let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, conf)
-        .unwrap_or((f64::NAN, [f64::NAN, f64::NAN]));
+    let (speedup, ci) = stats::speedup(&b.timing.ms, &a.timing.ms, stats::Bootstrap::at(conf))
+        .map_or((f64::NAN, [f64::NAN, f64::NAN]), |(s, ci)| (s, ci.bounds()));
     let rep = timing::representative(&b.timing);
     QueryReport {
         name: r.spec.name.clone(),

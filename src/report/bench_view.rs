@@ -235,7 +235,8 @@ fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
             let side = |median: f64, samples: &[f64]| {
                 (
                     median.max(1e-3),
-                    stats::median_interval(samples, confidence).unwrap_or([median, median]),
+                    stats::median_interval(samples, stats::Bootstrap::at(confidence))
+                        .map_or([median, median], |ci| ci.bounds()),
                 )
             };
             [

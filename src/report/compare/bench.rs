@@ -77,10 +77,10 @@ pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
         let verdict = match stats::speedup(
             &scaled(&n.samples_after_ms, gn),
             &scaled(&b.samples_after_ms, gb),
-            0.95,
+            stats::Bootstrap::default(),
         ) {
-            Some((_, [lo, _])) if lo > 1.0 + threshold => Verdict::Regression,
-            Some((_, [_, hi])) if hi < 1.0 / (1.0 + threshold) => Verdict::Improvement,
+            Some((_, ci)) if ci.low > 1.0 + threshold => Verdict::Regression,
+            Some((_, ci)) if ci.high < 1.0 / (1.0 + threshold) => Verdict::Improvement,
             Some(_) => Verdict::NoChange,
             None => Verdict::NotJudged,
         };

@@ -123,7 +123,7 @@ pub fn compare(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
 
 /// Compares repeated runs of one scenario (`nightly --repeat`), each side a list of runs with
 /// the same settings. Values are means over the runs; throughput's interval comes from the
-/// runs' samples pooled run by run ([`stats::ratio_spread_runs`]), so a difference between runs
+/// runs' samples pooled run by run ([`stats::mean_ratio`]), so a difference between runs
 /// of the same code is seen as noise; an expectation holds on a side only if it held in every
 /// run. With one run per side this is [`compare`].
 pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Row> {
@@ -244,8 +244,8 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
     let sb: Vec<&[f64]> = bs.iter().map(|p| p.throughput_samples.as_slice()).collect();
     let sn: Vec<&[f64]> = ns.iter().map(|p| p.throughput_samples.as_slice()).collect();
     // Without samples, only the point estimate: the threshold alone decides.
-    let (lo, hi) =
-        stats::ratio_spread_runs(&sb, &sn).map_or((point, point), |(l, h)| (point * l, point * h));
+    let [lo, hi] = stats::mean_ratio(&sb, &sn, stats::Bootstrap::default())
+        .map_or([point, point], |(p, ci)| ci.scaled(point / p).bounds());
     let verdict = if hi < 1.0 - threshold {
         Verdict::Regression
     } else if lo > 1.0 + threshold {
