@@ -3,7 +3,7 @@
 //! threshold is a regression), its before-median and speedup shown, and an index the new run's
 //! plan stopped using reported as newly failing.
 
-use super::{Row, Verdict};
+use super::row::{Row, Verdict};
 use crate::report::bench_model::QueryReport;
 use crate::report::model::Report;
 use crate::stats;

@@ -1,7 +1,7 @@
 //! `report compare --format html`: the two runs side by side as one self-contained page (no
 //! scripts, remote styles or fonts), filled into a tinytemplate from a serialized context.
 
-use super::{Row, Side, change_label, summary};
+use super::row::{Row, Side, change_label, summary};
 use crate::report::Report;
 use serde::Serialize;
 

@@ -9,62 +9,15 @@
 
 mod bench;
 mod html;
+mod row;
 
 pub use html::render as html;
+pub use row::{Row, Side, Verdict, change_label, summary};
 
 use crate::report::model::{PathReport, Report};
 use crate::stats;
 use serde::Serialize;
 use std::fmt::Write;
-
-/// One compared metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
-    pub metric: String,
-    pub base: String,
-    pub new: String,
-    /// Percent change, new vs base.
-    pub change_pct: Option<f64>,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    NoChange,
-    Improvement,
-    Regression,
-    /// A correctness expectation that held in the base fails now.
-    NewlyFailing,
-    /// Shown for information: nothing to judge it by.
-    NotJudged,
-}
-
-impl Verdict {
-    /// The verdict in words, as every format shows it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::NoChange => "no change",
-            Verdict::Improvement => "improvement",
-            Verdict::Regression => "regression",
-            Verdict::NewlyFailing => "newly failing",
-            Verdict::NotJudged => "(not judged)",
-        }
-    }
-
-    /// Whether this verdict fails a comparison (exit 4 or 1).
-    pub fn is_bad(self) -> bool {
-        matches!(self, Verdict::Regression | Verdict::NewlyFailing)
-    }
-
-    fn label(self) -> String {
-        if self.is_bad() {
-            format!("**{}**", self.name())
-        } else {
-            self.name().to_string()
-        }
-    }
-}
 
 /// Differences that make two runs not comparable (different load, schema or server).
 pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
@@ -262,19 +215,6 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
     }
 }
 
-/// "no regression" or "N regression(s)": the comparison's headline.
-pub fn summary(rows: &[Row]) -> String {
-    match rows.iter().filter(|r| r.verdict.is_bad()).count() {
-        0 => "no regression".to_string(),
-        n => format!("{n} regression(s)"),
-    }
-}
-
-/// A row's change as shown: `+3.2%`, or empty when the base is zero or it is not a number.
-pub fn change_label(r: &Row) -> String {
-    r.change_pct.map_or(String::new(), |c| format!("{c:+.1}%"))
-}
-
 /// The comparison as Markdown, the two runs side by side.
 pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> String {
     let mut s = String::new();
@@ -309,26 +249,6 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
         );
     }
     s
-}
-
-/// One side of a comparison, as the JSON and HTML views name it.
-#[derive(Serialize)]
-pub struct Side<'a> {
-    pub run_id: &'a str,
-    pub started_at: &'a str,
-    pub verdict: &'a str,
-    pub scenario: &'a str,
-}
-
-impl<'a> Side<'a> {
-    pub fn of(r: &'a Report) -> Side<'a> {
-        Side {
-            run_id: &r.run_id,
-            started_at: &r.started_at,
-            verdict: &r.verdict,
-            scenario: &r.scenario,
-        }
-    }
 }
 
 /// The comparison as JSON, for tools: the same rows as the Markdown, with the change as a
