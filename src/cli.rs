@@ -1,6 +1,7 @@
 //! The command line, as clap derive structs only: doc comments are the help text. Nothing past
 //! `plan` sees these types.
 
+use crate::race::plan as race_plan;
 use crate::scenario::Strategy;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -92,7 +93,7 @@ pub struct NightlyArgs {
     pub suite: Option<PathBuf>,
 
     /// Calls per path of every scenario.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(long, default_value_t = race_plan::DEFAULT_OPS, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub ops: u64,
 
     /// Smallest slowdown that counts, e.g. 10%.
@@ -216,11 +217,11 @@ pub struct RunArgs {
     pub aa: bool,
 
     /// Database connections in the pool (the workers share them).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    #[arg(long, default_value_t = race_plan::DEFAULT_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     pub connections: u64,
 
     /// Seed for keys and deltas: the same seed and workers draw the same calls.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = race_plan::DEFAULT_SEED)]
     pub seed: u64,
 
     #[command(flatten)]

@@ -1,16 +1,16 @@
 //! Flags ⊕ scenario file ⊕ defaults, resolved into a validated plan before any database I/O.
 //! A bad flag, scenario or migrations folder fails here with exit 2 and nothing started.
 
+use crate::bench::plan::{self as bench_plan, BenchPlan};
 use crate::cli::{self, CompatArg};
 use crate::error::{Error, Result};
-use crate::pg::migrate::{self, Migration};
+use crate::pg::migrate;
 pub use crate::pg::schema::SchemaPlan;
 pub use crate::pg::target::DatabasePlan;
 use crate::race::engine::Until;
+use crate::race::plan::{self as race_plan, RaceMode, RunPlan};
 use crate::scenario::{self, BenchScenario, Loaded, Scenario, Strategy};
 
-/// Calls per path when neither --ops nor --duration is given.
-pub const DEFAULT_OPS: u64 = 20_000;
 use std::path::PathBuf;
 
 pub enum Plan {
@@ -34,64 +34,6 @@ pub struct NightlyPlan {
     pub report_dir: PathBuf,
     /// Runs per scenario (`--repeat`).
     pub repeat: u32,
-}
-
-pub struct RunPlan {
-    pub scenario: Scenario,
-    pub until: Until,
-    pub rate: Option<f64>,
-    pub strategy: Strategy,
-    pub matrix: bool,
-    pub retries: u32,
-    pub mixed: bool,
-    pub workers: usize,
-    pub connections: usize,
-    pub seed: u64,
-    pub report_dir: PathBuf,
-    pub quiet: bool,
-    pub schema: SchemaPlan,
-    pub database: DatabasePlan,
-    pub command_line: String,
-}
-
-impl RunPlan {
-    /// The number of calls a path will make, for the progress bar (0 when timed).
-    pub fn ops_hint(&self) -> u64 {
-        match self.until {
-            Until::Ops(n) => n,
-            Until::Elapsed(_) => 0,
-        }
-    }
-
-    pub fn duration(&self) -> Option<std::time::Duration> {
-        match self.until {
-            Until::Elapsed(d) => Some(d),
-            Until::Ops(_) => None,
-        }
-    }
-
-    pub fn absent_share(&self) -> f64 {
-        self.scenario.keys.absent_share
-    }
-}
-
-/// An index benchmark: the schema before the migration under test, that migration, the data
-/// scale and how to time.
-pub struct BenchPlan {
-    pub scenario: BenchScenario,
-    /// Every migration older than the one under test.
-    pub before: SchemaPlan,
-    /// The migration under test, applied as its real file.
-    pub migration: Migration,
-    pub scale: f64,
-    /// A/A calibration: time the after state twice instead of before and after.
-    pub aa: bool,
-    pub workers: usize,
-    pub seed: u64,
-    pub report_dir: PathBuf,
-    pub quiet: bool,
-    pub database: DatabasePlan,
-    pub command_line: String,
 }
 
 pub struct MigratePlan {
@@ -134,14 +76,16 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
         until: match (a.ops, a.duration) {
             (_, Some(d)) => Until::Elapsed(d),
             (Some(n), None) => Until::Ops(n),
-            (None, None) => Until::Ops(DEFAULT_OPS),
+            (None, None) => Until::Ops(race_plan::DEFAULT_OPS),
         },
         rate: a.rate,
-        strategy: a.strategy,
-        matrix: a.matrix,
+        mode: match (a.matrix, a.mixed) {
+            (true, _) => RaceMode::Matrix,
+            (false, true) => RaceMode::Mixed(a.strategy),
+            (false, false) => RaceMode::Sequential(a.strategy),
+        },
         retries: a.retry,
-        mixed: a.mixed,
-        workers: a.workers.unwrap_or(256) as usize,
+        workers: a.workers.map_or(race_plan::DEFAULT_WORKERS, |w| w as usize),
         connections: a.connections as usize,
         seed: a.seed,
         report_dir: a.output.report_dir,
@@ -172,7 +116,9 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
     let flags = BenchFlags {
         scale: a.scale.unwrap_or(1.0),
         aa: a.aa,
-        workers: a.workers.unwrap_or(4) as usize,
+        workers: a
+            .workers
+            .map_or(bench_plan::DEFAULT_WORKERS, |w| w as usize),
         seed: a.seed,
     };
     bench_plan(
@@ -307,8 +253,8 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
                         BenchFlags {
                             scale: a.scale,
                             aa: false,
-                            workers: 4,
-                            seed: 1,
+                            workers: bench_plan::DEFAULT_WORKERS,
+                            seed: race_plan::DEFAULT_SEED,
                         },
                         &a.output,
                         &a.database,
@@ -321,13 +267,11 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             scenario,
             until: Until::Ops(a.ops),
             rate: None,
-            strategy: Strategy::None,
-            matrix: false,
+            mode: RaceMode::Sequential(Strategy::None),
             retries: 0,
-            mixed: false,
-            workers: 256,
-            connections: 64,
-            seed: 1,
+            workers: race_plan::DEFAULT_WORKERS,
+            connections: race_plan::DEFAULT_CONNECTIONS,
+            seed: race_plan::DEFAULT_SEED,
             report_dir: a.output.report_dir.clone(),
             quiet: a.output.quiet,
             schema: schema.clone(),

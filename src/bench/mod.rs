@@ -5,17 +5,18 @@
 
 pub mod datagen;
 pub mod loader;
+pub mod plan;
 pub mod timing;
 
 use crate::Stop;
 use crate::error::{Error, Result};
 use crate::pg::{self, lint, migrate, schema, server, target};
-use crate::plan::BenchPlan;
 use crate::progress::Progress;
-use crate::report::bench_model::{ForeignKeyReport, IndexBench, QueryReport};
-use crate::report::{self, Report};
+use crate::report::bench_model::{BenchBody, ForeignKeyReport, IndexBench, QueryReport};
+use crate::report::{self, Body, Report, Verdict};
 use crate::stats;
 use datagen::TableGen;
+use plan::BenchPlan;
 use std::time::Instant;
 use timing::{Plan as QueryPlan, Ready, Timing};
 
@@ -116,6 +117,7 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
                 time_per_query_s: s.settings.time_per_query.as_secs_f64(),
                 throughput_time_s: s.settings.throughput_time.as_secs_f64(),
                 confidence: s.settings.confidence,
+                missing_share: s.settings.missing_share,
                 session_settings: vec![
                     "synchronize_seqscans = off: without an index, a repeated scan would resume where the last one stopped and look fast".into(),
                     "jit = off: JIT compilation of large scans adds tens of milliseconds an app's short queries never pay".into(),
@@ -425,38 +427,23 @@ fn assemble(
         run_id: run_id.to_string(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_s: round(began.elapsed().as_secs_f64(), 3),
-        verdict: if failures.is_empty() { "pass" } else { "fail" }.into(),
-        settings: report::Settings {
-            ops: None,
-            duration_s: None,
-            workers: plan.workers,
-            connections: plan.workers,
-            seed: plan.seed,
-            rows: u32::try_from(bench.data.rows).unwrap_or(u32::MAX),
-            key_choice: "sampled".into(),
-            key_parameter: None,
-            absent_share: s.settings.missing_share,
-            load_model: "closed".into(),
-            rate: None,
-            mode: format!("index-bench {}", bench.mode),
-            strategy: "none".into(),
-            retry: 0,
-        },
+        verdict: Verdict::of(&failures),
+        body: Body::IndexBench(BenchBody {
+            queries,
+            load_rows_per_s: bench.data.rows_per_s,
+            unindexed_foreign_keys: fks,
+            index_bench: bench,
+        }),
         database,
         migrations: {
             let mut schema = plan.before.clone();
             schema.migrations.push(plan.migration.clone());
             report::Migrations::of(&schema, &applied)
         },
-        paths: Vec::new(),
         warnings,
         failures,
         command_line: plan.command_line.clone(),
         machine: report::Machine::current(),
-        queries,
-        load_rows_per_s: Some(bench.data.rows_per_s),
-        unindexed_foreign_keys: Some(fks),
-        index_bench: Some(bench),
     }
 }
 

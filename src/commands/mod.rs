@@ -21,7 +21,7 @@ fn publish(mut report: Report, dir: &std::path::Path, stamp: &str) -> Result<u8>
         written.markdown.display(),
         written.html.display()
     );
-    Ok(if report.verdict == "pass" {
+    Ok(if report.verdict.passed() {
         exit::OK
     } else {
         exit::EXPECTATION_FAILED

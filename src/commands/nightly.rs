@@ -3,7 +3,7 @@
 use crate::Stop;
 use crate::error::{Error, Result, exit};
 use crate::plan::NightlyPlan;
-use crate::report::{self, Report};
+use crate::report::{self, Report, Verdict};
 use std::time::Instant;
 
 /// `loadtest nightly`: every scenario of the suite, one combined report, compared with the
@@ -40,12 +40,7 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
         kind: "nightly".into(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        verdict: if runs.iter().all(|r| r.verdict == "pass") {
-            "pass"
-        } else {
-            "fail"
-        }
-        .into(),
+        verdict: Verdict::all(runs.iter().map(|r| r.verdict)),
         runs,
     };
     let path = plan.report_dir.join(format!(
@@ -73,7 +68,7 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
         path: path.clone(),
         source,
     })?;
-    let mut code = if combined.verdict == "pass" {
+    let mut code = if combined.verdict.passed() {
         exit::OK
     } else {
         exit::EXPECTATION_FAILED

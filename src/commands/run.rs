@@ -2,8 +2,9 @@
 
 use super::publish;
 use crate::Stop;
+use crate::bench::plan::BenchPlan;
 use crate::error::Result;
-use crate::plan::{BenchPlan, RunPlan};
+use crate::race::plan::RunPlan;
 
 /// `loadtest run`.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {

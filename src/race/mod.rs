@@ -8,7 +8,9 @@
 
 pub mod calls;
 pub mod engine;
+pub mod judge;
 pub mod oracle;
+pub mod plan;
 pub mod run;
 pub mod table;
 pub mod values;
@@ -19,11 +21,12 @@ use crate::pg::migrate;
 use crate::pg::server;
 use crate::pg::target::{self, Target};
 use crate::pg::{self, schema};
-use crate::plan::RunPlan;
 use crate::progress::Progress;
 use crate::report::{self, PathReport, Report};
-use crate::scenario::Strategy;
+use crate::report::{Body, KeyChoice, LoadModel, Mode, RaceBody, Settings, Verdict};
+use crate::scenario::{self, Strategy};
 use engine::Until;
+use plan::{RaceMode, RunPlan};
 use run::Race;
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,10 +86,9 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 stop,
                 progress,
             };
-            let paths = if plan.mixed {
-                race.mixed().await?
-            } else {
-                race.sequential().await?
+            let paths = match plan.mode {
+                RaceMode::Mixed(_) => race.mixed().await?,
+                RaceMode::Sequential(_) | RaceMode::Matrix => race.sequential().await?,
             };
             let database = server::database_info(&client, target).await?;
             Ok(assemble(
@@ -116,10 +118,9 @@ fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
 /// Opens every pooled connection and prepares every path's statements on it, so neither
 /// connecting nor planning is timed as part of the load.
 async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) -> Result<()> {
-    let strategies: &[Strategy] = if plan.matrix {
-        &Strategy::ALL
-    } else {
-        &[plan.strategy]
+    let strategies: &[Strategy] = match plan.mode {
+        RaceMode::Matrix => &Strategy::ALL,
+        RaceMode::Sequential(s) | RaceMode::Mixed(s) => &[s],
     };
     let mut held = Vec::with_capacity(size);
     for _ in 0..size {
@@ -149,7 +150,7 @@ fn assemble(
     applied: Vec<migrate::Applied>,
     database: report::Database,
 ) -> Report {
-    let (failures, warnings) = run::judge(&paths);
+    let (failures, warnings) = judge::judge(&paths);
     let s = &plan.scenario;
     Report {
         schema_version: report::SCHEMA_VERSION,
@@ -160,48 +161,52 @@ fn assemble(
         run_id: run_id.to_string(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        verdict: if failures.is_empty() { "pass" } else { "fail" }.into(),
-        settings: report::Settings {
-            ops: match plan.until {
-                Until::Ops(n) => Some(n),
-                Until::Elapsed(_) => None,
-            },
-            duration_s: plan.duration().map(|d| d.as_secs_f64()),
-            workers: plan.workers,
-            connections: plan.connections,
-            seed: plan.seed,
-            rows: s.setup.rows,
-            key_choice: s.keys.choice.name().into(),
-            key_parameter: s.keys.choice.parameter(),
-            absent_share: s.keys.absent_share,
-            load_model: if plan.rate.is_some() {
-                "open"
-            } else {
-                "closed"
-            }
-            .into(),
-            rate: plan.rate,
-            mode: if plan.mixed {
-                "mixed"
-            } else if plan.matrix {
-                "matrix"
-            } else {
-                "sequential"
-            }
-            .into(),
-            strategy: plan.strategy.name().into(),
-            retry: plan.retries,
-        },
+        verdict: Verdict::of(&failures),
+        body: Body::Race(RaceBody {
+            settings: settings(plan),
+            paths,
+        }),
         database,
         migrations: report::Migrations::of(&plan.schema, &applied),
-        paths,
         warnings,
         failures,
         command_line: plan.command_line.clone(),
         machine: report::Machine::current(),
-        queries: Vec::new(),
-        unindexed_foreign_keys: None,
-        load_rows_per_s: None,
-        index_bench: None,
+    }
+}
+
+/// The report's record of how the race ran.
+fn settings(plan: &RunPlan) -> Settings {
+    let s = &plan.scenario;
+    Settings {
+        ops: match plan.until {
+            Until::Ops(n) => Some(n),
+            Until::Elapsed(_) => None,
+        },
+        duration_s: plan.duration().map(|d| d.as_secs_f64()),
+        workers: plan.workers,
+        connections: plan.connections,
+        seed: plan.seed,
+        rows: s.setup.rows,
+        key_choice: match s.keys.choice {
+            scenario::KeyChoice::Hot { .. } => KeyChoice::Hot,
+            scenario::KeyChoice::Uniform => KeyChoice::Uniform,
+            scenario::KeyChoice::Zipf { .. } => KeyChoice::Zipf,
+        },
+        key_parameter: s.keys.choice.parameter(),
+        absent_share: s.keys.absent_share,
+        load_model: if plan.rate.is_some() {
+            LoadModel::Open
+        } else {
+            LoadModel::Closed
+        },
+        rate: plan.rate,
+        mode: match plan.mode {
+            RaceMode::Sequential(_) => Mode::Sequential,
+            RaceMode::Matrix => Mode::Matrix,
+            RaceMode::Mixed(_) => Mode::Mixed,
+        },
+        strategy: plan.strategy(),
+        retry: plan.retries,
     }
 }

@@ -1,17 +1,19 @@
 //! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
 //! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
 
-use super::calls::{self, PathCalls, PgCalls};
+use super::calls::{PathCalls, PgCalls};
 use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
+use super::judge::retryable_failures;
 use super::oracle;
+use super::plan::{RaceMode, RunPlan};
 use super::table::CounterTable;
 use super::values::KeyValue;
 use crate::Stop;
 use crate::error::{Error, Result};
-use crate::plan::RunPlan;
 use crate::progress::Progress;
 use crate::report::{
-    AbsentReport, CounterReport, ErrorReport, LostPairReport, PathReport, WitnessReport,
+    AbsentReport, CallKind, CounterReport, ErrorReport, LostPairReport, PathReport, PathStrategy,
+    WitnessReport,
 };
 use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
 use crate::stats::{self, LatencyUs};
@@ -37,10 +39,10 @@ impl Race<'_> {
     pub async fn sequential(&self) -> Result<Vec<PathReport>> {
         let mut out = Vec::new();
         for spec in &self.plan.scenario.paths {
-            let strategies: Vec<Strategy> = match (&spec.kind, self.plan.matrix) {
+            let strategies: Vec<Strategy> = match (&spec.kind, self.plan.mode) {
                 (PathKind::Rpc { .. }, _) => vec![Strategy::None],
-                (PathKind::ReadModifyWrite { .. }, true) => Strategy::ALL.to_vec(),
-                (PathKind::ReadModifyWrite { .. }, false) => vec![self.plan.strategy],
+                (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
+                (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
             };
             for strategy in strategies {
                 self.stop.check(Ok(()))?;
@@ -54,7 +56,7 @@ impl Race<'_> {
         let columns = &self.plan.scenario.counters.columns;
         self.table.reset(self.client).await?;
         let initial = self.read().await?;
-        let label = label(spec, strategy, self.plan.matrix);
+        let label = label(spec, strategy, self.plan.mode == RaceMode::Matrix);
         let live = Arc::new(Live::default());
         let bar = self.progress.bar(
             &label,
@@ -111,10 +113,10 @@ impl Race<'_> {
             .zip(&verdict.columns)
             .map(|(c, v)| CounterReport {
                 column: c.name.clone(),
-                expected: v.expected.normalize().to_string(),
-                actual: v.actual.normalize().to_string(),
-                missing: v.missing.normalize().to_string(),
-                extra: v.extra.normalize().to_string(),
+                expected: v.expected.normalize(),
+                actual: v.actual.normalize(),
+                missing: v.missing.normalize(),
+                extra: v.extra.normalize(),
             })
             .collect();
         let witnesses = verdict
@@ -125,15 +127,15 @@ impl Race<'_> {
                     .iter()
                     .zip(&verdict.columns)
                     .all(|(a, c)| *a == c.missing),
-                lost_amount: amount.iter().map(Decimal::to_string).collect(),
+                lost_amount: amount.clone(),
                 examples: verdict
                     .examples
                     .iter()
                     .map(|p| LostPairReport {
                         key: self.keys[p.key as usize].display(),
-                        read: p.read.iter().map(Decimal::to_string).collect(),
-                        first_delta: p.first_delta.iter().map(Decimal::to_string).collect(),
-                        second_delta: p.second_delta.iter().map(Decimal::to_string).collect(),
+                        read: p.read.clone(),
+                        first_delta: p.first_delta.clone(),
+                        second_delta: p.second_delta.clone(),
                     })
                     .collect(),
             });
@@ -151,10 +153,12 @@ impl Race<'_> {
         report.rows_over = verdict.rows_over;
         report.witnesses = witnesses;
         let short = u64::from(verdict.rows_short > 0);
-        report.expectation_held = if prevents_loss(strategy) && report.kind == "read-modify-write" {
+        report.expectation_held = if prevents_loss(strategy)
+            && report.kind == CallKind::ReadModifyWrite
+        {
             // These strategies exist to stop lost updates: what commits must be exact; calls
             // aborted by 40001/40P01 (after --retry) are reported, not lost.
-            report.expect = "exact".into();
+            report.expect = Expect::Exact;
             short == 0 && verdict.rows_over == 0 && report.ops_failed == retryable_failures(&report)
         } else {
             held(spec.expect, short, report.ops_failed, verdict.rows_over)
@@ -200,7 +204,7 @@ impl Race<'_> {
             let (calls, load) = self
                 .load(
                     spec,
-                    self.plan.strategy,
+                    self.plan.strategy(),
                     j as u64,
                     workers,
                     Until::Ops(ops),
@@ -227,17 +231,17 @@ impl Race<'_> {
             let mut report = path_report(
                 spec,
                 label,
-                self.plan.strategy,
+                self.plan.strategy(),
                 outcome,
                 self.plan.absent_share() > 0.0,
             );
             let lost = a.acked - a.surviving;
             report.counters = vec![CounterReport {
                 column: columns[0].name.clone(),
-                expected: (Decimal::from(a.acked) * unit).to_string(),
-                actual: (Decimal::from(a.surviving) * unit).to_string(),
-                missing: (Decimal::from(lost) * unit).to_string(),
-                extra: (Decimal::from(a.over) * unit).to_string(),
+                expected: Decimal::from(a.acked) * unit,
+                actual: Decimal::from(a.surviving) * unit,
+                missing: Decimal::from(lost) * unit,
+                extra: Decimal::from(a.over) * unit,
             }];
             report.lost_updates = lost;
             report.lost_updates_exact = true;
@@ -340,15 +344,6 @@ fn prevents_loss(strategy: Strategy) -> bool {
     )
 }
 
-/// Failed calls that a transaction strategy expects: serialization failures and deadlocks.
-fn retryable_failures(p: &PathReport) -> u64 {
-    p.errors
-        .iter()
-        .filter(|e| calls::is_retryable(&e.sqlstate))
-        .map(|e| e.count)
-        .sum()
-}
-
 fn held(expect: Expect, lost: u64, failed: u64, over: u64) -> bool {
     match expect {
         Expect::Exact => lost == 0 && failed == 0 && over == 0,
@@ -378,13 +373,17 @@ fn path_report(
     let mut r = PathReport {
         name,
         path: spec.name.clone(),
-        kind: spec.kind.label().to_string(),
-        strategy: if is_rmw { strategy.name() } else { "n/a" }.to_string(),
-        expect: match spec.expect {
-            Expect::Exact => "exact",
-            Expect::Lossy => "lossy",
-        }
-        .to_string(),
+        kind: if is_rmw {
+            CallKind::ReadModifyWrite
+        } else {
+            CallKind::Rpc
+        },
+        strategy: if is_rmw {
+            PathStrategy::Rmw(strategy)
+        } else {
+            PathStrategy::NotApplicable
+        },
+        expect: spec.expect,
         ops_ok: outcome.ops_ok,
         ops_failed: outcome.ops_failed,
         retries: outcome.retries,
@@ -420,115 +419,4 @@ fn path_report(
     };
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r
-}
-
-/// Every expectation that did not hold (failures) and everything a reader should know
-/// (warnings), one sentence each.
-pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut warnings = Vec::new();
-    for p in paths {
-        let nonzero = |f: fn(&CounterReport) -> &String| -> Vec<(String, String)> {
-            p.counters
-                .iter()
-                .filter(|c| f(c).parse::<Decimal>().map_or(true, |d| !d.is_zero()))
-                .map(|c| (c.column.clone(), f(c).clone()))
-                .collect()
-        };
-        let missing = nonzero(|c| &c.missing);
-        let extra = nonzero(|c| &c.extra);
-        if !extra.is_empty() {
-            let what: Vec<String> = extra
-                .iter()
-                .map(|(c, v)| format!("{c} {v} above every acknowledged sum"))
-                .collect();
-            failures.push(format!(
-                "path '{}': {} (an increment applied twice?)",
-                p.name,
-                what.join(", ")
-            ));
-        }
-        let failed_calls = || -> String {
-            p.errors
-                .iter()
-                .map(|e| format!("{}× {} {}", e.count, e.sqlstate, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        if let Some(erased) = p.erased_by_other_paths {
-            warnings.push(format!(
-                "path '{}': {erased} of its {} acknowledged increments were erased by the lossy path(s) running beside it",
-                p.name, p.ops_ok
-            ));
-        } else if p.expect == "exact" && !missing.is_empty() {
-            let bound = if p.lost_updates_exact {
-                ""
-            } else {
-                "at least "
-            };
-            let what: Vec<String> = missing
-                .iter()
-                .map(|(c, v)| format!("{c} missing {v}"))
-                .collect();
-            failures.push(format!(
-                "path '{}' must be exact but lost {bound}{} update(s) in {} row(s): {}",
-                p.name,
-                p.lost_updates,
-                p.rows_short,
-                what.join(", ")
-            ));
-        }
-        let tolerated = if p.strategy == "none" || p.strategy == "n/a" {
-            0
-        } else {
-            retryable_failures(p)
-        };
-        if p.expect == "exact" && p.ops_failed > tolerated {
-            failures.push(format!(
-                "path '{}' must not fail calls, but {} failed: {}",
-                p.name,
-                p.ops_failed,
-                failed_calls()
-            ));
-        }
-        if p.expect == "lossy" && p.lost_updates == 0 && p.strategy == "none" {
-            warnings.push(format!(
-                "path '{}' is expected to lose updates but lost none: the load was too weak to prove the race (raise --workers/--connections/--ops or the hot share)",
-                p.name
-            ));
-        }
-        if let Some(w) = &p.witnesses
-            && !w.agrees_with_totals
-        {
-            failures.push(format!(
-                "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's two methods disagree",
-                p.name,
-                w.lost_amount.join("/"),
-                missing.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("/")
-            ));
-        }
-        if let Some(a) = &p.absent_keys
-            && a.accepted > 0
-        {
-            warnings.push(format!(
-                "path '{}' acknowledged {} call(s) for keys that do not exist: the function silently did nothing instead of refusing them",
-                p.name, a.accepted
-            ));
-        }
-        if p.witnesses_dropped > 0 {
-            warnings.push(format!(
-                "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound memory), so its lost updates are a lower bound",
-                p.name,
-                engine::WITNESS_LIMIT,
-                p.witnesses_dropped
-            ));
-        }
-        if p.late_starts > 0 || p.not_started > 0 {
-            warnings.push(format!(
-                "path '{}': {} call(s) started late and {} never started: the server could not keep up with --rate (latency counts from when each call was due)",
-                p.name, p.late_starts, p.not_started
-            ));
-        }
-    }
-    (failures, warnings)
 }

@@ -3,6 +3,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An index benchmark's part of a report (see `model::Body`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchBody {
+    /// One entry per query.
+    #[serde(default)]
+    pub queries: Vec<QueryReport>,
+    /// Foreign keys of the migrated schema still without a supporting index.
+    #[serde(default)]
+    pub unindexed_foreign_keys: Vec<ForeignKeyReport>,
+    /// Rows per second of the data load.
+    pub load_rows_per_s: f64,
+    /// How it ran.
+    pub index_bench: IndexBench,
+}
+
 /// How the benchmark ran: the migration under test, the data, the timing rules.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexBench {
@@ -21,6 +36,10 @@ pub struct IndexBench {
     pub throughput_time_s: f64,
     /// Of the speedup intervals.
     pub confidence: f64,
+    /// Share of the sampled parameters replaced by values that match no row (lookups that
+    /// miss), from the scenario's `missing_share`.
+    #[serde(default)]
+    pub missing_share: f64,
     /// Session settings every benchmark connection had, and why.
     pub session_settings: Vec<String>,
     pub data: DataReport,

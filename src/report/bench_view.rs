@@ -1,7 +1,7 @@
 //! Markdown and HTML views of an index-benchmark report: the query table first (medians,
 //! speedup with its interval, index used), then the data, what is still unindexed, the plans.
 
-use super::bench_model::QueryReport;
+use super::bench_model::{BenchBody, IndexBench, QueryReport};
 use super::model::Report;
 use super::page::{fill, header};
 use crate::stats;
@@ -12,9 +12,9 @@ use std::fmt::Write;
 const TEMPLATE: &str = include_str!("templates/bench.html");
 
 /// The two states' names: "before"/"after", or "A"/"A′" for a calibration run.
-fn sides(r: &Report) -> (&'static str, &'static str) {
-    match r.index_bench.as_ref().map(|b| b.mode.as_str()) {
-        Some("a-a") => ("A", "A′"),
+fn sides(b: &BenchBody) -> (&'static str, &'static str) {
+    match b.index_bench.mode.as_str() {
+        "a-a" => ("A", "A′"),
         _ => ("before", "after"),
     }
 }
@@ -23,10 +23,7 @@ fn ci(q: &QueryReport) -> String {
     format!("[{:.2}, {:.2}]", q.speedup_ci[0], q.speedup_ci[1])
 }
 
-fn data_line(r: &Report) -> String {
-    let Some(b) = &r.index_bench else {
-        return String::new();
-    };
+fn data_line(b: &IndexBench) -> String {
     let d = &b.data;
     let mut s = format!(
         "{} rows in {} tables at scale {} (seed {}), loaded by COPY in {:.2} s: {:.0} rows/s; foreign-key checks {}; VACUUM (ANALYZE) {:.2} s.",
@@ -49,17 +46,14 @@ fn data_line(r: &Report) -> String {
     s
 }
 
-fn timing_line(r: &Report) -> String {
-    let Some(b) = &r.index_bench else {
-        return String::new();
-    };
+fn timing_line(b: &IndexBench) -> String {
     format!(
         "Timing: {} warm-up runs, then at least {} timed runs (up to {}, or {:.1} s) per query and state, client round trip with all rows fetched, random sampled parameters ({:.0}% match nothing); speedup = median before / median after, {:.0}% bootstrap interval; throughput with {} clients for {:.1} s. Session settings: {}.",
         b.warmup,
         b.min_runs,
         b.max_runs,
         b.time_per_query_s,
-        r.settings.absent_share * 100.0,
+        b.missing_share * 100.0,
         b.confidence * 100.0,
         b.workers,
         b.throughput_time_s,
@@ -67,10 +61,9 @@ fn timing_line(r: &Report) -> String {
     )
 }
 
-fn fks(r: &Report) -> Vec<String> {
-    r.unindexed_foreign_keys
+fn fks(b: &BenchBody) -> Vec<String> {
+    b.unindexed_foreign_keys
         .iter()
-        .flatten()
         .map(|f| {
             let mut s = format!(
                 "{}({}) → {} [{}]",
@@ -87,14 +80,15 @@ fn fks(r: &Report) -> Vec<String> {
         .collect()
 }
 
-pub fn markdown(r: &Report) -> String {
+/// Renders an index benchmark as Markdown.
+pub fn markdown(r: &Report, b: &BenchBody) -> String {
     let mut s = header(r);
-    let (before, after) = sides(r);
+    let (before, after) = sides(b);
     let _ = writeln!(
         s,
         "| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
     );
-    for q in &r.queries {
+    for q in &b.queries {
         let _ = writeln!(
             s,
             "| {} | {} | {:.3} | {:.3} | {:.1}x{} | {} | {} | {:.0} → {:.0} |",
@@ -110,8 +104,8 @@ pub fn markdown(r: &Report) -> String {
             q.throughput_after_qps
         );
     }
-    let _ = writeln!(s, "\n{}\n", data_line(r));
-    let fk = fks(r);
+    let _ = writeln!(s, "\n{}\n", data_line(&b.index_bench));
+    let fk = fks(b);
     if !fk.is_empty() {
         let _ = writeln!(
             s,
@@ -123,7 +117,7 @@ pub fn markdown(r: &Report) -> String {
         }
         s.push('\n');
     }
-    let _ = writeln!(s, "{}\n", timing_line(r));
+    let _ = writeln!(s, "{}\n", timing_line(&b.index_bench));
     let _ = writeln!(
         s,
         "loadtest {} · run {} at {} · PostgreSQL {} ({}) · migrations {} ({})",
@@ -174,21 +168,22 @@ struct Row {
     plan_after: String,
 }
 
-pub fn html(r: &Report) -> String {
-    let (before, after) = sides(r);
-    let confidence = r.index_bench.as_ref().map_or(0.95, |b| b.confidence);
+/// Renders an index benchmark as a self-contained HTML page.
+pub fn html(r: &Report, b: &BenchBody) -> String {
+    let (before, after) = sides(b);
+    let confidence = b.index_bench.confidence;
     let ctx = Context {
         scenario: &r.scenario,
         description: &r.description,
-        verdict: &r.verdict,
-        verdict_label: if r.verdict == "pass" { "PASS" } else { "FAIL" },
+        verdict: r.verdict.name(),
+        verdict_label: r.verdict.label(),
         failures: &r.failures,
         warnings: &r.warnings,
         before,
         after,
         confidence: format!("{:.0}%", confidence * 100.0),
-        workers: r.settings.workers,
-        queries: r
+        workers: b.index_bench.workers,
+        queries: b
             .queries
             .iter()
             .map(|q| Row {
@@ -209,10 +204,10 @@ pub fn html(r: &Report) -> String {
                 plan_after: q.plan_after_text.clone(),
             })
             .collect(),
-        chart_svg: chart(r, before, after, confidence),
-        data: data_line(r),
-        fks: fks(r),
-        timing: timing_line(r),
+        chart_svg: chart(b, before, after, confidence),
+        data: data_line(&b.index_bench),
+        fks: fks(b),
+        timing: timing_line(&b.index_bench),
         footer: format!(
             "loadtest {} · run {} at {} · PostgreSQL {} ({})",
             r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
@@ -223,12 +218,12 @@ pub fn html(r: &Report) -> String {
 
 /// Two bars per query (median before, median after) on a log millisecond axis, each with a
 /// whisker for the bootstrap interval of its median.
-fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
-    let n = r.queries.len();
+fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
+    let n = b.queries.len();
     if n == 0 {
         return String::new();
     }
-    let bars: Vec<[(f64, [f64; 2]); 2]> = r
+    let bars: Vec<[(f64, [f64; 2]); 2]> = b
         .queries
         .iter()
         .map(|q| {
@@ -270,7 +265,7 @@ fn chart(r: &Report, before: &str, after: &str, confidence: f64) -> String {
         else {
             return String::new();
         };
-        let names: Vec<String> = r.queries.iter().map(|q| q.name.clone()).collect();
+        let names: Vec<String> = b.queries.iter().map(|q| q.name.clone()).collect();
         let _ = c
             .configure_mesh()
             .disable_x_mesh()

@@ -1,7 +1,7 @@
 //! The race page's charts, drawn by plotters as inline SVG: latency by percentile on a log
 //! "nines" axis, and throughput over time.
 
-use super::model::Report;
+use super::model::PathReport;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
@@ -13,10 +13,9 @@ fn nines(percentile: f64) -> f64 {
 
 /// Latency (ms) against percentile on a log "nines" axis, one line per path, as HdrHistogram's
 /// plots are drawn.
-pub fn latency_chart(r: &Report) -> String {
+pub fn latency_chart(paths: &[PathReport]) -> String {
     let mut svg = String::new();
-    let top = r
-        .paths
+    let top = paths
         .iter()
         .flat_map(|p| p.latency_percentiles.iter().map(|pt| pt[1]))
         .fold(1.0f64, f64::max)
@@ -47,7 +46,7 @@ pub fn latency_chart(r: &Report) -> String {
                 _ => "100%".into(),
             })
             .draw();
-        let lines = r.paths.iter().map(|p| {
+        let lines = paths.iter().map(|p| {
             let points = p
                 .latency_percentiles
                 .iter()
@@ -61,17 +60,15 @@ pub fn latency_chart(r: &Report) -> String {
 }
 
 /// Calls/s in each 0.25 s interval, one line per path.
-pub fn throughput_chart(r: &Report) -> String {
+pub fn throughput_chart(paths: &[PathReport]) -> String {
     let mut svg = String::new();
-    let longest = r
-        .paths
+    let longest = paths
         .iter()
         .map(|p| p.throughput_samples.len())
         .max()
         .unwrap_or(0)
         .max(1);
-    let top = r
-        .paths
+    let top = paths
         .iter()
         .flat_map(|p| p.throughput_samples.iter().copied())
         .fold(1.0f64, f64::max);
@@ -91,7 +88,7 @@ pub fn throughput_chart(r: &Report) -> String {
             .x_desc("seconds into the path")
             .y_desc("calls/s")
             .draw();
-        let lines = r.paths.iter().map(|p| {
+        let lines = paths.iter().map(|p| {
             let points = p.throughput_samples.iter().enumerate();
             (
                 p.name.clone(),

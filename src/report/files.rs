@@ -1,7 +1,7 @@
 //! Saved reports: writing a run's JSON, Markdown, HTML and `.hlog` files, and reading reports
 //! back (refusing, with exit 2, what this loadtest cannot read). All file errors carry the path.
 
-use super::model::{NightlyReport, Report, SCHEMA_VERSION};
+use super::model::{Body, NightlyReport, OLDEST_READABLE, Report, SCHEMA_VERSION};
 use super::{html, markdown};
 use std::path::{Path, PathBuf};
 
@@ -33,10 +33,10 @@ fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, crate::Er
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
     {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_READABLE)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
         Some(v) => {
             return Err(Error::Input(format!(
-                "{shown}: report schema_version {v}; this loadtest reads schema_version {SCHEMA_VERSION} (rerun the scenario to get a current report)"
+                "{shown}: report schema_version {v}; this loadtest reads schema_version {OLDEST_READABLE} to {SCHEMA_VERSION} (rerun the scenario to get a current report)"
             )));
         }
         None => {
@@ -108,7 +108,10 @@ fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate:
         "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in microseconds",
         report.tool.version, report.scenario, report.run_id
     );
-    for p in &mut report.paths {
+    let Body::Race(race) = &mut report.body else {
+        return Ok(());
+    };
+    for p in &mut race.paths {
         let Some(log) = &p.intervals else { continue };
         let safe: String = p
             .name

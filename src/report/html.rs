@@ -3,7 +3,7 @@
 //! template never sees the database and the report is never concatenated by hand.
 
 use super::charts::{latency_chart, throughput_chart};
-use super::model::Report;
+use super::model::{RaceBody, Report};
 use super::page::fill;
 use serde::Serialize;
 
@@ -50,21 +50,21 @@ struct CounterRow {
 }
 
 /// Renders a race as a self-contained HTML page.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &Report, race: &RaceBody) -> String {
     let ctx = Context {
         scenario: &r.scenario,
         description: &r.description,
-        verdict: &r.verdict,
-        verdict_label: if r.verdict == "pass" { "PASS" } else { "FAIL" },
+        verdict: r.verdict.name(),
+        verdict_label: r.verdict.label(),
         failures: &r.failures,
         warnings: &r.warnings,
-        paths: r
+        paths: race
             .paths
             .iter()
             .map(|p| PathRow {
                 name: p.name.clone(),
-                kind: p.kind.clone(),
-                expect: p.expect.clone(),
+                kind: p.kind.name().to_string(),
+                expect: p.expect.name().to_string(),
                 held: if p.expectation_held { "yes" } else { "NO" },
                 ops_ok: p.ops_ok,
                 ops_failed: p.ops_failed,
@@ -79,22 +79,22 @@ pub fn render(r: &Report) -> String {
                 },
             })
             .collect(),
-        counters: r
+        counters: race
             .paths
             .iter()
             .flat_map(|p| {
                 p.counters.iter().map(move |c| CounterRow {
                     path: p.name.clone(),
                     column: c.column.clone(),
-                    expected: c.expected.clone(),
-                    actual: c.actual.clone(),
-                    missing: c.missing.clone(),
-                    extra: c.extra.clone(),
+                    expected: c.expected.to_string(),
+                    actual: c.actual.to_string(),
+                    missing: c.missing.to_string(),
+                    extra: c.extra.to_string(),
                 })
             })
             .collect(),
-        latency_svg: latency_chart(r),
-        throughput_svg: throughput_chart(r),
+        latency_svg: latency_chart(&race.paths),
+        throughput_svg: throughput_chart(&race.paths),
         footer: format!(
             "loadtest {} · run {} at {} · PostgreSQL {} ({}) · {} workers, {} connections, seed {}",
             r.tool.version,
@@ -102,9 +102,9 @@ pub fn render(r: &Report) -> String {
             r.started_at,
             r.database.server_version,
             r.database.mode,
-            r.settings.workers,
-            r.settings.connections,
-            r.settings.seed
+            race.settings.workers,
+            race.settings.connections,
+            race.settings.seed
         ),
     };
     fill("report", TEMPLATE, &ctx)
@@ -116,7 +116,7 @@ mod tests {
     fn the_page_is_self_contained_with_two_charts() {
         let r: crate::report::model::Report =
             serde_json::from_str(include_str!("../../reports/example-token-race.json")).unwrap();
-        let html = super::render(&r);
+        let html = super::render(&r, r.race().unwrap());
         assert_eq!(html.matches("<svg").count(), 2);
         assert!(
             html.contains("<polyline") || html.contains("<path"),

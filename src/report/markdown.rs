@@ -1,21 +1,22 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::model::{PathReport, Report};
+use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report};
 use super::page::header;
+use rust_decimal::Decimal;
 use std::fmt::Write;
 
 /// Renders a race as Markdown.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &Report, race: &RaceBody) -> String {
     let mut s = header(r);
     s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for p in &r.paths {
+    for p in &race.paths {
         let _ = writeln!(
             s,
             "| {} ({}) | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
             p.name,
-            p.kind,
-            p.expect,
+            p.kind.name(),
+            p.expect.name(),
             if p.expectation_held { "yes" } else { "**no**" },
             p.ops_ok,
             p.ops_failed,
@@ -27,11 +28,11 @@ pub fn render(r: &Report) -> String {
             lost(p)
         );
     }
-    if r.settings.mode == "matrix" {
-        matrix(&mut s, r);
+    if race.settings.mode == Mode::Matrix {
+        matrix(&mut s, race);
     }
     s.push_str("\n| path | column | expected | actual | missing | extra |\n|---|---|---:|---:|---:|---:|\n");
-    for p in &r.paths {
+    for p in &race.paths {
         for c in &p.counters {
             let _ = writeln!(
                 s,
@@ -40,7 +41,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    let examples: Vec<_> = r
+    let examples: Vec<_> = race
         .paths
         .iter()
         .filter_map(|p| p.witnesses.as_ref().map(|w| (p, w)))
@@ -54,13 +55,13 @@ pub fn render(r: &Report) -> String {
                 "- {}: row {} read {}, one call wrote +{}, another +{}: one increment erased",
                 p.name,
                 e.key,
-                e.read.join("/"),
-                e.first_delta.join("/"),
-                e.second_delta.join("/")
+                join(&e.read),
+                join(&e.first_delta),
+                join(&e.second_delta)
             );
         }
     }
-    let errors: Vec<_> = r
+    let errors: Vec<_> = race
         .paths
         .iter()
         .flat_map(|p| p.errors.iter().map(move |e| (p, e)))
@@ -78,7 +79,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    for p in &r.paths {
+    for p in &race.paths {
         if let Some(a) = &p.absent_keys {
             let _ = writeln!(
                 s,
@@ -87,7 +88,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    let st = &r.settings;
+    let st = &race.settings;
     let amount = match (st.ops, st.duration_s) {
         (Some(n), _) => format!("{n} ops per path"),
         (None, Some(d)) => format!("{d} s per path"),
@@ -97,10 +98,12 @@ pub fn render(r: &Report) -> String {
         Some(rate) => format!("open model at {rate} calls/s"),
         None => "closed model".into(),
     };
-    let keys = match (st.key_choice.as_str(), st.key_parameter) {
-        ("hot", Some(h)) => format!("hot (share {h})"),
-        ("zipf", Some(z)) => format!("zipf (s = {z})"),
-        (k, _) => k.to_string(),
+    let keys = match (st.key_choice, st.key_parameter) {
+        (KeyChoice::Hot, Some(h)) => format!("hot (share {h})"),
+        (KeyChoice::Zipf, Some(z)) => format!("zipf (s = {z})"),
+        (KeyChoice::Hot, None) => "hot".into(),
+        (KeyChoice::Zipf, None) => "zipf".into(),
+        (KeyChoice::Uniform, _) => "uniform".into(),
     };
     let git = match &r.migrations.git {
         Some(g) => format!(
@@ -117,7 +120,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         s,
         "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}{git}); run {} at {}.",
-        st.mode,
+        st.mode.name(),
         st.workers,
         st.connections,
         st.rows,
@@ -141,10 +144,14 @@ fn lost(p: &PathReport) -> String {
 }
 
 /// The strategy table: what each way of running the read-modify-write costs and loses.
-fn matrix(s: &mut String, r: &Report) {
+fn matrix(s: &mut String, race: &RaceBody) {
     s.push_str("\n| strategy | lost updates | 40001 serialization | 40P01 deadlock | retries | other errors | ops/s | p99 µs |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for p in r.paths.iter().filter(|p| p.kind == "read-modify-write") {
+    for p in race
+        .paths
+        .iter()
+        .filter(|p| p.kind == CallKind::ReadModifyWrite)
+    {
         let count = |code: &str| {
             p.errors
                 .iter()
@@ -166,4 +173,13 @@ fn matrix(s: &mut String, r: &Report) {
             p.latency_us.p99
         );
     }
+}
+
+/// Decimals per counter column, joined by "/".
+fn join(values: &[Decimal]) -> String {
+    values
+        .iter()
+        .map(Decimal::to_string)
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -5,12 +5,75 @@ use super::bench_model;
 use crate::pg::migrate;
 use crate::pg::provenance::GitState;
 use crate::pg::schema::SchemaPlan;
+use crate::scenario::{Expect, Strategy};
 use crate::stats::LatencyUs;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped when a key changes meaning or disappears; adding keys keeps the version.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: an index benchmark's report no longer carries a race's `settings` (filled with
+/// placeholders) and an empty `paths`; what it ran with is in `index_bench`, which gains
+/// `missing_share`. Race reports are unchanged. Version 1 reports still load.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest report version this loadtest still reads.
+pub const OLDEST_READABLE: u32 = 1;
+
+/// Whether every expectation of a run held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+impl Verdict {
+    /// Pass when there is no failure.
+    pub fn of(failures: &[String]) -> Verdict {
+        if failures.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    /// Pass when every one passed.
+    pub fn all(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        if verdicts.into_iter().all(|v| v == Verdict::Pass) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    pub fn passed(self) -> bool {
+        self == Verdict::Pass
+    }
+
+    /// "PASS" or "FAIL", as the pages show it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        }
+    }
+
+    /// "pass" or "fail", as the JSON has it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -23,12 +86,12 @@ pub struct Report {
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_s: f64,
-    /// "pass" when every expectation held, else "fail".
-    pub verdict: String,
-    pub settings: Settings,
+    pub verdict: Verdict,
+    /// What ran: a race's settings and paths, or an index benchmark's queries.
+    #[serde(flatten)]
+    pub body: Body,
     pub database: Database,
     pub migrations: Migrations,
-    pub paths: Vec<PathReport>,
     /// Things a reader should know that did not fail the run.
     pub warnings: Vec<String>,
     /// Every expectation that did not hold, one sentence each.
@@ -38,18 +101,54 @@ pub struct Report {
     /// The machine the client ran on.
     #[serde(default)]
     pub machine: Machine,
-    /// Index benchmarks: one entry per query (races: absent).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub queries: Vec<bench_model::QueryReport>,
-    /// Index benchmarks: foreign keys of the migrated schema still without a supporting index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unindexed_foreign_keys: Option<Vec<bench_model::ForeignKeyReport>>,
-    /// Index benchmarks: rows per second of the data load.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_rows_per_s: Option<f64>,
-    /// Index benchmarks: how it ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_bench: Option<bench_model::IndexBench>,
+}
+
+impl Report {
+    /// The race's settings and paths; `None` for an index benchmark.
+    pub fn race(&self) -> Option<&RaceBody> {
+        match &self.body {
+            Body::Race(r) => Some(r),
+            Body::IndexBench(_) => None,
+        }
+    }
+
+    /// The index benchmark's queries and settings; `None` for a race.
+    pub fn bench(&self) -> Option<&bench_model::BenchBody> {
+        match &self.body {
+            Body::IndexBench(b) => Some(b),
+            Body::Race(_) => None,
+        }
+    }
+
+    /// The race's settings and paths, to change them; `None` for an index benchmark.
+    pub fn race_mut(&mut self) -> Option<&mut RaceBody> {
+        match &mut self.body {
+            Body::Race(r) => Some(r),
+            Body::IndexBench(_) => None,
+        }
+    }
+
+    /// A race's paths; none for an index benchmark.
+    pub fn paths(&self) -> &[PathReport] {
+        self.race().map_or(&[], |r| &r.paths)
+    }
+}
+
+/// The part of a report that depends on its kind. In the JSON its keys sit beside the common
+/// ones; a report with `index_bench` is an index benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)]
+pub enum Body {
+    IndexBench(bench_model::BenchBody),
+    Race(RaceBody),
+}
+
+/// A race: how it ran, and one entry per path (per path and strategy in a matrix).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RaceBody {
+    pub settings: Settings,
+    pub paths: Vec<PathReport>,
 }
 
 /// Where a run ran: numbers from different machines are not comparable.
@@ -108,21 +207,116 @@ pub struct Settings {
     pub connections: usize,
     pub seed: u64,
     pub rows: u32,
-    /// "hot", "uniform" or "zipf".
-    pub key_choice: String,
+    pub key_choice: KeyChoice,
     /// The hot share (hot) or the exponent s (zipf).
     pub key_parameter: Option<f64>,
     /// Share of calls sent for keys that do not exist, on purpose.
     pub absent_share: f64,
-    /// "closed" (workers wait for each answer) or "open" (calls at a fixed rate).
-    pub load_model: String,
+    pub load_model: LoadModel,
     /// Calls per second of the open model.
     pub rate: Option<f64>,
-    /// "sequential" (paths one after another), "matrix" or "mixed" (all paths at once).
-    pub mode: String,
+    pub mode: Mode,
     /// Read-modify-write strategy (`--strategy`), and retries allowed per call (`--retry`).
-    pub strategy: String,
+    pub strategy: Strategy,
     pub retry: u32,
+}
+
+/// How keys were drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyChoice {
+    Hot,
+    Uniform,
+    Zipf,
+}
+
+/// Closed: workers wait for each answer; open: calls start at a fixed rate (`--rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadModel {
+    Closed,
+    Open,
+}
+
+/// Paths one after another, every read-modify-write path under every strategy, or all paths
+/// at once on the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Sequential,
+    Matrix,
+    Mixed,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sequential => "sequential",
+            Mode::Matrix => "matrix",
+            Mode::Mixed => "mixed",
+        }
+    }
+}
+
+/// How a path reaches the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallKind {
+    Rpc,
+    ReadModifyWrite,
+}
+
+impl CallKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Rpc => "rpc",
+            CallKind::ReadModifyWrite => "read-modify-write",
+        }
+    }
+}
+
+/// A path's strategy: `n/a` for an RPC, which has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PathStrategy {
+    Rmw(Strategy),
+    #[serde(with = "not_applicable")]
+    NotApplicable,
+}
+
+impl PathStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            PathStrategy::Rmw(s) => s.name(),
+            PathStrategy::NotApplicable => "n/a",
+        }
+    }
+
+    /// The strategy of a read-modify-write path, `None` for an RPC.
+    pub fn strategy(self) -> Option<Strategy> {
+        match self {
+            PathStrategy::Rmw(s) => Some(s),
+            PathStrategy::NotApplicable => None,
+        }
+    }
+}
+
+/// `"n/a"` and nothing else, for [`PathStrategy::NotApplicable`].
+mod not_applicable {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("n/a")
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "n/a" => Ok(()),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown strategy '{other}'"
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,12 +382,10 @@ pub struct PathReport {
     pub name: String,
     /// The scenario's path name.
     pub path: String,
-    /// "rpc" or "read-modify-write".
-    pub kind: String,
+    pub kind: CallKind,
     /// The read-modify-write strategy ("none", "read-committed", ..., "for-update"); "n/a" for an RPC.
-    pub strategy: String,
-    /// "exact" or "lossy".
-    pub expect: String,
+    pub strategy: PathStrategy,
+    pub expect: Expect,
     pub ops_ok: u64,
     pub ops_failed: u64,
     /// Transactions tried again after 40001/40P01 (`--retry`).
@@ -260,7 +452,8 @@ pub struct AbsentReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WitnessReport {
     /// Per counter column, the deltas of the calls the witnesses show were overwritten.
-    pub lost_amount: Vec<String>,
+    #[serde(with = "decimals")]
+    pub lost_amount: Vec<Decimal>,
     /// Whether that equals the `missing` the totals show, column by column.
     pub agrees_with_totals: bool,
     /// A few lost updates, as Elle names them: two acknowledged calls on one row that read the
@@ -271,19 +464,44 @@ pub struct WitnessReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LostPairReport {
     pub key: String,
-    pub read: Vec<String>,
-    pub first_delta: Vec<String>,
-    pub second_delta: Vec<String>,
+    #[serde(with = "decimals")]
+    pub read: Vec<Decimal>,
+    #[serde(with = "decimals")]
+    pub first_delta: Vec<Decimal>,
+    #[serde(with = "decimals")]
+    pub second_delta: Vec<Decimal>,
+}
+
+/// Decimal lists as JSON strings, so they stay exact.
+mod decimals {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Decimal], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = v.iter().map(Decimal::to_string).collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Decimal>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// One counter column; decimals are strings so they stay exact.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CounterReport {
     pub column: String,
-    pub expected: String,
-    pub actual: String,
-    pub missing: String,
-    pub extra: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub expected: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub actual: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub missing: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub extra: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -301,7 +519,7 @@ pub struct NightlyReport {
     pub kind: String,
     pub started_at: String,
     pub duration_s: f64,
-    /// "pass" when every run passed.
-    pub verdict: String,
+    /// Pass when every run passed.
+    pub verdict: Verdict,
     pub runs: Vec<Report>,
 }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 /// The verdict line, the description, and one line per failure and warning.
 pub fn header(r: &Report) -> String {
     let mut s = String::new();
-    let mark = if r.verdict == "pass" { "PASS" } else { "FAIL" };
+    let mark = r.verdict.label();
     let _ = writeln!(s, "# {} — {mark}\n", r.scenario);
     if !r.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.description);

@@ -9,7 +9,7 @@ pub fn trackers(runs: &[Report]) -> (serde_json::Value, serde_json::Value, serde
     use serde_json::json;
     let (mut bigger, mut smaller, mut bmf) = (Vec::new(), Vec::new(), serde_json::Map::new());
     for r in runs {
-        for p in &r.paths {
+        for p in r.paths() {
             let name = format!("{}/{}", r.scenario, p.name);
             bigger.push(json!({"name": format!("{name} throughput"), "unit": "ops/s", "value": p.throughput_ops_s}));
             smaller.push(
@@ -27,7 +27,7 @@ pub fn trackers(runs: &[Report]) -> (serde_json::Value, serde_json::Value, serde
                 }),
             );
         }
-        for q in &r.queries {
+        for q in r.bench().map_or(&[][..], |b| &b.queries) {
             let name = format!("{}/{}", r.scenario, q.name);
             smaller.push(
                 json!({"name": format!("{name} after median"), "unit": "ms", "value": q.after_ms}),

@@ -247,6 +247,16 @@ pub enum Expect {
     Lossy,
 }
 
+impl Expect {
+    /// "exact" or "lossy", as reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Expect::Exact => "exact",
+            Expect::Lossy => "lossy",
+        }
+    }
+}
+
 /// Finds the scenario text for a command-line argument: a path to a `.toml` file, or a name
 /// looked up in `./scenarios/` and then among the built-in scenarios.
 pub fn locate(arg: &str) -> Result<(String, String), crate::Error> {

@@ -4,15 +4,13 @@
 //! plan stopped using reported as newly failing.
 
 use super::row::{Row, Verdict};
-use crate::report::bench_model::QueryReport;
+use crate::report::bench_model::{BenchBody, QueryReport};
 use crate::report::model::Report;
 use crate::stats;
 
 /// Settings that make two index benchmarks incomparable.
-pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
-    let (Some(a), Some(b)) = (&base.index_bench, &new.index_bench) else {
-        return Vec::new();
-    };
+pub fn incomparable(base: &BenchBody, new: &BenchBody) -> Vec<String> {
+    let (a, b) = (&base.index_bench, &new.index_bench);
     let mut out = Vec::new();
     for (what, x, y) in [
         ("scale", a.scale.to_string(), b.scale.to_string()),
@@ -48,6 +46,9 @@ fn geomean(runs: &[&QueryReport]) -> f64 {
 /// machine.
 pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
     let mut rows = Vec::new();
+    let (Some(base), Some(new)) = (base.bench(), new.bench()) else {
+        return rows;
+    };
     let shared: Vec<(&QueryReport, &QueryReport)> = base
         .queries
         .iter()
@@ -123,7 +124,8 @@ pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
             },
         });
     }
-    if let (Some(a), Some(b)) = (base.load_rows_per_s, new.load_rows_per_s) {
+    {
+        let (a, b) = (base.load_rows_per_s, new.load_rows_per_s);
         rows.push(Row {
             metric: "load rows/s".into(),
             base: format!("{a:.0}"),

@@ -60,8 +60,8 @@ pub fn render(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> Stri
             new.tool.version,
             base.database.server_version,
             new.database.server_version,
-            new.settings.workers,
-            new.settings.connections
+            new.race().map_or(0, |r| r.settings.workers),
+            new.race().map_or(0, |r| r.settings.connections)
         ),
     };
     crate::report::page::fill("compare", TEMPLATE, &ctx)

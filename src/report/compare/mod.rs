@@ -14,7 +14,7 @@ mod row;
 pub use html::render as html;
 pub use row::{Row, Side, Verdict, change_label, summary};
 
-use crate::report::model::{PathReport, Report};
+use crate::report::model::{Body, PathReport, Report, Settings};
 use crate::stats;
 use serde::Serialize;
 use std::fmt::Write;
@@ -28,7 +28,40 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
         }
     };
     check("scenario", base.scenario.clone(), new.scenario.clone());
-    let (s, t) = (&base.settings, &new.settings);
+    check(
+        "migrations checksum",
+        short(&base.migrations.fingerprint),
+        short(&new.migrations.fingerprint),
+    );
+    let major = |v: &str| v.split(['.', ' ']).next().unwrap_or("").to_string();
+    check(
+        "PostgreSQL major version",
+        major(&base.database.server_version),
+        major(&new.database.server_version),
+    );
+    match (&base.body, &new.body) {
+        (Body::Race(a), Body::Race(b)) => out.extend(race_settings(&a.settings, &b.settings)),
+        (Body::IndexBench(a), Body::IndexBench(b)) => out.extend(bench::incomparable(a, b)),
+        (a, b) => out.push(format!("kind {} vs {}", kind(a), kind(b))),
+    }
+    out
+}
+
+fn kind(b: &Body) -> &'static str {
+    match b {
+        Body::Race(_) => "race",
+        Body::IndexBench(_) => "index benchmark",
+    }
+}
+
+/// Race settings that make two runs incomparable.
+fn race_settings(s: &Settings, t: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what} {a} vs {b}"));
+        }
+    };
     check("ops", format!("{:?}", s.ops), format!("{:?}", t.ops));
     check(
         "duration",
@@ -44,24 +77,16 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     check("rows", s.rows.to_string(), t.rows.to_string());
     check(
         "keys",
-        format!("{} {:?}", s.key_choice, s.key_parameter),
-        format!("{} {:?}", t.key_choice, t.key_parameter),
+        format!("{:?} {:?}", s.key_choice, s.key_parameter),
+        format!("{:?} {:?}", t.key_choice, t.key_parameter),
     );
-    check("mode", s.mode.clone(), t.mode.clone());
-    check("strategy", s.strategy.clone(), t.strategy.clone());
+    check("mode", s.mode.name().into(), t.mode.name().into());
+    check(
+        "strategy",
+        s.strategy.name().into(),
+        t.strategy.name().into(),
+    );
     check("rate", format!("{:?}", s.rate), format!("{:?}", t.rate));
-    check(
-        "migrations checksum",
-        short(&base.migrations.fingerprint),
-        short(&new.migrations.fingerprint),
-    );
-    let major = |v: &str| v.split(['.', ' ']).next().unwrap_or("").to_string();
-    check(
-        "PostgreSQL major version",
-        major(&base.database.server_version),
-        major(&new.database.server_version),
-    );
-    out.extend(bench::incomparable(base, new));
     out
 }
 
@@ -84,7 +109,7 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
     let Some(first) = base.first() else {
         return rows;
     };
-    for b in &first.paths {
+    for b in first.paths() {
         let (bs, ns) = (find(base, &b.name), find(new, &b.name));
         if ns.is_empty() {
             continue;
@@ -118,7 +143,7 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
         let all_held = |ps: &[&PathReport]| ps.iter().all(|p| p.expectation_held);
         let (bh, nh) = (all_held(&bs), all_held(&ns));
         rows.push(Row {
-            metric: format!("{} expectation ({})", b.name, b.expect),
+            metric: format!("{} expectation ({})", b.name, b.expect.name()),
             base: held(bh).into(),
             new: held(nh).into(),
             change_pct: None,
@@ -152,7 +177,10 @@ pub fn by_scenario(runs: &[Report]) -> Vec<(&str, Vec<&Report>)> {
 /// and the throughput samples of all runs together.
 pub fn pool(runs: &[&Report]) -> Report {
     let mut out = runs[0].clone();
-    for p in &mut out.paths {
+    let Body::Race(race) = &mut out.body else {
+        return out;
+    };
+    for p in &mut race.paths {
         let ps = find(runs, &p.name);
         p.throughput_ops_s = mean(&ps, |q| q.throughput_ops_s);
         p.throughput_samples = ps
@@ -169,7 +197,7 @@ pub fn pool(runs: &[&Report]) -> Report {
 /// The path called `name` in each run that has it.
 fn find<'a>(runs: &[&'a Report], name: &str) -> Vec<&'a PathReport> {
     runs.iter()
-        .filter_map(|r| r.paths.iter().find(|p| p.name == name))
+        .filter_map(|r| r.paths().iter().find(|p| p.name == name))
         .collect()
 }
 
@@ -301,7 +329,7 @@ mod tests {
     fn halved_throughput_is_a_regression_even_with_identical_samples() {
         let r = report();
         let mut slow = r.clone();
-        for p in &mut slow.paths {
+        for p in &mut slow.race_mut().unwrap().paths {
             p.throughput_ops_s /= 2.0;
         }
         let rows = compare(&r, &slow, 0.10);
@@ -317,7 +345,7 @@ mod tests {
     fn noise_inside_the_spread_is_no_change() {
         let r = report();
         let mut other = r.clone();
-        for p in &mut other.paths {
+        for p in &mut other.race_mut().unwrap().paths {
             p.throughput_ops_s *= 0.95;
             p.throughput_samples.iter_mut().for_each(|v| *v *= 0.95);
         }
@@ -332,8 +360,8 @@ mod tests {
     fn a_newly_failing_expectation_is_flagged_and_different_settings_are_incomparable() {
         let r = report();
         let mut broken = r.clone();
-        broken.paths[0].expectation_held = false;
-        broken.settings.workers = 8;
+        broken.race_mut().unwrap().paths[0].expectation_held = false;
+        broken.race_mut().unwrap().settings.workers = 8;
         let rows = compare(&r, &broken, 0.10);
         assert!(rows.iter().any(|x| x.verdict == Verdict::NewlyFailing));
         assert_eq!(incomparable(&r, &broken), ["workers 256 vs 8"]);
@@ -345,7 +373,7 @@ mod tests {
         // Three runs of the same code, one of them 20% slower throughout.
         let scaled = |f: f64| {
             let mut x = r.clone();
-            for p in &mut x.paths {
+            for p in &mut x.race_mut().unwrap().paths {
                 p.throughput_ops_s *= f;
                 p.throughput_samples.iter_mut().for_each(|v| *v *= f);
             }
@@ -366,10 +394,12 @@ mod tests {
         let groups = by_scenario(&both);
         assert_eq!(groups.len(), 1);
         let pooled = pool(&groups[0].1);
-        assert!((pooled.paths[0].throughput_ops_s - 0.9 * r.paths[0].throughput_ops_s).abs() < 1.0);
+        assert!(
+            (pooled.paths()[0].throughput_ops_s - 0.9 * r.paths()[0].throughput_ops_s).abs() < 1.0
+        );
         assert_eq!(
-            pooled.paths[0].throughput_samples.len(),
-            2 * r.paths[0].throughput_samples.len()
+            pooled.paths()[0].throughput_samples.len(),
+            2 * r.paths()[0].throughput_samples.len()
         );
     }
 
@@ -378,7 +408,7 @@ mod tests {
         let r = report();
         let mut slow = r.clone();
         slow.run_id = "slowrun".into();
-        slow.paths[0].throughput_ops_s /= 2.0;
+        slow.race_mut().unwrap().paths[0].throughput_ops_s /= 2.0;
         let rows = compare(&r, &slow, 0.10);
         let v: serde_json::Value = serde_json::from_str(&json(&r, &slow, &rows, 0.10)).unwrap();
         assert_eq!(v["kind"], "compare");

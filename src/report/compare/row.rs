@@ -80,7 +80,7 @@ impl<'a> Side<'a> {
         Side {
             run_id: &r.run_id,
             started_at: &r.started_at,
-            verdict: &r.verdict,
+            verdict: r.verdict.name(),
             scenario: &r.scenario,
         }
     }

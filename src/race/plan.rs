@@ -1,0 +1,73 @@
+//! A race's validated plan: what `plan` resolves the command line and scenario into, and the
+//! defaults the command line and `nightly` share. Nothing here reads clap types.
+
+use super::engine::Until;
+use crate::pg::schema::SchemaPlan;
+use crate::pg::target::DatabasePlan;
+use crate::scenario::{Scenario, Strategy};
+use std::path::PathBuf;
+
+/// Calls per path when neither --ops nor --duration is given.
+pub const DEFAULT_OPS: u64 = 20_000;
+/// Calls in flight at once (--workers).
+pub const DEFAULT_WORKERS: usize = 256;
+/// Pooled connections (--connections).
+pub const DEFAULT_CONNECTIONS: usize = 64;
+/// The seed of keys and deltas (--seed).
+pub const DEFAULT_SEED: u64 = 1;
+
+/// How a race runs its paths: one closed choice, made once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaceMode {
+    /// Each path in turn on freshly reset counters; read-modify-write paths under this strategy.
+    Sequential(Strategy),
+    /// Every read-modify-write path once per strategy (`--matrix`).
+    Matrix,
+    /// All paths at once on the same rows (`--mixed`); read-modify-write under this strategy.
+    Mixed(Strategy),
+}
+
+pub struct RunPlan {
+    pub scenario: Scenario,
+    pub until: Until,
+    pub rate: Option<f64>,
+    pub mode: RaceMode,
+    pub retries: u32,
+    pub workers: usize,
+    pub connections: usize,
+    pub seed: u64,
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+    pub schema: SchemaPlan,
+    pub database: DatabasePlan,
+    pub command_line: String,
+}
+
+impl RunPlan {
+    /// The number of calls a path will make, for the progress bar (0 when timed).
+    pub fn ops_hint(&self) -> u64 {
+        match self.until {
+            Until::Ops(n) => n,
+            Until::Elapsed(_) => 0,
+        }
+    }
+
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        match self.until {
+            Until::Elapsed(d) => Some(d),
+            Until::Ops(_) => None,
+        }
+    }
+
+    /// The strategy of read-modify-write paths (in a matrix, each path runs under all).
+    pub fn strategy(&self) -> Strategy {
+        match self.mode {
+            RaceMode::Sequential(s) | RaceMode::Mixed(s) => s,
+            RaceMode::Matrix => Strategy::None,
+        }
+    }
+
+    pub fn absent_share(&self) -> f64 {
+        self.scenario.keys.absent_share
+    }
+}
