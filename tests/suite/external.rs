@@ -34,14 +34,15 @@ fn dump(db: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_run_creates_and_drops_only_its_own_database() {
-    let bystander = fresh_db("bystander").await;
+    let db = test_db_name();
+    let bystander = fresh_db().await;
     bystander
         .batch_execute("CREATE TABLE user_subscriptions (user_id uuid, used_tokens int); INSERT INTO user_subscriptions VALUES (gen_random_uuid(), 7);")
         .await
         .unwrap();
     drop(bystander);
     let admin = connect("postgres").await;
-    let before = dump("t_bystander");
+    let before = dump(&db);
     assert!(
         before.contains("COPY public.user_subscriptions"),
         "{before}"
@@ -49,7 +50,7 @@ async fn an_external_run_creates_and_drops_only_its_own_database() {
     let reports = tempfile::tempdir().unwrap();
     let url = shared()
         .url
-        .replace("dbname=postgres", "dbname=t_bystander");
+        .replace("dbname=postgres", &format!("dbname={db}"));
     let out = run(&[
         "run",
         "token-race",
@@ -75,11 +76,7 @@ async fn an_external_run_creates_and_drops_only_its_own_database() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0, "the run's own database {own} must be gone");
-    assert_eq!(
-        dump("t_bystander"),
-        before,
-        "the URL's database must be untouched"
-    );
+    assert_eq!(dump(&db), before, "the URL's database must be untouched");
 }
 
 #[test]

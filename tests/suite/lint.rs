@@ -5,7 +5,7 @@ use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unindexed_foreign_keys_are_found_and_indexed_ones_are_not() {
-    let client = fresh_db("lint").await;
+    let client = fresh_db().await;
     client
         .batch_execute(
             "CREATE TABLE parent (id int PRIMARY KEY, a int, b int, UNIQUE (a, b));

@@ -44,7 +44,7 @@ async fn seed_indexes(client: &tokio_postgres::Client) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrations_apply_end_to_end() {
-    let client = fresh_db("e2e").await;
+    let client = fresh_db().await;
     compat::apply(&client).await.unwrap();
     let all = migrate::load_builtin().unwrap();
     let applied = migrate::apply(&client, &all, |_| {}).await.unwrap();
@@ -96,7 +96,7 @@ async fn migrations_apply_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn until_leaves_the_seed_indexes_out() {
-    let client = fresh_db("until").await;
+    let client = fresh_db().await;
     compat::apply(&client).await.unwrap();
     let all = migrate::load_builtin().unwrap();
     let before = migrate::select(&all, Some("20251117000003"), "builtin").unwrap();
@@ -125,7 +125,7 @@ async fn a_failing_migration_is_rolled_back_and_named_by_file_and_line() {
         "CREATE TABLE half (x int);\nINSERT INTO half VALUES (1);\n\nINSERT INTO no_such_table VALUES (1);\n",
     )
     .unwrap();
-    let client = fresh_db("failing").await;
+    let client = fresh_db().await;
     let (files, _) = migrate::load_dir(dir.path()).unwrap();
     let err = migrate::apply(&client, &files, |_| {}).await.unwrap_err();
     let msg = err.to_string();
@@ -177,7 +177,7 @@ async fn files_with_their_own_transaction_bom_and_crlf_apply() {
     )
     .unwrap();
     std::fs::write(dir.path().join("README.md"), "not a migration").unwrap();
-    let client = fresh_db("own_tx").await;
+    let client = fresh_db().await;
     let (files, skipped) = migrate::load_dir(dir.path()).unwrap();
     assert_eq!(skipped, ["README.md"]);
     migrate::apply(&client, &files, |_| {}).await.unwrap();
@@ -200,7 +200,7 @@ async fn a_changed_checksum_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("1_t.sql");
     std::fs::write(&file, "CREATE TABLE t (x int);\n").unwrap();
-    let client = fresh_db("checksum").await;
+    let client = fresh_db().await;
     let (files, _) = migrate::load_dir(dir.path()).unwrap();
     migrate::apply(&client, &files, |_| {}).await.unwrap();
     std::fs::write(&file, "CREATE TABLE t (x bigint);\n").unwrap();
