@@ -208,6 +208,18 @@ pub fn migrations_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// The shipped join-bench with shorter timing budgets, written to `dir`, plus `edit`.
+pub fn quick_bench(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = include_str!("../../scenarios/join-bench.toml")
+        .replace("min_runs = 20", "min_runs = 10")
+        .replace("max_runs = 500", "max_runs = 60")
+        .replace("time_per_query = \"500ms\"", "time_per_query = \"50ms\"")
+        .replace("throughput_time = \"500ms\"", "throughput_time = \"50ms\"");
+    let file = dir.join("join-bench.toml");
+    std::fs::write(&file, edit(text)).unwrap();
+    file
+}
+
 /// postgres server processes whose command line mentions `needle`.
 pub fn servers_mentioning(needle: &str) -> Vec<String> {
     let out = Command::new("ps")
