@@ -3,21 +3,7 @@
 //! queries are input errors.
 
 use crate::util::*;
-use std::path::{Path, PathBuf};
-
-const BUILTIN: &str = include_str!("../../scenarios/join-bench.toml");
-
-/// The shipped join-bench with shorter timing budgets, written to `dir`, plus `edit`.
-fn quick_bench(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = BUILTIN
-        .replace("min_runs = 20", "min_runs = 10")
-        .replace("max_runs = 500", "max_runs = 60")
-        .replace("time_per_query = \"500ms\"", "time_per_query = \"50ms\"")
-        .replace("throughput_time = \"500ms\"", "throughput_time = \"50ms\"");
-    let file = dir.join("join-bench.toml");
-    std::fs::write(&file, edit(text)).unwrap();
-    file
-}
+use std::path::Path;
 
 /// Runs an index bench on the shared server; returns (exit code, stderr, report if written).
 fn bench(file: &Path, extra: &[&str]) -> (Option<i32>, String, Option<serde_json::Value>) {

@@ -81,16 +81,57 @@ pub async fn connect(db: &str) -> tokio_postgres::Client {
         .expect("connect to the shared test server")
 }
 
-/// A fresh database named after the test (dropped first if a failed earlier run left it).
-pub async fn fresh_db(name: &str) -> tokio_postgres::Client {
+/// The name of the running test's own database: `t_`, the test's function name, and a short
+/// hash of its full path (two tests of one name in different modules never share a database),
+/// as a valid identifier of at most 63 bytes.
+///
+/// libtest runs each test on a thread named after its path (`suite::lint::some_test`), so this
+/// must be called on the test's own thread: in the test fn, or in the future that
+/// `#[tokio::test]` drives (`block_on` runs it on that thread), not in a spawned task.
+pub fn test_db_name() -> String {
+    let thread = std::thread::current();
+    let test = thread
+        .name()
+        .filter(|n| *n != "main" && !n.starts_with("tokio-"))
+        .unwrap_or_else(|| {
+            panic!(
+                "test_db_name() on thread {:?}: call it on the test's own thread",
+                thread.name()
+            )
+        });
+    db_name_for(test)
+}
+
+fn db_name_for(test_path: &str) -> String {
+    let function = test_path.rsplit("::").next().unwrap_or(test_path);
+    let readable: String = function
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_') => c,
+            _ => '_',
+        })
+        .take(52)
+        .collect();
+    // FNV-1a: stable across Rust versions, so a later run finds a failed run's database.
+    let hash = test_path.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("t_{readable}_{hash:08x}")
+}
+
+/// A fresh database named after the running test ([`test_db_name`]), dropped first if a failed
+/// earlier run left it. It is not dropped at the end: the shared cluster goes with the test
+/// binary.
+pub async fn fresh_db() -> tokio_postgres::Client {
+    let name = test_db_name();
     let admin = connect("postgres").await;
     for sql in [
-        format!("DROP DATABASE IF EXISTS \"t_{name}\" WITH (FORCE)"),
-        format!("CREATE DATABASE \"t_{name}\""),
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
     ] {
         admin.batch_execute(&sql).await.unwrap();
     }
-    connect(&format!("t_{name}")).await
+    connect(&name).await
 }
 
 /// The release-or-debug `loadtest` binary cargo built for these tests.
@@ -165,6 +206,18 @@ pub fn migrations_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(dir.path().join(name), sql).unwrap();
     }
     dir
+}
+
+/// The shipped join-bench with shorter timing budgets, written to `dir`, plus `edit`.
+pub fn quick_bench(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = include_str!("../../scenarios/join-bench.toml")
+        .replace("min_runs = 20", "min_runs = 10")
+        .replace("max_runs = 500", "max_runs = 60")
+        .replace("time_per_query = \"500ms\"", "time_per_query = \"50ms\"")
+        .replace("throughput_time = \"500ms\"", "throughput_time = \"50ms\"");
+    let file = dir.join("join-bench.toml");
+    std::fs::write(&file, edit(text)).unwrap();
+    file
 }
 
 /// postgres server processes whose command line mentions `needle`.
@@ -251,5 +304,29 @@ impl Interrupted {
             0,
             "no half report"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::db_name_for;
+
+    #[test]
+    fn database_names_are_identifiers_of_at_most_63_bytes_and_differ_by_module() {
+        let long =
+            "suite::migrations::a_failing_migration_is_rolled_back_and_named_by_file_and_line";
+        let name = db_name_for(long);
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            name.starts_with("t_a_failing_migration_is_rolled_back"),
+            "{name}"
+        );
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name}"
+        );
+        assert_ne!(db_name_for("suite::a::same"), db_name_for("suite::b::same"));
+        assert_eq!(db_name_for("suite::a::same"), db_name_for("suite::a::same"));
     }
 }

@@ -1,0 +1,93 @@
+//! Safety on a server loadtest does not own (`--database-url`): a run creates and drops only
+//! its own database and leaves the URL's database byte for byte as it was; an unreachable server
+//! is exit 3.
+
+use crate::util::*;
+
+/// pg_dump of a database, to compare it byte for byte (minus pg_dump's per-run random
+/// `\restrict` key).
+fn dump(db: &str) -> String {
+    let bindir = loadtest::pg::binaries::Binaries::find(None).unwrap().bindir;
+    let out = std::process::Command::new(bindir.join("pg_dump"))
+        .args([
+            "-h",
+            shared().socket_dir.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_run_creates_and_drops_only_its_own_database() {
+    let db = test_db_name();
+    let bystander = fresh_db().await;
+    bystander
+        .batch_execute("CREATE TABLE user_subscriptions (user_id uuid, used_tokens int); INSERT INTO user_subscriptions VALUES (gen_random_uuid(), 7);")
+        .await
+        .unwrap();
+    drop(bystander);
+    let admin = connect("postgres").await;
+    let before = dump(&db);
+    assert!(
+        before.contains("COPY public.user_subscriptions"),
+        "{before}"
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let url = shared()
+        .url
+        .replace("dbname=postgres", &format!("dbname={db}"));
+    let out = run(&[
+        "run",
+        "token-race",
+        "--ops",
+        "2000",
+        "--quiet",
+        "--database-url",
+        &url,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(reports.path());
+    assert_eq!(r["database"]["mode"], "external");
+    // Other tests run on this server at the same time, so look for this run's database by name.
+    let own = format!("loadtest_{}", r["run_id"].as_str().unwrap());
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&own],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the run's own database {own} must be gone");
+    assert_eq!(dump(&db), before, "the URL's database must be untouched");
+}
+
+#[test]
+fn an_unreachable_server_is_exit_3() {
+    let out = run(&[
+        "run",
+        "token-race",
+        "--database-url",
+        "host=/nonexistent port=1 user=x dbname=y",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1);
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+}
