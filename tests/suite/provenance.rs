@@ -60,7 +60,7 @@ fn reports_name_the_git_commit_of_the_migrations_folder() {
     // A change elsewhere in the repository does not make the folder dirty; one inside does.
     std::fs::write(repo.path().join("README"), "elsewhere").unwrap();
     assert_eq!(
-        loadtest::provenance::of_dir(&dir).map(|g| g.dirty),
+        loadtest::pg::provenance::of_dir(&dir).map(|g| g.dirty),
         Some(false)
     );
     let file = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap();
@@ -75,15 +75,15 @@ fn reports_name_the_git_commit_of_the_migrations_folder() {
     assert!(md.contains("with uncommitted changes"), "{md}");
 
     // Not a repository: null, and the run goes on.
-    assert_eq!(loadtest::provenance::of_dir(copied.path()), None);
+    assert_eq!(loadtest::pg::provenance::of_dir(copied.path()), None);
     let (g, _) = run_on(copied.path());
     assert!(g.is_null(), "{g}");
 
     // The built-in migrations carry the commit loadtest was built from (this checkout's HEAD),
     // when it was built from a checkout.
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(here) = loadtest::provenance::of_dir(manifest) {
-        let built = loadtest::provenance::builtin().expect("build.rs recorded the commit");
+    if let Some(here) = loadtest::pg::provenance::of_dir(manifest) {
+        let built = loadtest::pg::provenance::builtin().expect("build.rs recorded the commit");
         assert_eq!(built.commit, here.commit);
     }
 }

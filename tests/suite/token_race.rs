@@ -22,7 +22,7 @@ fn rpc_loses_nothing_and_fallback_loses_updates_at_the_defaults() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = report(reports.path());
     assert_eq!(r["verdict"], "pass");
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     let rpc = path(&r, "rpc");
     let fallback = path(&r, "fallback");
     assert_eq!(rpc["ops_ok"], 20000);
