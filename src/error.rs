@@ -1,9 +1,10 @@
 //! The one error type that crosses module boundaries, and the exit code each kind of failure maps to.
 //!
-//! Modules keep their own typed errors (migrations, scenarios, clusters); they all convert into
-//! [`Error`], whose variants are grouped by *who has to act*: the user fixing input (exit 2), the
-//! environment or database (exit 3), or an interruption (130/143). `main` prints the message as one
-//! line and returns the code; nothing here ever exits the process.
+//! Modules keep their own typed errors (scenarios, migrations, binaries, clusters, the
+//! compatibility layer); they all convert into [`Error`], whose variants are grouped by *who has
+//! to act*: the user fixing input (exit 2), the environment or database (exit 3), or an
+//! interruption (130/143). `exit_code` decides by variant, never by where the error was raised.
+//! `main` prints the message as one line and returns the code; nothing here ever exits the process.
 
 use std::path::PathBuf;
 
@@ -43,9 +44,24 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A scenario file is wrong at a line and column: the user fixes the file.
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
     /// A migration file failed or was refused: the user fixes the migration.
     #[error(transparent)]
     Migration(#[from] crate::pg::migrate::MigrateError),
+    /// No PostgreSQL server binaries: a wrong `--pg-bindir` (input) or none installed.
+    #[error(transparent)]
+    Binaries(#[from] crate::pg::binaries::BinariesError),
+    /// Running as root with no system user to run the server as.
+    #[error(transparent)]
+    RunAs(#[from] crate::pg::cluster::RunAsError),
+    /// The scratch cluster could not be prepared or would not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::pg::cluster::ClusterError),
+    /// The Supabase compatibility layer failed in the database.
+    #[error(transparent)]
+    Compat(#[from] crate::pg::compat::CompatError),
     /// PostgreSQL is missing, would not start, or the machine refused something.
     #[error("{0}")]
     Environment(String),
@@ -70,12 +86,17 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Input(_) | Error::ReadFile { .. } => exit::USAGE,
+            Error::Input(_) | Error::ReadFile { .. } | Error::Scenario(_) => exit::USAGE,
             Error::Migration(e) if e.is_input_error() => exit::USAGE,
             Error::Migration(_) => exit::ENVIRONMENT,
-            Error::Environment(_) | Error::Database { .. } | Error::WriteFile { .. } => {
-                exit::ENVIRONMENT
-            }
+            Error::Binaries(e) if e.is_input_error() => exit::USAGE,
+            Error::Binaries(_) => exit::ENVIRONMENT,
+            Error::RunAs(_)
+            | Error::Cluster(_)
+            | Error::Compat(_)
+            | Error::Environment(_)
+            | Error::Database { .. }
+            | Error::WriteFile { .. } => exit::ENVIRONMENT,
             Error::Interrupted(Signal::Interrupt) => exit::SIGINT,
             Error::Interrupted(Signal::Terminate) => exit::SIGTERM,
         }
@@ -89,3 +110,91 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::binaries::{BinariesError, INSTALL_HINT};
+    use crate::pg::cluster::{ClusterError, RunAsError};
+    use crate::pg::compat::CompatError;
+    use crate::scenario::ScenarioError;
+
+    #[test]
+    fn a_scenario_error_is_bad_input_and_keeps_its_location() {
+        let e = Error::from(ScenarioError {
+            origin: "bad.toml".into(),
+            line: 1,
+            col: 6,
+            message: "key with no value, expected `=`".into(),
+        });
+        assert_eq!(e.exit_code(), exit::USAGE);
+        assert_eq!(
+            e.to_string(),
+            "bad.toml:1:6: key with no value, expected `=`"
+        );
+    }
+
+    #[test]
+    fn a_wrong_pg_bindir_is_bad_input_naming_the_flag_and_folder() {
+        let e = Error::from(BinariesError::NotInBindir {
+            dir: PathBuf::from("/no/such/dir"),
+        });
+        assert_eq!(e.exit_code(), exit::USAGE);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("--pg-bindir /no/such/dir: no initdb and postgres executables there"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn no_binaries_anywhere_is_the_environment() {
+        let e = Error::from(BinariesError::NotInstalled);
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        assert_eq!(e.to_string(), INSTALL_HINT);
+    }
+
+    #[test]
+    fn a_missing_system_user_is_the_environment() {
+        let e = Error::from(RunAsError::NoSuchUser {
+            user: "postgres".into(),
+        });
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        let e = Error::from(RunAsError::Lookup {
+            user: "postgres".into(),
+            source: nix::errno::Errno::EIO,
+        });
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        assert!(e.to_string().contains("'postgres'"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_that_will_not_start_is_the_environment() {
+        let e = Error::from(ClusterError::Start("postgres exited with 1".into()));
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        assert_eq!(
+            e.to_string(),
+            "the scratch PostgreSQL server did not start: postgres exited with 1"
+        );
+    }
+
+    #[test]
+    fn a_failed_compat_layer_is_a_database_failure() {
+        // tokio-postgres has no public constructor for its error; a bad connection string
+        // yields one.
+        let source = "postgres://[bad"
+            .parse::<tokio_postgres::Config>()
+            .unwrap_err();
+        let e = Error::from(CompatError { source });
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("the Supabase compatibility layer failed: "),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("(pass --compat none for a plain PostgreSQL schema)"),
+            "{msg}"
+        );
+    }
+}

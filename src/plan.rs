@@ -53,7 +53,7 @@ impl Plan {
             }),
             cli::Command::Run(a) => {
                 let (origin, text) = scenario::locate(&a.scenario)?;
-                match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
+                match scenario::load(&origin, &text)? {
                     Loaded::Race(scenario) => Plan::Run(Box::new(race(a, scenario, command_line)?)),
                     Loaded::IndexBench(b) => Plan::Bench(Box::new(bench(a, b, command_line)?)),
                 }
@@ -243,26 +243,25 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
     let mut benches = Vec::new();
     for name in names {
         let (origin, text) = scenario::locate(&name)?;
-        let scenario =
-            match scenario::load(&origin, &text).map_err(|e| Error::Input(e.to_string()))? {
-                Loaded::Race(s) => s,
-                Loaded::IndexBench(b) => {
-                    benches.push(bench_plan(
-                        b,
-                        schema.clone(),
-                        BenchFlags {
-                            scale: a.scale,
-                            aa: false,
-                            workers: bench_plan::DEFAULT_WORKERS,
-                            seed: race_plan::DEFAULT_SEED,
-                        },
-                        &a.output,
-                        &a.database,
-                        command_line.clone(),
-                    )?);
-                    continue;
-                }
-            };
+        let scenario = match scenario::load(&origin, &text)? {
+            Loaded::Race(s) => s,
+            Loaded::IndexBench(b) => {
+                benches.push(bench_plan(
+                    b,
+                    schema.clone(),
+                    BenchFlags {
+                        scale: a.scale,
+                        aa: false,
+                        workers: bench_plan::DEFAULT_WORKERS,
+                        seed: race_plan::DEFAULT_SEED,
+                    },
+                    &a.output,
+                    &a.database,
+                    command_line.clone(),
+                )?);
+                continue;
+            }
+        };
         runs.push(RunPlan {
             scenario,
             until: Until::Ops(a.ops),

@@ -11,6 +11,29 @@ pub const INSTALL_HINT: &str = "no PostgreSQL server binaries found (initdb, pos
 (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql), pass --pg-bindir DIR, \
 or pass --database-url URL to use a running server";
 
+/// Why no server binaries could be used. Who has to act depends on the variant: a wrong
+/// `--pg-bindir` is the user's input, an empty machine is the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum BinariesError {
+    /// The folder given with `--pg-bindir` holds no usable `initdb` and `postgres`.
+    #[error(
+        "--pg-bindir {}: no initdb and postgres executables there (pass the folder that holds both, as printed by `pg_config --bindir`, or leave --pg-bindir out to search for them)",
+        dir.display()
+    )]
+    NotInBindir { dir: PathBuf },
+    /// Nothing on `PATH`, from `pg_config`, or under `/usr/lib/postgresql`.
+    #[error("{}", INSTALL_HINT)]
+    NotInstalled,
+}
+
+impl BinariesError {
+    /// True when the user fixes it by changing a flag (exit 2), false when PostgreSQL has to be
+    /// installed (exit 3).
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, BinariesError::NotInBindir { .. })
+    }
+}
+
 /// The server binaries of one PostgreSQL installation.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -28,19 +51,16 @@ impl Binaries {
     }
 
     /// Locates the binaries, or explains what to install.
-    pub fn find(explicit: Option<&Path>) -> Result<Binaries, String> {
+    pub fn find(explicit: Option<&Path>) -> Result<Binaries, BinariesError> {
         if let Some(dir) = explicit {
-            return Self::in_dir(dir).ok_or_else(|| {
-                format!(
-                    "--pg-bindir {}: no initdb and postgres executables there",
-                    dir.display()
-                )
+            return Self::in_dir(dir).ok_or_else(|| BinariesError::NotInBindir {
+                dir: dir.to_path_buf(),
             });
         }
         candidates()
             .into_iter()
             .find_map(|dir| Self::in_dir(&dir))
-            .ok_or_else(|| INSTALL_HINT.to_string())
+            .ok_or(BinariesError::NotInstalled)
     }
 
     fn in_dir(dir: &Path) -> Option<Binaries> {
@@ -128,6 +148,25 @@ mod tests {
     fn explicit_dir_without_binaries_names_the_flag() {
         let dir = tempfile::tempdir().unwrap();
         let err = Binaries::find(Some(dir.path())).unwrap_err();
-        assert!(err.starts_with("--pg-bindir"), "{err}");
+        assert!(
+            matches!(&err, BinariesError::NotInBindir { dir: d } if d == dir.path()),
+            "{err:?}"
+        );
+        assert!(err.is_input_error());
+        let msg = err.to_string();
+        let named = format!("--pg-bindir {}: ", dir.path().display());
+        assert!(msg.starts_with(&named), "{msg}");
+        assert!(
+            msg.contains("no initdb and postgres executables there"),
+            "{msg}"
+        );
+        assert!(msg.contains("pg_config --bindir"), "{msg}");
+    }
+
+    #[test]
+    fn nothing_installed_is_the_environment_with_the_install_hint() {
+        let err = BinariesError::NotInstalled;
+        assert!(!err.is_input_error());
+        assert_eq!(err.to_string(), INSTALL_HINT);
     }
 }

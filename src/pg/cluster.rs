@@ -33,7 +33,7 @@ pub struct RunAs {
 
 impl RunAs {
     /// Resolves who the server runs as: nobody else unless loadtest is root, then `user`.
-    pub fn resolve(user: &str) -> Result<Option<RunAs>, String> {
+    pub fn resolve(user: &str) -> Result<Option<RunAs>, RunAsError> {
         if !nix::unistd::geteuid().is_root() {
             return Ok(None);
         }
@@ -43,11 +43,32 @@ impl RunAs {
                 uid: u.uid.as_raw(),
                 gid: u.gid.as_raw(),
             })),
-            _ => Err(format!(
-                "loadtest runs as root and PostgreSQL refuses to run as root, but there is no system user '{user}' to run it as: create one (useradd --system {user}) or pass --pg-user NAME"
-            )),
+            Ok(None) => Err(RunAsError::NoSuchUser {
+                user: user.to_string(),
+            }),
+            Err(source) => Err(RunAsError::Lookup {
+                user: user.to_string(),
+                source,
+            }),
         }
     }
+}
+
+/// Why loadtest, running as root, has nobody to run the server as. The machine's user database
+/// has to change (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum RunAsError {
+    #[error(
+        "loadtest runs as root and PostgreSQL refuses to run as root, but there is no system user '{user}' to run it as: create one (useradd --system {user}) or pass --pg-user NAME"
+    )]
+    NoSuchUser { user: String },
+    #[error(
+        "loadtest runs as root and PostgreSQL refuses to run as root, but looking up the system user '{user}' to run it as failed: {source}"
+    )]
+    Lookup {
+        user: String,
+        source: nix::errno::Errno,
+    },
 }
 
 /// How to start a scratch cluster.
@@ -444,5 +465,16 @@ mod tests {
         sweep_orphans(tmp.path());
         assert!(!orphan.exists());
         assert!(live.exists() && kept.exists() && foreign.exists());
+    }
+
+    #[test]
+    fn a_missing_system_user_is_named_with_the_fix() {
+        let msg = RunAsError::NoSuchUser {
+            user: "pgrunner".into(),
+        }
+        .to_string();
+        assert!(msg.contains("no system user 'pgrunner'"), "{msg}");
+        assert!(msg.contains("useradd --system pgrunner"), "{msg}");
+        assert!(msg.contains("--pg-user NAME"), "{msg}");
     }
 }

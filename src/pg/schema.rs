@@ -2,7 +2,7 @@
 
 use super::migrate::{self, Migration};
 use super::provenance::GitState;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The schema to build, already read from disk.
 #[derive(Debug, Clone)]
@@ -39,9 +39,7 @@ pub async fn build_schema(
     mut line: impl FnMut(String),
 ) -> Result<Vec<migrate::Applied>> {
     if schema.compat {
-        super::compat::apply(client)
-            .await
-            .map_err(Error::Environment)?;
+        super::compat::apply(client).await?;
     }
     let applied = migrate::apply(client, &schema.migrations, |a| {
         line(format!(

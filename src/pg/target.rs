@@ -38,7 +38,7 @@ pub fn describe_mode(t: &Target) -> &'static str {
 impl Target {
     /// Starts a scratch cluster; its `postgres` database is the run's own.
     pub fn embedded(opts: &ClusterOptions) -> Result<Target> {
-        let cluster = ScratchCluster::start(opts).map_err(|e| Error::Environment(e.to_string()))?;
+        let cluster = ScratchCluster::start(opts)?;
         Ok(Target::Embedded {
             cluster,
             dbname: "postgres".into(),
@@ -179,11 +179,8 @@ async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result
     if let Some(url) = &db.url {
         return Target::external(url, run_id).await;
     }
-    let binaries = Binaries::find(db.pg_bindir.as_deref()).map_err(|m| match db.pg_bindir {
-        Some(_) => Error::Input(m),
-        None => Error::Environment(m),
-    })?;
-    let run_as = RunAs::resolve(&db.pg_user).map_err(Error::Environment)?;
+    let binaries = Binaries::find(db.pg_bindir.as_deref())?;
+    let run_as = RunAs::resolve(&db.pg_user)?;
     let opts = ClusterOptions {
         binaries,
         run_as,
