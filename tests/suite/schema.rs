@@ -173,6 +173,15 @@ fn nightly_and_index_bench_reports_match_the_schema() {
         .find(|r| r["scenario"] == "join-bench")
         .expect("the join-bench report");
     assert!(bench["index_bench"].is_object() && !bench["queries"].as_array().unwrap().is_empty());
+    // Schema 2: an index benchmark has no race settings or paths; one with them is refused.
+    assert!(bench.get("settings").is_none() && bench.get("paths").is_none());
+    let race = runs.iter().find(|r| r["scenario"] == "token-race").unwrap();
+    let mut mixed = bench.clone();
+    mixed["settings"] = race["settings"].clone();
+    assert!(
+        !violations(&mixed).is_empty(),
+        "an index benchmark with a race's settings passed the schema"
+    );
 }
 
 /// The schema has teeth: renamed keys, closed sets and exact decimals are enforced, in run
@@ -216,7 +225,7 @@ fn a_renamed_key_an_unknown_verdict_or_an_inexact_counter_fails_validation() {
     let mut bad = example();
     bad["verdict"] = json!("passed");
     let nightly = json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "kind": "nightly",
         "started_at": "2026-11-25T15:06:23Z",
         "duration_s": 6.5,
