@@ -12,7 +12,9 @@ use crate::Stop;
 use crate::error::{Error, Result};
 use crate::pg::{self, lint, migrate, schema, server, target};
 use crate::progress::Progress;
-use crate::report::bench_model::{BenchBody, ForeignKeyReport, IndexBench, QueryReport};
+use crate::report::bench_model::{
+    BenchBody, DataReport, ForeignKeyReport, IndexBench, QueryReport,
+};
 use crate::report::{self, Body, Report, Verdict};
 use crate::stats;
 use datagen::TableGen;
@@ -40,107 +42,200 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
         stop,
         |l| progress.line(l),
         async |target| {
-            let mut config = target.config();
-            // Added to whatever options a --database-url already carries, not in their place.
-            let options = match config.get_options() {
-                Some(own) if !own.trim().is_empty() => {
-                    format!("{own} {}", timing::SESSION_OPTIONS)
-                }
-                _ => timing::SESSION_OPTIONS.to_string(),
-            };
-            config.options(&options);
-            let client = pg::connect(&config)
-                .await
-                .map_err(Error::db("cannot connect to the scratch database"))?;
-            let mut applied = schema::build_schema(&client, &plan.before, |l| progress.line(&l)).await?;
-            stop.check(Ok(()))?;
-            check_tables(&client, plan).await?;
-            let s = &plan.scenario;
-            let gens = TableGen::all(s, plan.scale, plan.seed);
-            progress.line(&format!(
-                "loading {} tables at scale {} (seed {})",
-                gens.len(),
-                plan.scale,
-                plan.seed
-            ));
-            let data = crate::bench::loader::load(&client, &config, gens, stop, &|l| progress.line(&l)).await?;
-            progress.line(&format!(
-                "  {} rows in {:.2} s: {:.0} rows/s; VACUUM (ANALYZE) {:.2} s",
-                data.rows, data.seconds, data.rows_per_s, data.vacuum_analyze_s
-            ));
-            let indexes_before = index_names(&client).await?;
-            let mut readies = Vec::new();
-            for q in &s.queries {
-                readies.push(timing::prepare(&client, &s.origin, q, plan.seed).await?);
-            }
-            let workers = timing::connect_workers(&config, plan.workers).await?;
-            let mut migration_s = None;
-            let (before, after) = if plan.aa {
-                apply_migration(&client, plan, &mut applied, progress).await?;
-                measure_twice(&client, &workers, &readies, plan, stop, progress).await?
-            } else {
-                let before = measure(&client, &workers, &readies, plan, None, "before", stop, progress).await?;
-                let t = Instant::now();
-                apply_migration(&client, plan, &mut applied, progress).await?;
-                migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-                let reps: Vec<_> = before
-                    .iter()
-                    .map(|b| timing::representative(&b.timing))
-                    .collect();
-                let after = measure(&client, &workers, &readies, plan, Some(&reps), "after", stop, progress).await?;
-                (before, after)
-            };
-            let indexes_after = index_names(&client).await?;
-            let new_indexes: Vec<String> = indexes_after
-                .into_iter()
-                .filter(|i| !indexes_before.contains(i))
-                .collect();
-            let unindexed = lint::unindexed_foreign_keys(&client)
-                .await
-                .map_err(Error::db("cannot list unindexed foreign keys"))?;
-            let database = server::database_info(&client, target).await?;
-            let queries: Vec<QueryReport> = readies
-                .iter()
-                .zip(before)
-                .zip(after)
-                .map(|((r, b), a)| query_report(r, b, a, plan))
-                .collect();
-            let bench = IndexBench {
-                migration: plan.migration.version.clone(),
-                mode: if plan.aa { "a-a" } else { "before-after" }.into(),
-                scale: plan.scale,
-                seed: plan.seed,
-                workers: plan.workers,
-                warmup: s.settings.warmup,
-                min_runs: s.settings.min_runs,
-                max_runs: s.settings.max_runs,
-                time_per_query_s: s.settings.time_per_query.as_secs_f64(),
-                throughput_time_s: s.settings.throughput_time.as_secs_f64(),
-                confidence: s.settings.confidence,
-                missing_share: s.settings.missing_share,
-                session_settings: vec![
-                    "synchronize_seqscans = off: without an index, a repeated scan would resume where the last one stopped and look fast".into(),
-                    "jit = off: JIT compilation of large scans adds tens of milliseconds an app's short queries never pay".into(),
-                ],
-                data,
-                migration_s,
-                new_indexes,
-            };
-            let fks = unindexed
-                .into_iter()
-                .map(|f| ForeignKeyReport {
-                    table: f.table,
-                    columns: f.columns,
-                    references: f.references,
-                    constraint: f.constraint,
-                    partial_index_not_counted: f.partial_index_not_counted,
-                })
-                .collect();
-            Ok(assemble(plan, &run_id, started_at, began, applied, database, queries, fks, bench))
+            let measured = bench_on(target, plan, stop, progress).await?;
+            Ok(assemble(plan, &run_id, started_at, began, measured))
         },
     )
     .await?;
     Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
+}
+
+/// What one benchmark measured, before it is judged.
+struct Measured {
+    applied: Vec<migrate::Applied>,
+    database: report::Database,
+    queries: Vec<QueryReport>,
+    fks: Vec<ForeignKeyReport>,
+    bench: IndexBench,
+}
+
+/// The benchmark on one target: the schema before the migration, the data, both states timed
+/// around the real migration file, and what is still unindexed after it.
+async fn bench_on(
+    target: &target::Target,
+    plan: &BenchPlan,
+    stop: &Stop,
+    progress: Progress,
+) -> Result<Measured> {
+    let config = session_config(target);
+    let client = pg::connect(&config)
+        .await
+        .map_err(Error::db("cannot connect to the scratch database"))?;
+    let say = |l: String| progress.line(&l);
+    let mut applied = schema::build_schema(&client, &plan.before, say).await?;
+    stop.check(Ok(()))?;
+    check_tables(&client, plan).await?;
+    let s = &plan.scenario;
+    let gens = TableGen::all(s, plan.scale, plan.seed);
+    progress.line(&format!(
+        "loading {} tables at scale {} (seed {})",
+        gens.len(),
+        plan.scale,
+        plan.seed
+    ));
+    let data = loader::load(&client, &config, gens, stop, &|l| progress.line(&l)).await?;
+    progress.line(&format!(
+        "  {} rows in {:.2} s: {:.0} rows/s; VACUUM (ANALYZE) {:.2} s",
+        data.rows, data.seconds, data.rows_per_s, data.vacuum_analyze_s
+    ));
+    let indexes_before = index_names(&client).await?;
+    let mut readies = Vec::new();
+    for q in &s.queries {
+        readies.push(timing::prepare(&client, &s.origin, q, plan.seed).await?);
+    }
+    let workers = timing::connect_workers(&config, plan.workers).await?;
+    let states = States {
+        client: &client,
+        workers: &workers,
+        readies: &readies,
+        plan,
+        stop,
+        progress,
+    };
+    let (before, after, migration_s) = states.time_both(&mut applied).await?;
+    let new_indexes: Vec<String> = index_names(&client)
+        .await?
+        .into_iter()
+        .filter(|i| !indexes_before.contains(i))
+        .collect();
+    let unindexed = lint::unindexed_foreign_keys(&client)
+        .await
+        .map_err(Error::db("cannot list unindexed foreign keys"))?;
+    let queries: Vec<QueryReport> = readies
+        .iter()
+        .zip(before)
+        .zip(after)
+        .map(|((r, b), a)| query_report(r, b, a, plan))
+        .collect();
+    Ok(Measured {
+        applied,
+        database: server::database_info(&client, target).await?,
+        queries,
+        fks: unindexed
+            .into_iter()
+            .map(|f| ForeignKeyReport {
+                table: f.table,
+                columns: f.columns,
+                references: f.references,
+                constraint: f.constraint,
+                partial_index_not_counted: f.partial_index_not_counted,
+            })
+            .collect(),
+        bench: index_bench(plan, data, migration_s, new_indexes),
+    })
+}
+
+/// The benchmark's session settings, added to whatever options a --database-url already
+/// carries, not in their place.
+fn session_config(target: &target::Target) -> tokio_postgres::Config {
+    let mut config = target.config();
+    let options = match config.get_options() {
+        Some(own) if !own.trim().is_empty() => format!("{own} {}", timing::SESSION_OPTIONS),
+        _ => timing::SESSION_OPTIONS.to_string(),
+    };
+    config.options(&options);
+    config
+}
+
+/// The report's record of how the benchmark ran.
+fn index_bench(
+    plan: &BenchPlan,
+    data: DataReport,
+    migration_s: Option<f64>,
+    new_indexes: Vec<String>,
+) -> IndexBench {
+    let s = &plan.scenario.settings;
+    IndexBench {
+        migration: plan.migration.version.clone(),
+        mode: if plan.aa { "a-a" } else { "before-after" }.into(),
+        scale: plan.scale,
+        seed: plan.seed,
+        workers: plan.workers,
+        warmup: s.warmup,
+        min_runs: s.min_runs,
+        max_runs: s.max_runs,
+        time_per_query_s: s.time_per_query.as_secs_f64(),
+        throughput_time_s: s.throughput_time.as_secs_f64(),
+        confidence: s.confidence,
+        missing_share: s.missing_share,
+        session_settings: vec![
+            "synchronize_seqscans = off: without an index, a repeated scan would resume where \
+             the last one stopped and look fast"
+                .into(),
+            "jit = off: JIT compilation of large scans adds tens of milliseconds an app's short \
+             queries never pay"
+                .into(),
+        ],
+        data,
+        migration_s,
+        new_indexes,
+    }
+}
+
+/// What timing a state needs: the connections, the prepared queries, the plan.
+struct States<'a> {
+    client: &'a tokio_postgres::Client,
+    workers: &'a [tokio_postgres::Client],
+    readies: &'a [Ready<'a>],
+    plan: &'a BenchPlan,
+    stop: &'a Stop,
+    progress: Progress,
+}
+
+impl States<'_> {
+    /// Before and after the migration (or the migrated state twice, for A/A), and the
+    /// migration's own duration on this data.
+    async fn time_both(
+        &self,
+        applied: &mut Vec<migrate::Applied>,
+    ) -> Result<(Vec<State>, Vec<State>, Option<f64>)> {
+        let (client, workers, readies, plan, stop, progress) = (
+            self.client,
+            self.workers,
+            self.readies,
+            self.plan,
+            self.stop,
+            self.progress,
+        );
+        if plan.aa {
+            apply_migration(client, plan, applied, progress).await?;
+            let (a, b) = measure_twice(client, workers, readies, plan, stop, progress).await?;
+            return Ok((a, b, None));
+        }
+        let before = measure(
+            client, workers, readies, plan, None, "before", stop, progress,
+        )
+        .await?;
+        let t = Instant::now();
+        apply_migration(client, plan, applied, progress).await?;
+        let migration_s = Some((t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+        let reps: Vec<_> = before
+            .iter()
+            .map(|b| timing::representative(&b.timing))
+            .collect();
+        let after = measure(
+            client,
+            workers,
+            readies,
+            plan,
+            Some(&reps),
+            "after",
+            stop,
+            progress,
+        )
+        .await?;
+        Ok((before, after, migration_s))
+    }
 }
 
 /// Every table of the scenario must exist with its columns before any row is generated: a
@@ -153,10 +248,7 @@ async fn check_tables(client: &tokio_postgres::Client, plan: &BenchPlan) -> Resu
             .map(|(c, _)| pg::quote_ident(c))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
-            "SELECT {cols} FROM {} LIMIT 0",
-            crate::bench::loader::qualified(&t.name)
-        );
+        let sql = format!("SELECT {cols} FROM {} LIMIT 0", loader::qualified(&t.name));
         if let Err(e) = client.prepare(&sql).await {
             return Err(Error::Input(format!(
                 "{}: table {}: {} (after the migrations before {})",
@@ -404,18 +496,20 @@ fn node_uses(node: &str, index: &str) -> bool {
     node.split(' ').skip_while(|w| *w != "using").nth(1) == Some(index)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     plan: &BenchPlan,
     run_id: &str,
     started_at: chrono::DateTime<chrono::Utc>,
     began: Instant,
-    applied: Vec<migrate::Applied>,
-    database: report::Database,
-    queries: Vec<QueryReport>,
-    fks: Vec<ForeignKeyReport>,
-    bench: IndexBench,
+    m: Measured,
 ) -> Report {
+    let Measured {
+        applied,
+        database,
+        queries,
+        fks,
+        bench,
+    } = m;
     let (failures, warnings) = judge(plan, &queries, &bench, &fks);
     let s = &plan.scenario;
     Report {

@@ -95,7 +95,8 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
             print!("{}", compare::markdown(old, new, &rows, plan.threshold));
             if olds.len() > 1 || news.len() > 1 {
                 println!(
-                    "\n(means over {} baseline and {} new runs; throughput interval from all their samples, run by run)\n",
+                    "\n(means over {} baseline and {} new runs; throughput interval from all \
+                        their samples, run by run)\n",
                     olds.len(),
                     news.len()
                 );

@@ -42,7 +42,8 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
         };
         if let Some(erased) = p.erased_by_other_paths {
             warnings.push(format!(
-                "path '{}': {erased} of its {} acknowledged increments were erased by the lossy path(s) running beside it",
+                "path '{}': {erased} of its {} acknowledged increments were erased by the lossy \
+                    path(s) running beside it",
                 p.name, p.ops_ok
             ));
         } else if p.expect == Expect::Exact && !missing.is_empty() {
@@ -81,7 +82,8 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
             && p.strategy == PathStrategy::Rmw(Strategy::None)
         {
             warnings.push(format!(
-                "path '{}' is expected to lose updates but lost none: the load was too weak to prove the race (raise --workers/--connections/--ops or the hot share)",
+                "path '{}' is expected to lose updates but lost none: the load was too weak to \
+                    prove the race (raise --workers/--connections/--ops or the hot share)",
                 p.name
             ));
         }
@@ -89,7 +91,8 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
             && !w.agrees_with_totals
         {
             failures.push(format!(
-                "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's two methods disagree",
+                "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's \
+                    two methods disagree",
                 p.name,
                 join(&w.lost_amount),
                 join(&missing.iter().map(|(_, v)| *v).collect::<Vec<_>>())
@@ -99,13 +102,15 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
             && a.accepted > 0
         {
             warnings.push(format!(
-                "path '{}' acknowledged {} call(s) for keys that do not exist: the function silently did nothing instead of refusing them",
+                "path '{}' acknowledged {} call(s) for keys that do not exist: the function \
+                    silently did nothing instead of refusing them",
                 p.name, a.accepted
             ));
         }
         if p.witnesses_dropped > 0 {
             warnings.push(format!(
-                "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound memory), so its lost updates are a lower bound",
+                "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound \
+                    memory), so its lost updates are a lower bound",
                 p.name,
                 engine::WITNESS_LIMIT,
                 p.witnesses_dropped
@@ -113,7 +118,8 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
         }
         if p.late_starts > 0 || p.not_started > 0 {
             warnings.push(format!(
-                "path '{}': {} call(s) started late and {} never started: the server could not keep up with --rate (latency counts from when each call was due)",
+                "path '{}': {} call(s) started late and {} never started: the server could not \
+                    keep up with --rate (latency counts from when each call was due)",
                 p.name, p.late_starts, p.not_started
             ));
         }

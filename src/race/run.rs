@@ -171,7 +171,11 @@ impl Race<'_> {
     /// many of each path's increments survived (see `oracle::attribute`).
     pub async fn mixed(&self) -> Result<Vec<PathReport>> {
         let Until::Ops(ops) = self.plan.until else {
-            return Err(Error::Input("--mixed needs --ops (not --duration): the attribution of lost increments is sized from the call count".into()));
+            return Err(Error::Input(
+                "--mixed needs --ops (not --duration): the attribution of \
+                lost increments is sized from the call count"
+                    .into(),
+            ));
         };
         let paths = &self.plan.scenario.paths;
         let columns = &self.plan.scenario.counters.columns;
@@ -181,7 +185,8 @@ impl Race<'_> {
         });
         if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
             return Err(Error::Input(format!(
-                "--mixed with {} paths and --ops {ops} would overflow the integer column {}: lower --ops",
+                "--mixed with {} paths and --ops {ops} would overflow the integer column {}: \
+                    lower --ops",
                 paths.len(),
                 columns[0].name
             )));
@@ -322,7 +327,11 @@ impl Race<'_> {
             .iter()
             .map(|k| {
                 by_key.remove(k).ok_or_else(|| {
-                    Error::Environment("a counter row disappeared during the run (was it deleted by a trigger or the RPC?)".into())
+                    Error::Environment(
+                        "a counter row disappeared during the run (was it deleted \
+                        by a trigger or the RPC?)"
+                            .into(),
+                    )
                 })
             })
             .collect()

@@ -27,7 +27,8 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
         let params = stmt.params();
         if params.len() != 1 + n {
             return Err(bad(format!(
-                "{role} takes {} parameters, but the scenario passes {} ($1 = key, then one per counter column)",
+                "{role} takes {} parameters, but the scenario passes {} ($1 = key, then one per \
+                    counter column)",
                 params.len(),
                 1 + n
             )));
@@ -35,7 +36,8 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
         for (i, ty) in params.iter().enumerate().skip(1) {
             if !EXACT_TYPES.contains(ty) {
                 return Err(bad(format!(
-                    "{role} parameter ${} is {ty}; counters must be integer or numeric so the oracle stays exact",
+                    "{role} parameter ${} is {ty}; counters must be integer or numeric so the \
+                        oracle stays exact",
                     i + 1
                 )));
             }
