@@ -237,3 +237,26 @@ fn duplicate_versions_and_unknown_until_are_usage_errors() {
         stderr(&out)
     );
 }
+
+/// `migrate` prints results on stdout (applied files, the summary) and the warning about a file
+/// that is not a migration on stderr, so `loadtest migrate > applied.txt` holds results only.
+#[test]
+fn migrate_warns_about_skipped_files_on_stderr_and_reports_on_stdout() {
+    let dir = migrations_with(&[("README.md", "not a migration")]);
+    let out = run(&[
+        "migrate",
+        "--migrations",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &shared().url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (so, se) = (stdout(&out), stderr(&out));
+    assert!(
+        se.contains("warning: skipped README.md"),
+        "stderr: {se}\nstdout: {so}"
+    );
+    assert!(!so.contains("warning"), "stdout: {so}");
+    assert!(so.contains("applied 20251117000004_add_missing_foreign_key_indexes.sql"), "{so}");
+    assert!(so.contains("migration(s) from"), "{so}");
+}
