@@ -1,41 +1,24 @@
 //! `loadtest nightly`: the suite, one combined report, compared with the baseline.
+//!
+//! Steps, each a function: run the suite (races `--repeat` times, index benchmarks once), write
+//! the combined report and the benchmark-tracker files, compare with the baseline, and store
+//! this night as the baseline when asked. One failing code for the job: 1 for a failed run as
+//! for a regression; stdout says which.
 
 use crate::Stop;
 use crate::error::{Error, Result, exit};
 use crate::plan::NightlyPlan;
-use crate::report::{self, Report, Verdict};
+use crate::report::{self, NightlyReport, Report, Verdict, compare};
+use std::path::Path;
 use std::time::Instant;
 
 /// `loadtest nightly`: every scenario of the suite, one combined report, compared with the
 /// baseline. A run that fails is recorded and the suite goes on; interruption stops it.
 pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
-    use crate::report::compare;
     let began = Instant::now();
     let started_at = chrono::Utc::now();
-    let mut runs = Vec::new();
-    for run in &plan.runs {
-        for _ in 0..plan.repeat {
-            let (mut report, stamp) = crate::race::execute(run, &stop).await?;
-            report::write(&mut report, &plan.report_dir, &stamp)?;
-            eprintln!(
-                "nightly: {} {} ({:.1} s)",
-                report.scenario, report.verdict, report.duration_s
-            );
-            runs.push(report);
-        }
-    }
-    // Index benchmarks run once whatever --repeat says: each already times hundreds of runs
-    // per query, compare judges those samples, and a run takes a minute at scale 1.
-    for bench in &plan.benches {
-        let (mut report, stamp) = crate::bench::execute(bench, &stop).await?;
-        report::write(&mut report, &plan.report_dir, &stamp)?;
-        eprintln!(
-            "nightly: {} {} ({:.1} s)",
-            report.scenario, report.verdict, report.duration_s
-        );
-        runs.push(report);
-    }
-    let combined = report::NightlyReport {
+    let runs = run_suite(&plan, &stop).await?;
+    let combined = NightlyReport {
         schema_version: report::SCHEMA_VERSION,
         kind: "nightly".into(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -47,27 +30,9 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
         "nightly-{}.json",
         started_at.format("%Y%m%dT%H%M%SZ")
     ));
-    let groups = compare::by_scenario(&combined.runs);
-    let pooled: Vec<Report> = groups.iter().map(|(_, g)| compare::pool(g)).collect();
-    let (bigger, smaller, bmf) = report::trackers(&pooled);
-    for (name, value) in [
-        ("benchmark-bigger-is-better.json", bigger),
-        ("benchmark-smaller-is-better.json", smaller),
-        ("bencher-metrics.json", bmf),
-    ] {
-        let file = plan.report_dir.join(name);
-        std::fs::write(&file, serde_json::to_string_pretty(&value).expect("json")).map_err(
-            |source| Error::WriteFile {
-                path: file.clone(),
-                source,
-            },
-        )?;
-    }
+    write_trackers(&combined, &plan.report_dir)?;
     let json = serde_json::to_string_pretty(&combined).expect("report serialises");
-    std::fs::write(&path, &json).map_err(|source| Error::WriteFile {
-        path: path.clone(),
-        source,
-    })?;
+    write(&path, &json)?;
     let mut code = if combined.verdict.passed() {
         exit::OK
     } else {
@@ -75,43 +40,8 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
     };
     if plan.baseline.is_file() {
         let base = report::load_nightly(&plan.baseline)?;
-        let base_groups = compare::by_scenario(&base.runs);
-        for (scenario, news) in &groups {
-            let Some((_, olds)) = base_groups.iter().find(|(s, _)| s == scenario) else {
-                println!("{scenario}: not in the baseline");
-                continue;
-            };
-            let (old, new) = (olds[0], news[0]);
-            let differences = compare::incomparable(old, new);
-            if !differences.is_empty() {
-                println!(
-                    "{}: not comparable with the baseline ({})",
-                    new.scenario,
-                    differences.join(", ")
-                );
-                continue;
-            }
-            let rows = compare::compare_runs(olds, news, plan.threshold);
-            print!("{}", compare::markdown(old, new, &rows, plan.threshold));
-            if olds.len() > 1 || news.len() > 1 {
-                println!(
-                    "\n(means over {} baseline and {} new runs; throughput interval from all \
-                        their samples, run by run)\n",
-                    olds.len(),
-                    news.len()
-                );
-            }
-            // The nightly's contract is one failing code for the job: 1 for a regression as
-            // for a failed expectation; the tables above say which.
-            for r in rows.iter().filter(|r| r.verdict.is_bad()) {
-                eprintln!(
-                    "nightly: {}: {} {}",
-                    new.scenario,
-                    r.metric,
-                    r.verdict.name()
-                );
-                code = exit::EXPECTATION_FAILED;
-            }
+        if !compare_with_baseline(&base, &combined, plan.threshold) {
+            code = exit::EXPECTATION_FAILED;
         }
     } else if !plan.update_baseline {
         println!(
@@ -126,10 +56,7 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
                 source,
             })?;
         }
-        std::fs::write(&plan.baseline, &json).map_err(|source| Error::WriteFile {
-            path: plan.baseline.clone(),
-            source,
-        })?;
+        write(&plan.baseline, &json)?;
         println!("baseline updated: {}", plan.baseline.display());
     }
     println!(
@@ -140,4 +67,101 @@ pub async fn nightly(plan: NightlyPlan, stop: Stop) -> Result<u8> {
         path.display()
     );
     Ok(code)
+}
+
+/// Every race of the suite `--repeat` times, then every index benchmark once; each run's own
+/// files are written as it ends.
+async fn run_suite(plan: &NightlyPlan, stop: &Stop) -> Result<Vec<Report>> {
+    let mut runs = Vec::new();
+    for run in &plan.runs {
+        for _ in 0..plan.repeat {
+            let (report, stamp) = crate::race::execute(run, stop).await?;
+            runs.push(keep(report, &plan.report_dir, &stamp)?);
+        }
+    }
+    // Index benchmarks run once whatever --repeat says: each already times hundreds of runs
+    // per query, compare judges those samples, and a run takes a minute at scale 1.
+    for bench in &plan.benches {
+        let (report, stamp) = crate::bench::execute(bench, stop).await?;
+        runs.push(keep(report, &plan.report_dir, &stamp)?);
+    }
+    Ok(runs)
+}
+
+/// Writes one run's files and says how it went on stderr.
+fn keep(mut report: Report, dir: &Path, stamp: &str) -> Result<Report> {
+    report::write(&mut report, dir, stamp)?;
+    eprintln!(
+        "nightly: {} {} ({:.1} s)",
+        report.scenario, report.verdict, report.duration_s
+    );
+    Ok(report)
+}
+
+/// The benchmark-tracker files, one value per scenario (repeated runs pooled).
+fn write_trackers(combined: &NightlyReport, dir: &Path) -> Result<()> {
+    let groups = compare::by_scenario(&combined.runs);
+    let pooled: Vec<Report> = groups.iter().map(|(_, g)| compare::pool(g)).collect();
+    let (bigger, smaller, bmf) = report::trackers(&pooled);
+    for (name, value) in [
+        ("benchmark-bigger-is-better.json", bigger),
+        ("benchmark-smaller-is-better.json", smaller),
+        ("bencher-metrics.json", bmf),
+    ] {
+        write(
+            &dir.join(name),
+            &serde_json::to_string_pretty(&value).expect("json"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints each scenario's comparison with the baseline; false when a metric regressed or an
+/// expectation newly fails (each named on stderr).
+fn compare_with_baseline(base: &NightlyReport, new: &NightlyReport, threshold: f64) -> bool {
+    let mut ok = true;
+    let base_groups = compare::by_scenario(&base.runs);
+    for (scenario, news) in &compare::by_scenario(&new.runs) {
+        let Some((_, olds)) = base_groups.iter().find(|(s, _)| s == scenario) else {
+            println!("{scenario}: not in the baseline");
+            continue;
+        };
+        let (old, new) = (olds[0], news[0]);
+        let differences = compare::incomparable(old, new);
+        if !differences.is_empty() {
+            println!(
+                "{}: not comparable with the baseline ({})",
+                new.scenario,
+                differences.join(", ")
+            );
+            continue;
+        }
+        let rows = compare::compare_runs(olds, news, threshold);
+        print!("{}", compare::markdown(old, new, &rows, threshold));
+        if olds.len() > 1 || news.len() > 1 {
+            println!(
+                "\n(means over {} baseline and {} new runs; throughput interval from all their \
+                 samples, run by run)\n",
+                olds.len(),
+                news.len()
+            );
+        }
+        for r in rows.iter().filter(|r| r.verdict.is_bad()) {
+            eprintln!(
+                "nightly: {}: {} {}",
+                new.scenario,
+                r.metric,
+                r.verdict.name()
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|source| Error::WriteFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }

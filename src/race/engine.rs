@@ -331,6 +331,46 @@ pub async fn run<C: Calls>(
 ) -> Outcome {
     let load = Arc::new(load);
     let (started, wall_start) = (Instant::now(), SystemTime::now());
+    let (hand_in, collector) = collect_intervals(wall_start);
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..load.workers {
+        let cancel = cancel.clone();
+        let caller = calls.caller(w);
+        let worker = Worker {
+            w,
+            started,
+            load: load.clone(),
+            live: live.clone(),
+            witnesses: calls.has_witnesses(),
+            hand_in: hand_in.clone(),
+        };
+        set.spawn(async move { worker.run(caller, &cancel).await });
+    }
+    drop(hand_in);
+    let (sampler, samples) = sample_throughput(live, started);
+    let mut total = join_workers(set, Outcome::new(load.columns), cancel).await;
+    total.elapsed = started.elapsed();
+    // Every worker's sender is gone once its task ended (abandoned ones are dropped by the
+    // abort), so the collector ends; it is not waited for longer than an abandoned call.
+    if let Ok(Ok(mut log)) = tokio::time::timeout(GRACE, collector).await {
+        log.finish(total.elapsed);
+        total.intervals = Some(log);
+    }
+    // Only whole intervals are kept: a partial last one would look like a slowdown.
+    sampler.abort();
+    total.throughput_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    total.interrupted |= cancel.is_cancelled();
+    total
+}
+
+/// The collector of per-second latencies: workers hand in batches on the sender; the task
+/// returns the interval log once every sender is gone.
+fn collect_intervals(
+    wall_start: SystemTime,
+) -> (
+    UnboundedSender<(u64, Vec<u64>)>,
+    tokio::task::JoinHandle<IntervalLog>,
+) {
     let (hand_in, mut handed_in) = tokio::sync::mpsc::unbounded_channel::<(u64, Vec<u64>)>();
     let collector = tokio::spawn(async move {
         let mut log = IntervalLog::new(wall_start);
@@ -339,45 +379,42 @@ pub async fn run<C: Calls>(
         }
         log
     });
-    let mut set = tokio::task::JoinSet::new();
-    for w in 0..load.workers {
-        let (load, live, cancel) = (load.clone(), live.clone(), cancel.clone());
-        let caller = calls.caller(w);
-        let witnesses = calls.has_witnesses();
-        let hand_in = hand_in.clone();
-        let worker = Worker {
-            w,
-            started,
-            load,
-            live,
-            witnesses,
-            hand_in,
-        };
-        set.spawn(async move { worker.run(caller, &cancel).await });
-    }
-    drop(hand_in);
+    (hand_in, collector)
+}
+
+/// Calls completed per `SAMPLE_EVERY`, as calls/s, until the returned task is aborted.
+fn sample_throughput(
+    live: Arc<Live>,
+    started: Instant,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<f64>>>) {
     let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampler = {
-        let (live, samples) = (live.clone(), samples.clone());
-        tokio::spawn(async move {
-            let mut last = live.done.load(Ordering::Relaxed);
-            let mut tick = tokio::time::interval_at((started + SAMPLE_EVERY).into(), SAMPLE_EVERY);
-            loop {
-                tick.tick().await;
-                let now = live.done.load(Ordering::Relaxed);
-                if let Ok(mut s) = samples.lock() {
-                    s.push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());
-                }
-                last = now;
+    let kept = samples.clone();
+    let sampler = tokio::spawn(async move {
+        let mut last = live.done.load(Ordering::Relaxed);
+        let mut tick = tokio::time::interval_at((started + SAMPLE_EVERY).into(), SAMPLE_EVERY);
+        loop {
+            tick.tick().await;
+            let now = live.done.load(Ordering::Relaxed);
+            if let Ok(mut s) = kept.lock() {
+                s.push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());
             }
-        })
-    };
-    let mut total = Outcome::new(load.columns);
+            last = now;
+        }
+    });
+    (sampler, samples)
+}
+
+/// Merges every worker's outcome as it ends. On cancellation, workers get `GRACE` to finish
+/// their call in flight; one stuck on a dead server is dropped.
+async fn join_workers(
+    mut set: tokio::task::JoinSet<Outcome>,
+    mut total: Outcome,
+    cancel: &CancellationToken,
+) -> Outcome {
     loop {
         let res = tokio::select! {
             r = set.join_next() => match r { Some(r) => r, None => break },
             _ = cancel.cancelled() => {
-                // Workers stop after their call in flight; one stuck on a dead server is dropped.
                 let _ = tokio::time::timeout(GRACE, async {
                     while let Some(r) = set.join_next().await {
                         if let Ok(o) = r {
@@ -400,18 +437,6 @@ pub async fn run<C: Calls>(
             }
         }
     }
-    total.elapsed = started.elapsed();
-    // Every worker's sender is gone once its task ended (abandoned ones are dropped by the
-    // abort), so the collector ends; it is not waited for longer than an abandoned call.
-    drop(set);
-    if let Ok(Ok(mut log)) = tokio::time::timeout(GRACE, collector).await {
-        log.finish(total.elapsed);
-        total.intervals = Some(log);
-    }
-    // Only whole intervals are kept: a partial last one would look like a slowdown.
-    sampler.abort();
-    total.throughput_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
-    total.interrupted |= cancel.is_cancelled();
     total
 }
 

@@ -13,118 +13,134 @@ pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     for p in paths {
-        let nonzero = |f: fn(&CounterReport) -> Decimal| -> Vec<(String, Decimal)> {
-            p.counters
-                .iter()
-                .filter(|c| !f(c).is_zero())
-                .map(|c| (c.column.clone(), f(c)))
-                .collect()
-        };
-        let missing = nonzero(|c| c.missing);
-        let extra = nonzero(|c| c.extra);
-        if !extra.is_empty() {
-            let what: Vec<String> = extra
-                .iter()
-                .map(|(c, v)| format!("{c} {v} above every acknowledged sum"))
-                .collect();
-            failures.push(format!(
-                "path '{}': {} (an increment applied twice?)",
-                p.name,
-                what.join(", ")
-            ));
-        }
-        let failed_calls = || -> String {
-            p.errors
-                .iter()
-                .map(|e| format!("{}× {} {}", e.count, e.sqlstate, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        if let Some(erased) = p.erased_by_other_paths {
-            warnings.push(format!(
-                "path '{}': {erased} of its {} acknowledged increments were erased by the lossy \
-                    path(s) running beside it",
-                p.name, p.ops_ok
-            ));
-        } else if p.expect == Expect::Exact && !missing.is_empty() {
-            let bound = if p.lost_updates_exact {
-                ""
-            } else {
-                "at least "
-            };
-            let what: Vec<String> = missing
-                .iter()
-                .map(|(c, v)| format!("{c} missing {v}"))
-                .collect();
-            failures.push(format!(
-                "path '{}' must be exact but lost {bound}{} update(s) in {} row(s): {}",
-                p.name,
-                p.lost_updates,
-                p.rows_short,
-                what.join(", ")
-            ));
-        }
-        // Only a transaction strategy expects serialization failures and deadlocks.
-        let tolerated = match p.strategy.strategy() {
-            None | Some(Strategy::None) => 0,
-            Some(_) => retryable_failures(p),
-        };
-        if p.expect == Expect::Exact && p.ops_failed > tolerated {
-            failures.push(format!(
-                "path '{}' must not fail calls, but {} failed: {}",
-                p.name,
-                p.ops_failed,
-                failed_calls()
-            ));
-        }
-        if p.expect == Expect::Lossy
-            && p.lost_updates == 0
-            && p.strategy == PathStrategy::Rmw(Strategy::None)
-        {
-            warnings.push(format!(
-                "path '{}' is expected to lose updates but lost none: the load was too weak to \
-                    prove the race (raise --workers/--connections/--ops or the hot share)",
-                p.name
-            ));
-        }
-        if let Some(w) = &p.witnesses
-            && !w.agrees_with_totals
-        {
-            failures.push(format!(
-                "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's \
-                    two methods disagree",
-                p.name,
-                join(&w.lost_amount),
-                join(&missing.iter().map(|(_, v)| *v).collect::<Vec<_>>())
-            ));
-        }
-        if let Some(a) = &p.absent_keys
-            && a.accepted > 0
-        {
-            warnings.push(format!(
-                "path '{}' acknowledged {} call(s) for keys that do not exist: the function \
-                    silently did nothing instead of refusing them",
-                p.name, a.accepted
-            ));
-        }
-        if p.witnesses_dropped > 0 {
-            warnings.push(format!(
-                "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound \
-                    memory), so its lost updates are a lower bound",
-                p.name,
-                engine::WITNESS_LIMIT,
-                p.witnesses_dropped
-            ));
-        }
-        if p.late_starts > 0 || p.not_started > 0 {
-            warnings.push(format!(
-                "path '{}': {} call(s) started late and {} never started: the server could not \
-                    keep up with --rate (latency counts from when each call was due)",
-                p.name, p.late_starts, p.not_started
-            ));
-        }
+        failures.extend(failed(p));
+        warnings.extend(warned(p));
     }
     (failures, warnings)
+}
+
+/// The counter columns where `f` is not zero, with its value.
+fn nonzero(p: &PathReport, f: fn(&CounterReport) -> Decimal) -> Vec<(String, Decimal)> {
+    p.counters
+        .iter()
+        .filter(|c| !f(c).is_zero())
+        .map(|c| (c.column.clone(), f(c)))
+        .collect()
+}
+
+/// The expectations of one path that did not hold: an increment applied twice, an exact path
+/// that lost updates or failed calls, and the oracle's two methods disagreeing.
+fn failed(p: &PathReport) -> Vec<String> {
+    let mut failures = Vec::new();
+    let missing = nonzero(p, |c| c.missing);
+    let extra = nonzero(p, |c| c.extra);
+    if !extra.is_empty() {
+        let what: Vec<String> = extra
+            .iter()
+            .map(|(c, v)| format!("{c} {v} above every acknowledged sum"))
+            .collect();
+        failures.push(format!(
+            "path '{}': {} (an increment applied twice?)",
+            p.name,
+            what.join(", ")
+        ));
+    }
+    if p.erased_by_other_paths.is_none() && p.expect == Expect::Exact && !missing.is_empty() {
+        let bound = if p.lost_updates_exact {
+            ""
+        } else {
+            "at least "
+        };
+        let what: Vec<String> = missing
+            .iter()
+            .map(|(c, v)| format!("{c} missing {v}"))
+            .collect();
+        failures.push(format!(
+            "path '{}' must be exact but lost {bound}{} update(s) in {} row(s): {}",
+            p.name,
+            p.lost_updates,
+            p.rows_short,
+            what.join(", ")
+        ));
+    }
+    // Only a transaction strategy expects serialization failures and deadlocks.
+    let tolerated = match p.strategy.strategy() {
+        None | Some(Strategy::None) => 0,
+        Some(_) => retryable_failures(p),
+    };
+    if p.expect == Expect::Exact && p.ops_failed > tolerated {
+        let calls: Vec<String> = p
+            .errors
+            .iter()
+            .map(|e| format!("{}× {} {}", e.count, e.sqlstate, e.message))
+            .collect();
+        failures.push(format!(
+            "path '{}' must not fail calls, but {} failed: {}",
+            p.name,
+            p.ops_failed,
+            calls.join("; ")
+        ));
+    }
+    if let Some(w) = &p.witnesses
+        && !w.agrees_with_totals
+    {
+        failures.push(format!(
+            "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's \
+             two methods disagree",
+            p.name,
+            join(&w.lost_amount),
+            join(&missing.iter().map(|(_, v)| *v).collect::<Vec<_>>())
+        ));
+    }
+    failures
+}
+
+/// What a reader of one path should know that did not fail it.
+fn warned(p: &PathReport) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(erased) = p.erased_by_other_paths {
+        warnings.push(format!(
+            "path '{}': {erased} of its {} acknowledged increments were erased by the lossy \
+             path(s) running beside it",
+            p.name, p.ops_ok
+        ));
+    }
+    if p.expect == Expect::Lossy
+        && p.lost_updates == 0
+        && p.strategy == PathStrategy::Rmw(Strategy::None)
+    {
+        warnings.push(format!(
+            "path '{}' is expected to lose updates but lost none: the load was too weak to \
+             prove the race (raise --workers/--connections/--ops or the hot share)",
+            p.name
+        ));
+    }
+    if let Some(a) = &p.absent_keys
+        && a.accepted > 0
+    {
+        warnings.push(format!(
+            "path '{}' acknowledged {} call(s) for keys that do not exist: the function \
+                silently did nothing instead of refusing them",
+            p.name, a.accepted
+        ));
+    }
+    if p.witnesses_dropped > 0 {
+        warnings.push(format!(
+            "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound \
+                memory), so its lost updates are a lower bound",
+            p.name,
+            engine::WITNESS_LIMIT,
+            p.witnesses_dropped
+        ));
+    }
+    if p.late_starts > 0 || p.not_started > 0 {
+        warnings.push(format!(
+            "path '{}': {} call(s) started late and {} never started: the server could not \
+                keep up with --rate (latency counts from when each call was due)",
+            p.name, p.late_starts, p.not_started
+        ));
+    }
+    warnings
 }
 
 /// Failed calls that a transaction strategy expects: serialization failures and deadlocks.

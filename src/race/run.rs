@@ -108,6 +108,32 @@ impl Race<'_> {
             has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. })
                 && outcome.witnesses_dropped == 0,
         });
+        let mut report = path_report(
+            spec,
+            label,
+            strategy,
+            outcome,
+            self.plan.absent_share() > 0.0,
+        );
+        self.record_verdict(&mut report, &verdict);
+        let short = u64::from(verdict.rows_short > 0);
+        report.expectation_held = if prevents_loss(strategy)
+            && report.kind == CallKind::ReadModifyWrite
+        {
+            // These strategies exist to stop lost updates: what commits must be exact; calls
+            // aborted by 40001/40P01 (after --retry) are reported, not lost.
+            report.expect = Expect::Exact;
+            short == 0 && verdict.rows_over == 0 && report.ops_failed == retryable_failures(&report)
+        } else {
+            held(spec.expect, short, report.ops_failed, verdict.rows_over)
+        };
+        Ok(report)
+    }
+
+    /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
+    /// read-modify-write path, what the witnesses show.
+    fn record_verdict(&self, report: &mut PathReport, verdict: &oracle::Verdict) {
+        let columns = &self.plan.scenario.counters.columns;
         let counters = columns
             .iter()
             .zip(&verdict.columns)
@@ -139,31 +165,12 @@ impl Race<'_> {
                     })
                     .collect(),
             });
-        let mut report = path_report(
-            spec,
-            label,
-            strategy,
-            outcome,
-            self.plan.absent_share() > 0.0,
-        );
         report.counters = counters;
         report.lost_updates = verdict.lost_updates;
         report.lost_updates_exact = verdict.lost_updates_exact;
         report.rows_short = verdict.rows_short;
         report.rows_over = verdict.rows_over;
         report.witnesses = witnesses;
-        let short = u64::from(verdict.rows_short > 0);
-        report.expectation_held = if prevents_loss(strategy)
-            && report.kind == CallKind::ReadModifyWrite
-        {
-            // These strategies exist to stop lost updates: what commits must be exact; calls
-            // aborted by 40001/40P01 (after --retry) are reported, not lost.
-            report.expect = Expect::Exact;
-            short == 0 && verdict.rows_over == 0 && report.ops_failed == retryable_failures(&report)
-        } else {
-            held(spec.expect, short, report.ops_failed, verdict.rows_over)
-        };
-        Ok(report)
     }
 
     /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of

@@ -257,6 +257,9 @@ fn migrate_warns_about_skipped_files_on_stderr_and_reports_on_stdout() {
         "stderr: {se}\nstdout: {so}"
     );
     assert!(!so.contains("warning"), "stdout: {so}");
-    assert!(so.contains("applied 20251117000004_add_missing_foreign_key_indexes.sql"), "{so}");
+    assert!(
+        so.contains("applied 20251117000004_add_missing_foreign_key_indexes.sql"),
+        "{so}"
+    );
     assert!(so.contains("migration(s) from"), "{so}");
 }
