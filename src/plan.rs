@@ -109,7 +109,8 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
     ];
     if let Some((_, flag)) = race_only.iter().find(|(given, _)| *given) {
         return Err(Error::Input(format!(
-            "{flag} applies to races; {} is an index benchmark (it takes --scale, --workers, --seed, --aa)",
+            "{flag} applies to races; {} is an index benchmark (it takes --scale, --workers, \
+                --seed, --aa)",
             scenario.name
         )));
     }
@@ -151,7 +152,8 @@ fn bench_plan(
     let target = &scenario.settings.migration;
     let Some(at) = all.migrations.iter().position(|m| &m.version == target) else {
         return Err(Error::Input(format!(
-            "{}: bench.migration = \"{target}\" is not among the migrations of {} (see `loadtest migrate`)",
+            "{}: bench.migration = \"{target}\" is not among the migrations of {} (see `loadtest \
+                migrate`)",
             scenario.origin, all.source
         )));
     };
@@ -201,7 +203,8 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
         Some(dir) => {
             if !dir.is_dir() {
                 return Err(Error::Input(format!(
-                    "--migrations {}: no such folder (expected a folder of <version>_<name>.sql files)",
+                    "--migrations {}: no such folder (expected a folder of <version>_<name>.sql \
+                        files)",
                     dir.display()
                 )));
             }

@@ -136,7 +136,8 @@ async fn units(client: &Client, gens: Vec<TableGen>) -> Result<Vec<Unit>> {
     // (referencing, referenced) pairs among all tables, as regclass text.
     let edges: Vec<(String, String)> = client
         .query(
-            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid",
+            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint WHERE \
+                contype = 'f' AND conrelid <> confrelid",
             &[],
         )
         .await

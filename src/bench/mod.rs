@@ -265,7 +265,8 @@ async fn check_tables(client: &tokio_postgres::Client, plan: &BenchPlan) -> Resu
 async fn index_names(client: &tokio_postgres::Client) -> Result<Vec<String>> {
     let rows = client
         .query(
-            "SELECT indexname::text FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'loadtest') ORDER BY 1",
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', \
+                'information_schema', 'loadtest') ORDER BY 1",
             &[],
         )
         .await
@@ -432,7 +433,8 @@ fn judge(
         for q in queries {
             if q.speedup_ci[0] > 1.0 || q.speedup_ci[1] < 1.0 {
                 failures.push(format!(
-                    "A/A: query {} differs from itself: speedup {:.3}, interval {} excludes 1 (the noise is larger than the interval admits)",
+                    "A/A: query {} differs from itself: speedup {:.3}, interval {} excludes 1 \
+                        (the noise is larger than the interval admits)",
                     q.name,
                     q.speedup,
                     ci(q)
@@ -464,7 +466,8 @@ fn judge(
                 .any(|q| q.plan_after.iter().any(|n| node_uses(n, i)));
             if !used {
                 failures.push(format!(
-                    "index {i} (created by {}) is used by no query's after-plan: add a query for it",
+                    "index {i} (created by {}) is used by no query's after-plan: add a query for \
+                        it",
                     bench.migration
                 ));
             }

@@ -17,7 +17,8 @@ or pass --database-url URL to use a running server";
 pub enum BinariesError {
     /// The folder given with `--pg-bindir` holds no usable `initdb` and `postgres`.
     #[error(
-        "--pg-bindir {}: no initdb and postgres executables there (pass the folder that holds both, as printed by `pg_config --bindir`, or leave --pg-bindir out to search for them)",
+        "--pg-bindir {}: no initdb and postgres executables there (pass the folder that holds \
+            both, as printed by `pg_config --bindir`, or leave --pg-bindir out to search for them)",
         dir.display()
     )]
     NotInBindir { dir: PathBuf },

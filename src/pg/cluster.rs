@@ -59,11 +59,13 @@ impl RunAs {
 #[derive(Debug, thiserror::Error)]
 pub enum RunAsError {
     #[error(
-        "loadtest runs as root and PostgreSQL refuses to run as root, but there is no system user '{user}' to run it as: create one (useradd --system {user}) or pass --pg-user NAME"
+        "loadtest runs as root and PostgreSQL refuses to run as root, but there is no system \
+            user '{user}' to run it as: create one (useradd --system {user}) or pass --pg-user NAME"
     )]
     NoSuchUser { user: String },
     #[error(
-        "loadtest runs as root and PostgreSQL refuses to run as root, but looking up the system user '{user}' to run it as failed: {source}"
+        "loadtest runs as root and PostgreSQL refuses to run as root, but looking up the system \
+            user '{user}' to run it as failed: {source}"
     )]
     Lookup {
         user: String,

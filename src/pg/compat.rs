@@ -12,7 +12,8 @@ pub const SQL: &str = include_str!("compat.sql");
 /// SQLSTATE for callers that classify it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the Supabase compatibility layer failed: {} (pass --compat none for a plain PostgreSQL schema)",
+    "the Supabase compatibility layer failed: {} (pass --compat none for a plain PostgreSQL \
+        schema)",
     super::describe(source)
 )]
 pub struct CompatError {

@@ -65,7 +65,8 @@ pub enum MigrateError {
     #[error("migration {origin} is not UTF-8 text")]
     NotUtf8 { origin: String },
     #[error(
-        "{dir}: migration version {version} appears twice ({first} and {second}); every file needs its own version"
+        "{dir}: migration version {version} appears twice ({first} and {second}); every file \
+            needs its own version"
     )]
     DuplicateVersion {
         dir: String,
@@ -82,7 +83,8 @@ pub enum MigrateError {
         available: String,
     },
     #[error(
-        "migration {version} was applied but its file changed since ({origin}: checksum {was} then, {now} now); restore the file or add a new migration"
+        "migration {version} was applied but its file changed since ({origin}: checksum {was} \
+            then, {now} now); restore the file or add a new migration"
     )]
     ChecksumChanged {
         version: String,
@@ -91,7 +93,8 @@ pub enum MigrateError {
         now: String,
     },
     #[error(
-        "migration {origin} failed at line {line}: {sqlstate} {message}{extra}; its changes were rolled back"
+        "migration {origin} failed at line {line}: {sqlstate} {message}{extra}; its changes were \
+            rolled back"
     )]
     Failed {
         origin: String,
@@ -326,8 +329,14 @@ async fn apply_one(client: &Client, m: &Migration) -> Result<Applied, MigrateErr
     let duration = began.elapsed();
     let record = client
         .execute(
-            "INSERT INTO loadtest.schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
-            &[&m.version, &m.name, &m.checksum, &(duration.as_secs_f64() * 1000.0)],
+            "INSERT INTO loadtest.schema_migrations (version, name, checksum, duration_ms) \
+                VALUES ($1, $2, $3, $4)",
+            &[
+                &m.version,
+                &m.name,
+                &m.checksum,
+                &(duration.as_secs_f64() * 1000.0),
+            ],
         )
         .await;
     if let Err(e) = record {

@@ -205,7 +205,8 @@ mod tests {
 
     #[test]
     fn dollar_quoted_bodies_stay_whole() {
-        let sql = "CREATE FUNCTION f() RETURNS void AS $$\nBEGIN\n  UPDATE t SET x = x + 1;\nEND;\n$$ LANGUAGE plpgsql;\nSELECT 1;";
+        let sql = "CREATE FUNCTION f() RETURNS void AS $$\nBEGIN\n  UPDATE t SET x = x + \
+            1;\nEND;\n$$ LANGUAGE plpgsql;\nSELECT 1;";
         let got = split(sql);
         assert_eq!(got.len(), 2);
         assert!(got[0].text.ends_with("plpgsql;"));
@@ -214,7 +215,8 @@ mod tests {
 
     #[test]
     fn begin_atomic_bodies_stay_whole() {
-        let sql = "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN true THEN 1 END;\n  SELECT 2;\nEND;\nSELECT 3;";
+        let sql = "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  \
+            SELECT CASE WHEN true THEN 1 END;\n  SELECT 2;\nEND;\nSELECT 3;";
         let got = split(sql);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1].text, "SELECT 3;");

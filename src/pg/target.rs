@@ -50,7 +50,8 @@ impl Target {
         let redacted_url = redact_url(url);
         let admin: tokio_postgres::Config = url.parse().map_err(|_| {
             Error::Input(format!(
-                "--database-url {redacted_url}: not a PostgreSQL connection string (expected postgres://user:password@host:port/dbname or key=value pairs)"
+                "--database-url {redacted_url}: not a PostgreSQL connection string (expected \
+                    postgres://user:password@host:port/dbname or key=value pairs)"
             ))
         })?;
         let dbname = format!("loadtest_{run_id}");
@@ -113,7 +114,8 @@ impl Target {
             } => {
                 if keep {
                     return Ok(Some(format!(
-                        "kept database {dbname} on {redacted_url}: connect with `psql` to dbname {dbname}; drop it with `DROP DATABASE {dbname}`"
+                        "kept database {dbname} on {redacted_url}: connect with `psql` to dbname \
+                            {dbname}; drop it with `DROP DATABASE {dbname}`"
                     )));
                 }
                 let client = super::connect(&admin).await.map_err(Error::db(format!(

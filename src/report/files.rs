@@ -36,7 +36,9 @@ fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, crate::Er
         Some(v) if (u64::from(OLDEST_READABLE)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
         Some(v) => {
             return Err(Error::Input(format!(
-                "{shown}: report schema_version {v}; this loadtest reads schema_version {OLDEST_READABLE} to {SCHEMA_VERSION} (rerun the scenario to get a current report)"
+                "{shown}: report schema_version {v}; this loadtest reads schema_version \
+                    {OLDEST_READABLE} to {SCHEMA_VERSION} (rerun the scenario to get a current \
+                    report)"
             )));
         }
         None => {
@@ -105,7 +107,8 @@ pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, cr
 /// `hlog` key (relative to the JSON's folder).
 fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate::Error> {
     let about = format!(
-        "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in microseconds",
+        "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in \
+            microseconds",
         report.tool.version, report.scenario, report.run_id
     );
     let Body::Race(race) = &mut report.body else {

@@ -289,7 +289,8 @@ pub fn locate(arg: &str) -> Result<(String, String), crate::Error> {
     }
     let known: Vec<String> = list().into_iter().map(|e| e.name).collect();
     Err(Error::Input(format!(
-        "unknown scenario '{arg}': known scenarios are {} (see `loadtest list`), or pass a path to a .toml file",
+        "unknown scenario '{arg}': known scenarios are {} (see `loadtest list`), or pass a path \
+            to a .toml file",
         known.join(", ")
     )))
 }
