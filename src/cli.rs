@@ -2,7 +2,6 @@
 //! `plan` sees these types.
 
 use crate::race::plan as race_plan;
-use crate::scenario::Strategy;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -145,6 +144,21 @@ pub enum ReportCommand {
     },
 }
 
+/// `--strategy`: the names of `scenario::Strategy`, which plan maps them to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    /// Two statements, no transaction, no lock: the app's old code.
+    None,
+    /// BEGIN ISOLATION LEVEL READ COMMITTED; read; write; COMMIT.
+    ReadCommitted,
+    /// BEGIN ISOLATION LEVEL REPEATABLE READ; read; write; COMMIT.
+    RepeatableRead,
+    /// BEGIN ISOLATION LEVEL SERIALIZABLE; read; write; COMMIT.
+    Serializable,
+    /// BEGIN; read ... FOR UPDATE; write; COMMIT.
+    ForUpdate,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RenderFormat {
     Md,
@@ -186,8 +200,8 @@ pub struct RunArgs {
 
     /// How read-modify-write paths run: as written (none), in a transaction at an isolation
     /// level, or locking the row with SELECT ... FOR UPDATE.
-    #[arg(long, value_enum, default_value_t = Strategy::None)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, default_value_t = StrategyArg::None)]
+    pub strategy: StrategyArg,
 
     /// Run every read-modify-write path under every strategy and print one table.
     #[arg(long, conflicts_with_all = ["strategy", "mixed"])]

@@ -18,9 +18,61 @@ pub enum Plan {
     Bench(Box<BenchPlan>),
     Migrate(MigratePlan),
     List,
-    /// Report commands read files only; nothing to resolve beyond clap's checks.
-    Report(cli::ReportCommand),
+    /// Report commands read files only.
+    Report(ReportPlan),
     Nightly(NightlyPlan),
+}
+
+/// `report render` and `report compare`, with the format resolved.
+pub enum ReportPlan {
+    Render {
+        run: PathBuf,
+        format: Format,
+    },
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Smallest slowdown that counts, as a fraction.
+        threshold: f64,
+        /// Compare even runs that differ in settings, schema or server.
+        force: bool,
+        format: Format,
+    },
+}
+
+/// How a report command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Html,
+    Json,
+}
+
+fn report(c: cli::ReportCommand) -> ReportPlan {
+    let format = |f: cli::RenderFormat| match f {
+        cli::RenderFormat::Md => Format::Markdown,
+        cli::RenderFormat::Html => Format::Html,
+        cli::RenderFormat::Json => Format::Json,
+    };
+    match c {
+        cli::ReportCommand::Render { run, format: f } => ReportPlan::Render {
+            run,
+            format: format(f),
+        },
+        cli::ReportCommand::Compare {
+            base,
+            new,
+            threshold,
+            force,
+            format: f,
+        } => ReportPlan::Compare {
+            base,
+            new,
+            threshold,
+            force,
+            format: format(f),
+        },
+    }
 }
 
 /// Every scenario of the suite, resolved and validated before anything runs.
@@ -45,7 +97,7 @@ impl Plan {
     pub fn resolve(cli: cli::Cli, command_line: String) -> Result<Plan> {
         Ok(match cli.command {
             cli::Command::List => Plan::List,
-            cli::Command::Report(c) => Plan::Report(c),
+            cli::Command::Report(c) => Plan::Report(report(c)),
             cli::Command::Nightly(a) => Plan::Nightly(nightly(a, command_line)?),
             cli::Command::Migrate(a) => Plan::Migrate(MigratePlan {
                 schema: schema(&a.migrations)?,
@@ -81,8 +133,8 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
         rate: a.rate,
         mode: match (a.matrix, a.mixed) {
             (true, _) => RaceMode::Matrix,
-            (false, true) => RaceMode::Mixed(a.strategy),
-            (false, false) => RaceMode::Sequential(a.strategy),
+            (false, true) => RaceMode::Mixed(strategy(a.strategy)),
+            (false, false) => RaceMode::Sequential(strategy(a.strategy)),
         },
         retries: a.retry,
         workers: a.workers.map_or(race_plan::DEFAULT_WORKERS, |w| w as usize),
@@ -96,12 +148,22 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
     })
 }
 
+fn strategy(s: cli::StrategyArg) -> Strategy {
+    match s {
+        cli::StrategyArg::None => Strategy::None,
+        cli::StrategyArg::ReadCommitted => Strategy::ReadCommitted,
+        cli::StrategyArg::RepeatableRead => Strategy::RepeatableRead,
+        cli::StrategyArg::Serializable => Strategy::Serializable,
+        cli::StrategyArg::ForUpdate => Strategy::ForUpdate,
+    }
+}
+
 fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Result<BenchPlan> {
     let race_only = [
         (a.ops.is_some(), "--ops"),
         (a.duration.is_some(), "--duration"),
         (a.rate.is_some(), "--rate"),
-        (a.strategy != Strategy::None, "--strategy"),
+        (a.strategy != cli::StrategyArg::None, "--strategy"),
         (a.matrix, "--matrix"),
         (a.retry > 0, "--retry"),
         (a.mixed, "--mixed"),

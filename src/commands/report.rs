@@ -1,26 +1,26 @@
 //! `loadtest report compare|render`: saved reports only, no database.
 
 use crate::error::{Error, Result, exit};
+use crate::plan::{Format, ReportPlan};
 use crate::report;
 
 /// `loadtest report compare|render`.
-pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
-    use crate::cli::{RenderFormat, ReportCommand};
+pub fn report(command: ReportPlan) -> Result<u8> {
     use crate::report::compare::{self, Verdict};
     match command {
-        ReportCommand::Render { run, format } => {
+        ReportPlan::Render { run, format } => {
             let r = report::load(&run)?;
             match format {
-                RenderFormat::Md => print!("{}", report::markdown(&r)),
-                RenderFormat::Html => print!("{}", report::html(&r)),
-                RenderFormat::Json => println!(
+                Format::Markdown => print!("{}", report::markdown(&r)),
+                Format::Html => print!("{}", report::html(&r)),
+                Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&r).expect("report serialises")
                 ),
             }
             Ok(exit::OK)
         }
-        ReportCommand::Compare {
+        ReportPlan::Compare {
             base,
             new,
             threshold,
@@ -39,9 +39,9 @@ pub fn report(command: crate::cli::ReportCommand) -> Result<u8> {
             }
             let rows = compare::compare(&b, &n, threshold);
             match format {
-                RenderFormat::Md => print!("{}", compare::markdown(&b, &n, &rows, threshold)),
-                RenderFormat::Html => print!("{}", compare::html(&b, &n, &rows, threshold)),
-                RenderFormat::Json => println!("{}", compare::json(&b, &n, &rows, threshold)),
+                Format::Markdown => print!("{}", compare::markdown(&b, &n, &rows, threshold)),
+                Format::Html => print!("{}", compare::html(&b, &n, &rows, threshold)),
+                Format::Json => println!("{}", compare::json(&b, &n, &rows, threshold)),
             }
             Ok(if rows.iter().any(|r| r.verdict == Verdict::NewlyFailing) {
                 exit::EXPECTATION_FAILED

@@ -189,9 +189,7 @@ impl PathKind {
 
 /// How a read-modify-write path runs: as the app wrote it (two autocommit statements), or
 /// inside a transaction at an isolation level, or with the read locking the row.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Two statements, no transaction, no lock: the app's old code.
