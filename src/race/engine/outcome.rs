@@ -1,0 +1,186 @@
+//! What the workers of one load measured: counts, latencies, errors by class, per-row sums for
+//! the oracle and witnesses; owned by each worker and merged once at the end.
+
+use super::load::Failure;
+use crate::race::oracle::{RowSums, Witness};
+use crate::report::hlog::IntervalLog;
+use hdrhistogram::Histogram;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// The highest latency recorded exactly (60 s, in µs); slower calls are clamped to it.
+pub(super) const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// At most this many witnesses are kept per load (about 70 bytes each for one counter column),
+/// so memory stays bounded however long a run is; past it, lost updates are counted as a lower
+/// bound and the report says the witnesses were capped.
+pub const WITNESS_LIMIT: usize = 500_000;
+
+/// Errors of one class (SQLSTATE or loadtest's own), with the first message seen.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorClass {
+    pub count: u64,
+    pub message: String,
+}
+
+/// Calls sent on purpose for keys that do not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Absent {
+    pub sent: u64,
+    /// Refused by the function (what it should do), by SQLSTATE.
+    pub rejected: BTreeMap<String, ErrorClass>,
+    /// Acknowledged although the key does not exist: the function silently did nothing.
+    pub accepted: u64,
+}
+
+/// Live counters for the progress bar.
+pub struct Live {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    pub latency_us: Mutex<Histogram<u64>>,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            latency_us: Mutex::new(new_histogram()),
+        }
+    }
+}
+
+/// Everything the workers of one load measured, merged.
+pub struct Outcome {
+    pub ops_ok: u64,
+    pub ops_failed: u64,
+    pub retries: u64,
+    pub late_starts: u64,
+    /// Open model with --duration: calls that were due before the end but never started.
+    pub not_started: u64,
+    pub elapsed: Duration,
+    /// Calls completed per `SAMPLE_EVERY` interval, as calls/s: the run's own spread, which
+    /// `report compare` uses to tell a change from noise.
+    pub throughput_samples: Vec<f64>,
+    pub latency_us: Histogram<u64>,
+    /// The acknowledged calls' latencies per `hlog::INTERVAL` of completion time (set by
+    /// `run`, not by workers). Its total equals `ops_ok` unless workers were abandoned after an
+    /// interruption.
+    pub intervals: Option<IntervalLog>,
+    pub errors: BTreeMap<String, ErrorClass>,
+    pub absent: Absent,
+    /// Per key index: the sum of every acknowledged delta per column, and the call count.
+    pub acked: RowSums,
+    /// Per key index: deltas of calls whose outcome is unknown (connection lost mid-call),
+    /// split into positive and negative parts per column: they widen the oracle's bounds.
+    pub unknown_pos: RowSums,
+    pub unknown_neg: RowSums,
+    pub witnesses: Vec<Witness>,
+    /// Calls whose witness was not kept because of `WITNESS_LIMIT`.
+    pub witnesses_dropped: u64,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    pub(super) fn new(columns: usize) -> Outcome {
+        Outcome {
+            ops_ok: 0,
+            ops_failed: 0,
+            retries: 0,
+            late_starts: 0,
+            not_started: 0,
+            elapsed: Duration::ZERO,
+            throughput_samples: Vec::new(),
+            latency_us: new_histogram(),
+            intervals: None,
+            errors: BTreeMap::new(),
+            absent: Absent::default(),
+            acked: RowSums::new(columns),
+            unknown_pos: RowSums::new(columns),
+            unknown_neg: RowSums::new(columns),
+            witnesses: Vec::new(),
+            witnesses_dropped: 0,
+            interrupted: false,
+        }
+    }
+
+    pub(super) fn merge(&mut self, other: Outcome) {
+        self.ops_ok += other.ops_ok;
+        self.ops_failed += other.ops_failed;
+        self.retries += other.retries;
+        self.late_starts += other.late_starts;
+        self.not_started += other.not_started;
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("same histogram bounds");
+        merge_errors(&mut self.errors, other.errors);
+        self.absent.sent += other.absent.sent;
+        self.absent.accepted += other.absent.accepted;
+        merge_errors(&mut self.absent.rejected, other.absent.rejected);
+        self.acked.merge(&other.acked);
+        self.unknown_pos.merge(&other.unknown_pos);
+        self.unknown_neg.merge(&other.unknown_neg);
+        self.witnesses.extend(other.witnesses);
+        self.witnesses_dropped += other.witnesses_dropped;
+        self.interrupted |= other.interrupted;
+    }
+}
+
+fn merge_errors(into: &mut BTreeMap<String, ErrorClass>, from: BTreeMap<String, ErrorClass>) {
+    for (k, v) in from {
+        let e = into.entry(k).or_default();
+        if e.count == 0 {
+            e.message = v.message;
+        }
+        e.count += v.count;
+    }
+}
+
+fn count_error(map: &mut BTreeMap<String, ErrorClass>, e: &Failure) {
+    let (class, message) = e.class();
+    let entry = map.entry(class.to_string()).or_default();
+    if entry.count == 0 {
+        entry.message = message.to_string();
+    }
+    entry.count += 1;
+}
+
+/// An auto-resizing histogram (3 significant digits): it only grows as far as the latencies it
+/// sees, which keeps one per worker affordable (tens of KB instead of 220 KB for a fixed
+/// 1 µs..60 s range).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("valid histogram precision")
+}
+
+/// Records a latency, clamped to `MAX_LATENCY_US`.
+pub(super) fn record(h: &mut Histogram<u64>, us: u64) {
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
+}
+
+impl Absent {
+    /// Books a call sent for a key that does not exist: refused (as it should be) or accepted.
+    pub(super) fn count(&mut self, failure: Option<Failure>) {
+        self.sent += 1;
+        match failure {
+            Some(e) => count_error(&mut self.rejected, &e),
+            None => self.accepted += 1,
+        }
+    }
+}
+
+impl Outcome {
+    /// Books a failed call; one whose outcome is unknown widens its row's interval.
+    pub(super) fn failed(&mut self, key: u32, deltas: &[Decimal], e: &Failure) {
+        self.ops_failed += 1;
+        if let Failure::Indeterminate(_) = e {
+            let pos: Vec<Decimal> = deltas.iter().map(|d| (*d).max(Decimal::ZERO)).collect();
+            let neg: Vec<Decimal> = deltas.iter().map(|d| (*d).min(Decimal::ZERO)).collect();
+            self.unknown_pos.add(key, &pos, 1);
+            self.unknown_neg.add(key, &neg, 1);
+        }
+        count_error(&mut self.errors, e);
+    }
+}
