@@ -12,8 +12,8 @@
 //!
 //! Each worker owns its histogram, counters and RNG (derived from the run seed, the stream and
 //! the worker number) and hands them back when it ends; they are merged once. Shared on the hot
-//! path: the pool, two relaxed atomics, and a histogram the workers fold into every few hundred
-//! calls for the live p99. Per-second latencies (the `.hlog` interval log) go over a channel,
+//! path: the connections behind the callers, two relaxed atomics, and a histogram the workers
+//! fold into every few hundred calls for the live p99. Per-second latencies (the `.hlog` interval log) go over a channel,
 //! as small batches of values (one per worker per second, or per `HAND_IN_AT` calls), to a
 //! collector that records them into one histogram per second: a second histogram per worker
 //! would cost tens of KB each.
