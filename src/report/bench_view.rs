@@ -5,6 +5,7 @@ use super::bench_model::{BenchBody, IndexBench, QueryReport};
 use super::model::Report;
 use super::page::{fill, header};
 use crate::stats;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Serialize;
 use std::fmt::Write;
@@ -216,15 +217,25 @@ pub fn html(r: &Report, b: &BenchBody) -> String {
     fill("bench", TEMPLATE, &ctx)
 }
 
+/// One state of one query as charted: its median in ms (at least 1 µs, for the log axis) and
+/// the bootstrap interval of that median.
+type Bar = (f64, [f64; 2]);
+
 /// Two bars per query (median before, median after) on a log millisecond axis, each with a
 /// whisker for the bootstrap interval of its median.
 fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
-    let n = b.queries.len();
-    if n == 0 {
+    if b.queries.is_empty() {
         return String::new();
     }
-    let bars: Vec<[(f64, [f64; 2]); 2]> = b
-        .queries
+    let bars = bars(b, confidence);
+    let (lo, hi) = y_range(&bars);
+    let names: Vec<String> = b.queries.iter().map(|q| q.name.clone()).collect();
+    draw(&names, &bars, [before, after], lo, hi)
+}
+
+/// The before and after bar of each query, with the intervals bootstrapped from the samples.
+fn bars(b: &BenchBody, confidence: f64) -> Vec<[Bar; 2]> {
+    b.queries
         .iter()
         .map(|q| {
             let side = |median: f64, samples: &[f64]| {
@@ -239,7 +250,11 @@ fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
                 side(q.after_ms, &q.samples_after_ms),
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// The log axis' range: half the lowest bar or whisker end (at least 1 µs) to twice the highest.
+fn y_range(bars: &[[Bar; 2]]) -> (f64, f64) {
     let lo = bars
         .iter()
         .flatten()
@@ -253,6 +268,12 @@ fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
         .map(|(m, c)| m.max(c[1]))
         .fold(0.0, f64::max)
         * 2.0;
+    (lo, hi)
+}
+
+/// The SVG: the axes with each query's name under its pair of bars, both sides, the legend.
+fn draw(names: &[String], bars: &[[Bar; 2]], labels: [&str; 2], lo: f64, hi: f64) -> String {
+    let n = names.len();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 460)).into_drawing_area();
@@ -265,7 +286,6 @@ fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
         else {
             return String::new();
         };
-        let names: Vec<String> = b.queries.iter().map(|q| q.name.clone()).collect();
         let _ = c
             .configure_mesh()
             .disable_x_mesh()
@@ -286,25 +306,8 @@ fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
             .y_desc("median ms (log)")
             .draw();
         let colors = [RGBColor(207, 34, 46), RGBColor(26, 127, 55)];
-        for (k, label) in [before, after].iter().enumerate() {
-            let color = colors[k];
-            let rects = bars.iter().enumerate().map(|(i, b)| {
-                let x0 = i as f64 + 0.1 + 0.4 * k as f64;
-                Rectangle::new([(x0, lo), (x0 + 0.35, b[k].0)], color.mix(0.7).filled())
-            });
-            if let Ok(series) = c.draw_series(rects) {
-                series.label(label.to_string()).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled())
-                });
-            }
-            let whiskers = bars.iter().enumerate().map(|(i, b)| {
-                let x = i as f64 + 0.275 + 0.4 * k as f64;
-                PathElement::new(
-                    vec![(x, b[k].1[0].max(lo)), (x, b[k].1[1])],
-                    BLACK.stroke_width(2),
-                )
-            });
-            let _ = c.draw_series(whiskers);
+        for (k, label) in labels.iter().enumerate() {
+            draw_side(&mut c, bars, k, label, colors[k], lo);
         }
         let _ = c
             .configure_series_labels()
@@ -315,4 +318,32 @@ fn chart(b: &BenchBody, before: &str, after: &str, confidence: f64) -> String {
         let _ = root.present();
     }
     svg
+}
+
+/// The k-th bar of every pair (0 before, 1 after) with its legend entry, then their whiskers.
+fn draw_side(
+    c: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>,
+    bars: &[[Bar; 2]],
+    k: usize,
+    label: &str,
+    color: RGBColor,
+    lo: f64,
+) {
+    let rects = bars.iter().enumerate().map(|(i, b)| {
+        let x0 = i as f64 + 0.1 + 0.4 * k as f64;
+        Rectangle::new([(x0, lo), (x0 + 0.35, b[k].0)], color.mix(0.7).filled())
+    });
+    if let Ok(series) = c.draw_series(rects) {
+        series
+            .label(label.to_string())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+    }
+    let whiskers = bars.iter().enumerate().map(|(i, b)| {
+        let x = i as f64 + 0.275 + 0.4 * k as f64;
+        PathElement::new(
+            vec![(x, b[k].1[0].max(lo)), (x, b[k].1[1])],
+            BLACK.stroke_width(2),
+        )
+    });
+    let _ = c.draw_series(whiskers);
 }

@@ -1,6 +1,6 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report};
+use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report, Settings};
 use super::page::header;
 use rust_decimal::Decimal;
 use std::fmt::Write;
@@ -8,6 +8,20 @@ use std::fmt::Write;
 /// Renders a race as Markdown.
 pub fn render(r: &Report, race: &RaceBody) -> String {
     let mut s = header(r);
+    path_table(&mut s, race);
+    if race.settings.mode == Mode::Matrix {
+        matrix(&mut s, race);
+    }
+    counter_table(&mut s, race);
+    witnessed(&mut s, race);
+    error_table(&mut s, race);
+    absent_keys(&mut s, race);
+    footer(&mut s, r, &race.settings);
+    s
+}
+
+/// The verdict per path: expectation, calls, throughput, latency, lost updates.
+fn path_table(s: &mut String, race: &RaceBody) {
     s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &race.paths {
@@ -28,9 +42,10 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
             lost(p)
         );
     }
-    if race.settings.mode == Mode::Matrix {
-        matrix(&mut s, race);
-    }
+}
+
+/// What the oracle found per path and counter column: expected and actual sums.
+fn counter_table(s: &mut String, race: &RaceBody) {
     s.push_str("\n| path | column | expected | actual | missing | extra |\n|---|---|---:|---:|---:|---:|\n");
     for p in &race.paths {
         for c in &p.counters {
@@ -41,44 +56,58 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
             );
         }
     }
+}
+
+/// Up to two witnessed lost updates per path: the proof in the reader's terms.
+fn witnessed(s: &mut String, race: &RaceBody) {
     let examples: Vec<_> = race
         .paths
         .iter()
         .filter_map(|p| p.witnesses.as_ref().map(|w| (p, w)))
         .flat_map(|(p, w)| w.examples.iter().take(2).map(move |e| (p, e)))
         .collect();
-    if !examples.is_empty() {
-        s.push_str("\nLost updates, witnessed (two acknowledged calls read the same value and both wrote):\n\n");
-        for (p, e) in examples {
-            let _ = writeln!(
-                s,
-                "- {}: row {} read {}, one call wrote +{}, another +{}: one increment erased",
-                p.name,
-                e.key,
-                join(&e.read),
-                join(&e.first_delta),
-                join(&e.second_delta)
-            );
-        }
+    if examples.is_empty() {
+        return;
     }
+    s.push_str("\nLost updates, witnessed (two acknowledged calls read the same value and both wrote):\n\n");
+    for (p, e) in examples {
+        let _ = writeln!(
+            s,
+            "- {}: row {} read {}, one call wrote +{}, another +{}: one increment erased",
+            p.name,
+            e.key,
+            join(&e.read),
+            join(&e.first_delta),
+            join(&e.second_delta)
+        );
+    }
+}
+
+/// Failed calls by path and SQLSTATE, when there were any.
+fn error_table(s: &mut String, race: &RaceBody) {
     let errors: Vec<_> = race
         .paths
         .iter()
         .flat_map(|p| p.errors.iter().map(move |e| (p, e)))
         .collect();
-    if !errors.is_empty() {
-        s.push_str("\n| path | error | count | first message |\n|---|---|---:|---|\n");
-        for (p, e) in errors {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                p.name,
-                e.sqlstate,
-                e.count,
-                e.message.replace('|', "\\|")
-            );
-        }
+    if errors.is_empty() {
+        return;
     }
+    s.push_str("\n| path | error | count | first message |\n|---|---|---:|---|\n");
+    for (p, e) in errors {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            p.name,
+            e.sqlstate,
+            e.count,
+            e.message.replace('|', "\\|")
+        );
+    }
+}
+
+/// One line per path that was sent calls for absent keys: how many it refused.
+fn absent_keys(s: &mut String, race: &RaceBody) {
     for p in &race.paths {
         if let Some(a) = &p.absent_keys {
             let _ = writeln!(
@@ -88,7 +117,10 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
             );
         }
     }
-    let st = &race.settings;
+}
+
+/// The closing line: how the run was driven, on which server and schema, and when.
+fn footer(s: &mut String, r: &Report, st: &Settings) {
     let amount = match (st.ops, st.duration_s) {
         (Some(n), _) => format!("{n} ops per path"),
         (None, Some(d)) => format!("{d} s per path"),
@@ -98,25 +130,8 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
         Some(rate) => format!("open model at {rate} calls/s"),
         None => "closed model".into(),
     };
-    let keys = match (st.key_choice, st.key_parameter) {
-        (KeyChoice::Hot, Some(h)) => format!("hot (share {h})"),
-        (KeyChoice::Zipf, Some(z)) => format!("zipf (s = {z})"),
-        (KeyChoice::Hot, None) => "hot".into(),
-        (KeyChoice::Zipf, None) => "zipf".into(),
-        (KeyChoice::Uniform, _) => "uniform".into(),
-    };
-    let git = match &r.migrations.git {
-        Some(g) => format!(
-            ", commit {}{}",
-            &g.commit[..12.min(g.commit.len())],
-            if g.dirty {
-                " with uncommitted changes"
-            } else {
-                ""
-            }
-        ),
-        None => String::new(),
-    };
+    let keys = keys(st);
+    let git = git(r);
     let _ = writeln!(
         s,
         "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}{git}); run {} at {}.",
@@ -132,7 +147,33 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
         r.run_id,
         r.started_at
     );
-    s
+}
+
+/// The key choice with its parameter, e.g. "hot (share 0.8)".
+fn keys(st: &Settings) -> String {
+    match (st.key_choice, st.key_parameter) {
+        (KeyChoice::Hot, Some(h)) => format!("hot (share {h})"),
+        (KeyChoice::Zipf, Some(z)) => format!("zipf (s = {z})"),
+        (KeyChoice::Hot, None) => "hot".into(),
+        (KeyChoice::Zipf, None) => "zipf".into(),
+        (KeyChoice::Uniform, _) => "uniform".into(),
+    }
+}
+
+/// ", commit <12 hex>" (and whether it was dirty) when the schema's commit is known.
+fn git(r: &Report) -> String {
+    match &r.migrations.git {
+        Some(g) => format!(
+            ", commit {}{}",
+            &g.commit[..12.min(g.commit.len())],
+            if g.dirty {
+                " with uncommitted changes"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    }
 }
 
 fn lost(p: &PathReport) -> String {

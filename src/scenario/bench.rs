@@ -2,11 +2,10 @@
 //! migration under test and the queries to time before and after it. Pure: TOML in, a
 //! validated [`BenchScenario`] or a `file:line:col` error out.
 
-use super::parse::{ScenarioError, check_name, line_col};
+use super::parse::{ScenarioError, Source, check_name, line_col};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -170,23 +169,64 @@ struct RawQuery {
 
 /// Parses and validates an index-benchmark file.
 pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
-    let at = |span: Option<Range<usize>>, message: String| {
-        ScenarioError::at(origin, text, span.map_or(0, |s| s.start), message)
-    };
-    let raw: RawBench =
-        toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
-    let err = |span: Range<usize>, message: String| at(Some(span), message);
+    let src = Source { origin, text };
+    let raw: RawBench = src.toml()?;
+    let settings = settings(src, raw.bench)?;
+    let tables = tables(src, raw.tables)?;
+    let queries = queries(src, raw.queries, settings.missing_share)?;
+    Ok(BenchScenario {
+        name: super::name_of(origin),
+        origin: origin.to_string(),
+        description: raw.description,
+        settings,
+        tables,
+        queries,
+    })
+}
 
-    let b = raw.bench;
-    let version = b.migration.get_ref().trim().to_string();
+/// The `[bench]` table, with the defaults for what it leaves out.
+fn settings(src: Source, b: RawSettings) -> Result<BenchSettings, ScenarioError> {
+    let migration = migration_version(src, &b.migration)?;
+    let (min_runs, max_runs) = runs(src, &b)?;
+    let time_per_query = duration(src, &b.time_per_query, Duration::from_millis(500))?;
+    let throughput_time = duration(src, &b.throughput_time, Duration::from_millis(500))?;
+    let confidence = spanned_or(&b.confidence, 0.95);
+    if !(0.5..1.0).contains(&confidence) {
+        let span = b.confidence.as_ref().map(|s| s.span());
+        return Err(src.at(
+            span,
+            format!("bench.confidence must be in [0.5, 1), e.g. 0.95, not {confidence}"),
+        ));
+    }
+    let missing_share = share(src, &b.missing_share, 0.0)?;
+    Ok(BenchSettings {
+        migration,
+        warmup: b.warmup.unwrap_or(3),
+        min_runs,
+        max_runs,
+        time_per_query,
+        throughput_time,
+        confidence,
+        missing_share,
+    })
+}
+
+/// `bench.migration`: a version, all digits, as migration files are named.
+fn migration_version(src: Source, migration: &Spanned<String>) -> Result<String, ScenarioError> {
+    let version = migration.get_ref().trim().to_string();
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit()) {
-        return Err(err(
-            b.migration.span(),
+        return Err(src.err(
+            migration.span(),
             format!(
                 "bench.migration must be a migration version (digits, e.g. 20251117000004), not '{version}'"
             ),
         ));
     }
+    Ok(version)
+}
+
+/// `bench.min_runs` and `bench.max_runs`: enough runs for an interval, and in order.
+fn runs(src: Source, b: &RawSettings) -> Result<(u32, u32), ScenarioError> {
     let min_runs = spanned_or(&b.min_runs, 20);
     let max_runs = spanned_or(&b.max_runs, 500);
     if min_runs < 3 || max_runs < min_runs {
@@ -195,17 +235,26 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
             .as_ref()
             .or(b.max_runs.as_ref())
             .map(|s| s.span());
-        return Err(at(
+        return Err(src.at(
             span,
             format!(
                 "bench.min_runs must be at least 3 and at most max_runs (got {min_runs} and {max_runs})"
             ),
         ));
     }
-    let duration = |v: &Option<Spanned<String>>, default: Duration| match v {
+    Ok((min_runs, max_runs))
+}
+
+/// A duration setting written the humantime way ("500ms", "2s"), or its default.
+fn duration(
+    src: Source,
+    v: &Option<Spanned<String>>,
+    default: Duration,
+) -> Result<Duration, ScenarioError> {
+    match v {
         None => Ok(default),
         Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
-            err(
+            src.err(
                 s.span(),
                 format!(
                     "'{}' is not a duration ({e}); expected e.g. 500ms or 2s",
@@ -213,68 +262,75 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
                 ),
             )
         }),
-    };
-    let time_per_query = duration(&b.time_per_query, Duration::from_millis(500))?;
-    let throughput_time = duration(&b.throughput_time, Duration::from_millis(500))?;
-    let confidence = spanned_or(&b.confidence, 0.95);
-    if !(0.5..1.0).contains(&confidence) {
-        let span = b.confidence.as_ref().map(|s| s.span());
-        return Err(at(
-            span,
-            format!("bench.confidence must be in [0.5, 1), e.g. 0.95, not {confidence}"),
-        ));
     }
-    let missing_share = share(&b.missing_share, 0.0, &err)?;
+}
 
-    let tables_span = raw.tables.span();
-    let raw_tables = raw.tables.into_inner();
+/// `[[tables]]`: at least one, in load order, every reference pointing at a `seq` column.
+fn tables(
+    src: Source,
+    raw: Spanned<Vec<Spanned<RawTable>>>,
+) -> Result<Vec<TableSpec>, ScenarioError> {
+    let tables_span = raw.span();
+    let raw_tables = raw.into_inner();
     let names: Vec<String> = raw_tables
         .iter()
         .map(|t| t.get_ref().name.get_ref().clone())
         .collect();
     let mut tables: Vec<TableSpec> = Vec::new();
     for (ti, t) in raw_tables.into_iter().enumerate() {
-        let t = t.into_inner();
-        let name = t.name.get_ref().clone();
-        if names[..ti].contains(&name) {
-            return Err(err(
-                t.name.span(),
-                format!("table '{name}' is listed twice"),
-            ));
-        }
-        let rows = *t.rows.get_ref();
-        if !(1..=1_000_000_000).contains(&rows) {
-            return Err(err(
-                t.rows.span(),
-                format!("rows must be between 1 and 1000000000, not {rows}"),
-            ));
-        }
-        if t.columns.is_empty() {
-            return Err(err(
-                t.name.span(),
-                format!("table '{name}' needs at least one column generator"),
-            ));
-        }
-        let mut columns = Vec::new();
-        for (col, g) in t.columns {
-            let span = g.span();
-            let generator = generator(g.into_inner(), ti, &names)
-                .map_err(|m| err(span, format!("{name}.{col}: {m}")))?;
-            columns.push((col, generator));
-        }
-        tables.push(TableSpec {
-            name,
-            rows: rows as u64,
-            columns,
-        });
+        tables.push(table(src, t.into_inner(), ti, &names)?);
     }
     if tables.is_empty() {
-        return Err(err(
+        return Err(src.err(
             tables_span,
             "an index bench needs at least one [[tables]] entry".into(),
         ));
     }
-    for (ti, t) in tables.iter().enumerate() {
+    check_references(src, &tables)?;
+    Ok(tables)
+}
+
+/// One table: a name not used before it, a row count, and a generator per column.
+fn table(
+    src: Source,
+    t: RawTable,
+    ti: usize,
+    names: &[String],
+) -> Result<TableSpec, ScenarioError> {
+    let name = t.name.get_ref().clone();
+    if names[..ti].contains(&name) {
+        return Err(src.err(t.name.span(), format!("table '{name}' is listed twice")));
+    }
+    let rows = *t.rows.get_ref();
+    if !(1..=1_000_000_000).contains(&rows) {
+        return Err(src.err(
+            t.rows.span(),
+            format!("rows must be between 1 and 1000000000, not {rows}"),
+        ));
+    }
+    if t.columns.is_empty() {
+        return Err(src.err(
+            t.name.span(),
+            format!("table '{name}' needs at least one column generator"),
+        ));
+    }
+    let mut columns = Vec::new();
+    for (col, g) in t.columns {
+        let span = g.span();
+        let generator = generator(g.into_inner(), ti, names)
+            .map_err(|m| src.err(span, format!("{name}.{col}: {m}")))?;
+        columns.push((col, generator));
+    }
+    Ok(TableSpec {
+        name,
+        rows: rows as u64,
+        columns,
+    })
+}
+
+/// Every `ref` must name a table with a `seq` column: the ids it refers to.
+fn check_references(src: Source, tables: &[TableSpec]) -> Result<(), ScenarioError> {
+    for t in tables {
         for (col, g) in &t.columns {
             if let Gen::Ref { table, .. } = g
                 && !tables[*table]
@@ -282,28 +338,36 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
                     .iter()
                     .any(|(_, g)| matches!(g, Gen::SeqUuid | Gen::SeqInt))
             {
-                return Err(at(
+                return Err(src.at(
                     None,
                     format!(
                         "{}.{col} refers to {}, which has no `seq` column to refer to",
-                        tables[ti].name, tables[*table].name
+                        t.name, tables[*table].name
                     ),
                 ));
             }
         }
     }
+    Ok(())
+}
 
-    let queries_span = raw.queries.span();
+/// `[[queries]]`: at least one, each uniquely named with non-empty SQL, parameters and index.
+fn queries(
+    src: Source,
+    raw: Spanned<Vec<Spanned<RawQuery>>>,
+    missing_share: f64,
+) -> Result<Vec<QuerySpec>, ScenarioError> {
+    let queries_span = raw.span();
     let mut queries: Vec<QuerySpec> = Vec::new();
-    for q in raw.queries.into_inner() {
+    for q in raw.into_inner() {
         let span = q.span();
         let q = q.into_inner();
         let name = q.name.get_ref().clone();
         check_name("query", &name, queries.iter().map(|x| x.name.as_str()))
-            .map_err(|m| err(q.name.span(), m))?;
+            .map_err(|m| src.err(q.name.span(), m))?;
         for s in [&q.sql, &q.params, &q.index] {
             if s.get_ref().trim().is_empty() {
-                return Err(err(s.span(), "must not be empty".into()));
+                return Err(src.err(s.span(), "must not be empty".into()));
             }
         }
         queries.push(QuerySpec {
@@ -312,49 +376,30 @@ pub fn parse(origin: &str, text: &str) -> Result<BenchScenario, ScenarioError> {
             sql: q.sql.into_inner(),
             params: q.params.into_inner(),
             rollback: q.rollback,
-            missing_share: share(&q.missing_share, missing_share, &err)?,
-            at: line_col(text, span.start),
+            missing_share: share(src, &q.missing_share, missing_share)?,
+            at: line_col(src.text, span.start),
         });
     }
     if queries.is_empty() {
-        return Err(err(
+        return Err(src.err(
             queries_span,
             "an index bench needs at least one [[queries]] entry".into(),
         ));
     }
-
-    Ok(BenchScenario {
-        name: super::name_of(origin),
-        origin: origin.to_string(),
-        description: raw.description,
-        settings: BenchSettings {
-            migration: version,
-            warmup: b.warmup.unwrap_or(3),
-            min_runs,
-            max_runs,
-            time_per_query,
-            throughput_time,
-            confidence,
-            missing_share,
-        },
-        tables,
-        queries,
-    })
+    Ok(queries)
 }
 
+/// An optional setting's value, or its default.
 fn spanned_or<T: Copy>(v: &Option<Spanned<T>>, default: T) -> T {
     v.as_ref().map_or(default, |s| *s.get_ref())
 }
 
-fn share(
-    v: &Option<Spanned<f64>>,
-    default: f64,
-    err: &impl Fn(Range<usize>, String) -> ScenarioError,
-) -> Result<f64, ScenarioError> {
+/// A `missing_share`: in [0, 1), or the default when left out.
+fn share(src: Source, v: &Option<Spanned<f64>>, default: f64) -> Result<f64, ScenarioError> {
     match v {
         None => Ok(default),
         Some(s) if (0.0..1.0).contains(s.get_ref()) => Ok(*s.get_ref()),
-        Some(s) => Err(err(
+        Some(s) => Err(src.err(
             s.span(),
             format!("missing_share must be in [0, 1), not {}", s.get_ref()),
         )),
@@ -363,6 +408,50 @@ fn share(
 
 /// Exactly one kind key per column; `dist`, `s`, `null_share` and `weights` only with theirs.
 fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
+    check_keys(&g)?;
+    if let Some(s) = g.seq {
+        return match s.as_str() {
+            "uuid" => Ok(Gen::SeqUuid),
+            "int" => Ok(Gen::SeqInt),
+            other => Err(format!("seq = \"{other}\": expected \"uuid\" or \"int\"")),
+        };
+    }
+    if let Some(r) = g.reference {
+        return reference(&r, g.dist.as_deref(), g.s, g.null_share, this, names);
+    }
+    if let Some(values) = g.one_of {
+        return one_of(values, g.weights);
+    }
+    if let Some(f) = g.format {
+        return Ok(Gen::Format(f));
+    }
+    if let Some([lo, hi]) = g.int {
+        if lo > hi {
+            return Err(format!("int = [{lo}, {hi}]: the first bound is larger"));
+        }
+        return Ok(Gen::Int(lo, hi));
+    }
+    if let Some([lo, hi]) = g.numeric {
+        return numeric(&lo, &hi);
+    }
+    if let Some(t) = g.time {
+        let d = humantime::parse_duration(&t)
+            .map_err(|e| format!("time = \"{t}\": {e}; expected a span such as 365d"))?;
+        return Ok(Gen::Time(d));
+    }
+    if let Some(p) = g.bool {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(format!(
+                "bool = {p}: expected the share of true values, in [0, 1]"
+            ));
+        }
+        return Ok(Gen::Bool(p));
+    }
+    Ok(Gen::Value(g.value.unwrap_or_default()))
+}
+
+/// Exactly one kind key, and the modifiers (`dist`, `s`, `null_share`, `weights`) only with theirs.
+fn check_keys(g: &RawGen) -> Result<(), String> {
     let kinds = [
         g.seq.is_some(),
         g.reference.is_some(),
@@ -390,104 +479,88 @@ fn generator(g: RawGen, this: usize, names: &[String]) -> Result<Gen, String> {
     if g.one_of.is_none() && g.weights.is_some() {
         return Err("weights apply to `one_of` only".into());
     }
-    if let Some(s) = g.seq {
-        return match s.as_str() {
-            "uuid" => Ok(Gen::SeqUuid),
-            "int" => Ok(Gen::SeqInt),
-            other => Err(format!("seq = \"{other}\": expected \"uuid\" or \"int\"")),
-        };
+    Ok(())
+}
+
+/// `ref`: a table listed no later than this one, with how parents are picked and how many are NULL.
+fn reference(
+    r: &str,
+    dist: Option<&str>,
+    s: Option<f64>,
+    null_share: Option<f64>,
+    this: usize,
+    names: &[String],
+) -> Result<Gen, String> {
+    let Some(table) = names.iter().position(|n| *n == r) else {
+        return Err(format!("ref = \"{r}\" names no table of this file"));
+    };
+    if table > this {
+        return Err(format!(
+            "ref = \"{r}\": list {r} before the tables that refer to it (tables load in file order)"
+        ));
     }
-    if let Some(r) = g.reference {
-        let Some(table) = names.iter().position(|n| *n == r) else {
-            return Err(format!("ref = \"{r}\" names no table of this file"));
-        };
-        if table > this {
-            return Err(format!(
-                "ref = \"{r}\": list {r} before the tables that refer to it (tables load in file order)"
-            ));
-        }
-        let dist = match (g.dist.as_deref(), g.s) {
-            (None | Some("uniform"), None) => Dist::Uniform,
-            (Some("each"), None) => Dist::Each,
-            (Some("zipf"), Some(s)) if s > 0.0 && s <= 10.0 => Dist::Zipf(s),
-            (Some("zipf"), Some(s)) => return Err(format!("s must be in (0, 10], not {s}")),
-            (Some("zipf"), None) => {
-                return Err("dist = \"zipf\" needs s, the exponent (e.g. 1.0)".into());
-            }
-            (_, Some(_)) => return Err("s applies to dist = \"zipf\" only".into()),
-            (Some(other), None) => {
-                return Err(format!(
-                    "dist = \"{other}\": expected \"uniform\", \"zipf\" or \"each\""
-                ));
-            }
-        };
-        let null_share = g.null_share.unwrap_or(0.0);
-        if !(0.0..1.0).contains(&null_share) {
-            return Err(format!("null_share must be in [0, 1), not {null_share}"));
-        }
-        if table == this && dist != Dist::Uniform {
-            return Err(
-                "a reference to the table itself picks an earlier row uniformly; leave out dist"
-                    .into(),
-            );
-        }
-        return Ok(Gen::Ref {
-            table,
-            dist,
-            null_share,
-        });
+    let dist = distribution(dist, s)?;
+    let null_share = null_share.unwrap_or(0.0);
+    if !(0.0..1.0).contains(&null_share) {
+        return Err(format!("null_share must be in [0, 1), not {null_share}"));
     }
-    if let Some(values) = g.one_of {
-        if values.is_empty() {
-            return Err("one_of needs at least one value".into());
-        }
-        let weights = g.weights.unwrap_or_else(|| vec![1; values.len()]);
-        if weights.len() != values.len() || weights.iter().sum::<u64>() == 0 {
-            return Err(format!(
-                "weights needs one positive number per value ({} values, {} weights)",
-                values.len(),
-                weights.len()
-            ));
-        }
-        return Ok(Gen::OneOf { values, weights });
+    if table == this && dist != Dist::Uniform {
+        return Err(
+            "a reference to the table itself picks an earlier row uniformly; leave out dist".into(),
+        );
     }
-    if let Some(f) = g.format {
-        return Ok(Gen::Format(f));
+    Ok(Gen::Ref {
+        table,
+        dist,
+        null_share,
+    })
+}
+
+/// A reference's `dist` and its exponent `s`: uniform when left out.
+fn distribution(dist: Option<&str>, s: Option<f64>) -> Result<Dist, String> {
+    match (dist, s) {
+        (None | Some("uniform"), None) => Ok(Dist::Uniform),
+        (Some("each"), None) => Ok(Dist::Each),
+        (Some("zipf"), Some(s)) if s > 0.0 && s <= 10.0 => Ok(Dist::Zipf(s)),
+        (Some("zipf"), Some(s)) => Err(format!("s must be in (0, 10], not {s}")),
+        (Some("zipf"), None) => Err("dist = \"zipf\" needs s, the exponent (e.g. 1.0)".into()),
+        (_, Some(_)) => Err("s applies to dist = \"zipf\" only".into()),
+        (Some(other), None) => Err(format!(
+            "dist = \"{other}\": expected \"uniform\", \"zipf\" or \"each\""
+        )),
     }
-    if let Some([lo, hi]) = g.int {
-        if lo > hi {
-            return Err(format!("int = [{lo}, {hi}]: the first bound is larger"));
-        }
-        return Ok(Gen::Int(lo, hi));
+}
+
+/// `one_of`: at least one value, and one positive weight per value (all 1 when left out).
+fn one_of(values: Vec<String>, weights: Option<Vec<u64>>) -> Result<Gen, String> {
+    if values.is_empty() {
+        return Err("one_of needs at least one value".into());
     }
-    if let Some([lo, hi]) = g.numeric {
-        let p = |s: &str| {
-            s.trim()
-                .parse::<Decimal>()
-                .map_err(|_| format!("'{s}' is not a decimal number"))
-        };
-        let (min, max) = (p(&lo)?, p(&hi)?);
-        if min > max || min.scale().max(max.scale()) > 12 {
-            return Err(format!(
-                "numeric = [\"{lo}\", \"{hi}\"]: the bounds must be ordered, with at most 12 decimal places"
-            ));
-        }
-        return Ok(Gen::Numeric { min, max });
+    let weights = weights.unwrap_or_else(|| vec![1; values.len()]);
+    if weights.len() != values.len() || weights.iter().sum::<u64>() == 0 {
+        return Err(format!(
+            "weights needs one positive number per value ({} values, {} weights)",
+            values.len(),
+            weights.len()
+        ));
     }
-    if let Some(t) = g.time {
-        let d = humantime::parse_duration(&t)
-            .map_err(|e| format!("time = \"{t}\": {e}; expected a span such as 365d"))?;
-        return Ok(Gen::Time(d));
+    Ok(Gen::OneOf { values, weights })
+}
+
+/// `numeric`: two decimal bounds written as strings, ordered, at most 12 decimal places.
+fn numeric(lo: &str, hi: &str) -> Result<Gen, String> {
+    let p = |s: &str| {
+        s.trim()
+            .parse::<Decimal>()
+            .map_err(|_| format!("'{s}' is not a decimal number"))
+    };
+    let (min, max) = (p(lo)?, p(hi)?);
+    if min > max || min.scale().max(max.scale()) > 12 {
+        return Err(format!(
+            "numeric = [\"{lo}\", \"{hi}\"]: the bounds must be ordered, with at most 12 decimal places"
+        ));
     }
-    if let Some(p) = g.bool {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(format!(
-                "bool = {p}: expected the share of true values, in [0, 1]"
-            ));
-        }
-        return Ok(Gen::Bool(p));
-    }
-    Ok(Gen::Value(g.value.unwrap_or_default()))
+    Ok(Gen::Numeric { min, max })
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! TOML → [`Scenario`], with every error as `file:line:col: what was expected`.
 //!
 //! Two stages, as ripgrep does with flags: serde reads the file into raw structs that keep their
-//! spans (`toml::Spanned`), then `validate` checks what serde cannot and builds the model.
+//! spans (`toml::Spanned`), then one function per section (setup, counters, keys, paths) checks
+//! what serde cannot and builds its part of the model.
 
 use super::*;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::ops::Range;
 use toml::Spanned;
 
@@ -123,185 +125,24 @@ enum RawKind {
 
 /// Parses and validates one scenario file.
 pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    let at = |span: Option<Range<usize>>, message: String| {
-        ScenarioError::at(origin, text, span.map_or(0, |s| s.start), message)
-    };
-    let raw: RawScenario =
-        toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
-    let err = |span: Range<usize>, message: String| at(Some(span), message);
-
-    let rows = *raw.setup.rows.get_ref();
-    if !(1..=10_000_000).contains(&rows) {
-        return Err(err(
-            raw.setup.rows.span(),
-            format!("setup.rows must be between 1 and 10000000, not {rows}"),
-        ));
-    }
-
-    let columns_span = raw.counters.columns.span();
-    let mut columns: Vec<Column> = Vec::new();
-    for c in raw.counters.columns.into_inner() {
-        let span = c.span();
-        let c = c.into_inner();
-        if columns.iter().any(|x| x.name == c.name) {
-            return Err(err(
-                span,
-                format!("counter column '{}' is listed twice", c.name),
-            ));
-        }
-        let min = number(&c.delta.min, c.ty).map_err(|m| err(c.delta.min.span(), m))?;
-        let max = number(&c.delta.max, c.ty).map_err(|m| err(c.delta.max.span(), m))?;
-        if min > max {
-            return Err(err(
-                c.delta.min.span(),
-                format!("delta.min ({min}) is larger than delta.max ({max})"),
-            ));
-        }
-        let scale = min.scale().max(max.scale());
-        if scale > 12 {
-            return Err(err(
-                c.delta.min.span(),
-                "deltas may have at most 12 decimal places".into(),
-            ));
-        }
-        columns.push(Column {
-            name: c.name,
-            ty: c.ty,
-            delta: DeltaRange { min, max, scale },
-        });
-    }
-    if columns.is_empty() {
-        return Err(err(
-            columns_span,
-            "counters.columns needs at least one column".into(),
-        ));
-    }
-
+    let src = Source { origin, text };
+    let raw: RawScenario = src.toml()?;
+    let rows = setup_rows(src, &raw.setup.rows)?;
+    let columns = columns(src, raw.counters.columns)?;
     let keys = match raw.keys {
         None => Keys {
             choice: KeyChoice::Uniform,
             absent_share: 0.0,
         },
-        Some(k) => {
-            let span = k.span();
-            let k = k.into_inner();
-            let kind = *k.choice.get_ref();
-            for (field, value, wanted) in [
-                ("hot_share", &k.hot_share, KeyKind::Hot),
-                ("zipf_s", &k.zipf_s, KeyKind::Zipf),
-            ] {
-                if let Some(v) = value
-                    && kind != wanted
-                {
-                    return Err(err(
-                        v.span(),
-                        format!("{field} does not apply to this key choice"),
-                    ));
-                }
-            }
-            let choice = match kind {
-                KeyKind::Uniform => KeyChoice::Uniform,
-                KeyKind::Hot => {
-                    let s = k.hot_share.ok_or_else(|| err(span.clone(), "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()))?;
-                    let v = *s.get_ref();
-                    if !(v > 0.0 && v <= 1.0) {
-                        return Err(err(
-                            s.span(),
-                            format!("hot_share must be in (0, 1], not {v}"),
-                        ));
-                    }
-                    KeyChoice::Hot { share: v }
-                }
-                KeyKind::Zipf => {
-                    let s = k.zipf_s.ok_or_else(|| {
-                        err(
-                            span.clone(),
-                            "choice = \"zipf\" needs zipf_s (the exponent, e.g. 1.1)".into(),
-                        )
-                    })?;
-                    let v = *s.get_ref();
-                    if !(v > 0.0 && v <= 10.0) {
-                        return Err(err(s.span(), format!("zipf_s must be in (0, 10], not {v}")));
-                    }
-                    KeyChoice::Zipf { s: v }
-                }
-            };
-            let absent_share = match k.absent_share {
-                None => 0.0,
-                Some(a) => {
-                    let v = *a.get_ref();
-                    if !(0.0..1.0).contains(&v) {
-                        return Err(err(
-                            a.span(),
-                            format!("absent_share must be in [0, 1), not {v}"),
-                        ));
-                    }
-                    v
-                }
-            };
-            Keys {
-                choice,
-                absent_share,
-            }
-        }
+        Some(k) => keys(src, k)?,
     };
-
-    let paths_span = raw.paths.span();
-    let mut paths: Vec<PathSpec> = Vec::new();
-    for p in raw.paths.into_inner() {
-        let span = p.span();
-        let p = p.into_inner();
-        let name = p.name.get_ref().clone();
-        check_name("path", &name, paths.iter().map(|x| x.name.as_str()))
-            .map_err(|m| err(p.name.span(), m))?;
-        let kind = match *p.kind.get_ref() {
-            RawKind::Rpc => {
-                if let Some(extra) = p.read.as_ref().or(p.write.as_ref()) {
-                    return Err(err(
-                        extra.span(),
-                        "kind = \"rpc\" takes one statement in `sql`, not read/write".into(),
-                    ));
-                }
-                let sql = p.sql.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"rpc\") needs `sql`, e.g. sql = \"SELECT my_rpc($1, $2)\"")))?;
-                PathKind::Rpc {
-                    sql: nonempty(sql, &err)?,
-                }
-            }
-            RawKind::ReadModifyWrite => {
-                if let Some(extra) = &p.sql {
-                    return Err(err(
-                        extra.span(),
-                        "kind = \"read-modify-write\" takes `read` and `write`, not `sql`".into(),
-                    ));
-                }
-                let read = p.read.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `read`, a SELECT of the counter columns by key ($1)")))?;
-                let write = p.write.ok_or_else(|| err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `write`, an UPDATE setting the new values ($2, …) by key ($1)")))?;
-                PathKind::ReadModifyWrite {
-                    read: nonempty(read, &err)?,
-                    write: nonempty(write, &err)?,
-                }
-            }
-        };
-        paths.push(PathSpec {
-            name,
-            kind,
-            expect: p.expect,
-            at: line_col(text, span.start),
-        });
-    }
-    if paths.is_empty() {
-        return Err(err(
-            paths_span,
-            "a scenario needs at least one [[paths]] entry".into(),
-        ));
-    }
-
+    let paths = paths(src, raw.paths)?;
     Ok(Scenario {
         name: name_of(origin),
         origin: origin.to_string(),
         description: raw.description,
         setup: Setup {
-            rows: rows as u32,
+            rows,
             sql: raw.setup.sql,
         },
         counters: Counters {
@@ -314,12 +155,231 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
-fn nonempty(
-    s: Spanned<String>,
-    err: &impl Fn(Range<usize>, String) -> ScenarioError,
-) -> Result<String, ScenarioError> {
+/// The file being parsed, so that any span of it becomes a located [`ScenarioError`].
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub origin: &'a str,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// The error at the start of a span, or at the top of the file when there is none.
+    pub(crate) fn at(self, span: Option<Range<usize>>, message: String) -> ScenarioError {
+        ScenarioError::at(self.origin, self.text, span.map_or(0, |s| s.start), message)
+    }
+
+    /// The error at the start of a span.
+    pub(crate) fn err(self, span: Range<usize>, message: String) -> ScenarioError {
+        self.at(Some(span), message)
+    }
+
+    /// The raw structs serde reads, or the syntax or shape error where TOML found it.
+    pub(crate) fn toml<T: DeserializeOwned>(self) -> Result<T, ScenarioError> {
+        toml::from_str(self.text).map_err(|e| self.at(e.span(), e.message().trim().to_string()))
+    }
+}
+
+/// `setup.rows`: how many keys to seed, within what one run can hold.
+fn setup_rows(src: Source, rows: &Spanned<i64>) -> Result<u32, ScenarioError> {
+    let n = *rows.get_ref();
+    if !(1..=10_000_000).contains(&n) {
+        return Err(src.err(
+            rows.span(),
+            format!("setup.rows must be between 1 and 10000000, not {n}"),
+        ));
+    }
+    Ok(n as u32)
+}
+
+/// `counters.columns`: at least one, no name twice, each with a valid delta range.
+fn columns(
+    src: Source,
+    raw: Spanned<Vec<Spanned<RawColumn>>>,
+) -> Result<Vec<Column>, ScenarioError> {
+    let columns_span = raw.span();
+    let mut columns: Vec<Column> = Vec::new();
+    for c in raw.into_inner() {
+        let span = c.span();
+        let c = c.into_inner();
+        if columns.iter().any(|x| x.name == c.name) {
+            return Err(src.err(span, format!("counter column '{}' is listed twice", c.name)));
+        }
+        let delta = delta(src, &c.delta, c.ty)?;
+        columns.push(Column {
+            name: c.name,
+            ty: c.ty,
+            delta,
+        });
+    }
+    if columns.is_empty() {
+        return Err(src.err(
+            columns_span,
+            "counters.columns needs at least one column".into(),
+        ));
+    }
+    Ok(columns)
+}
+
+/// A column's `delta`: exact bounds of the column's type, ordered, at most 12 decimal places.
+fn delta(src: Source, d: &RawDelta, ty: ColumnType) -> Result<DeltaRange, ScenarioError> {
+    let min = number(&d.min, ty).map_err(|m| src.err(d.min.span(), m))?;
+    let max = number(&d.max, ty).map_err(|m| src.err(d.max.span(), m))?;
+    if min > max {
+        return Err(src.err(
+            d.min.span(),
+            format!("delta.min ({min}) is larger than delta.max ({max})"),
+        ));
+    }
+    let scale = min.scale().max(max.scale());
+    if scale > 12 {
+        return Err(src.err(
+            d.min.span(),
+            "deltas may have at most 12 decimal places".into(),
+        ));
+    }
+    Ok(DeltaRange { min, max, scale })
+}
+
+/// The `[keys]` table: how rows are drawn, and the share of calls for absent keys.
+fn keys(src: Source, k: Spanned<RawKeys>) -> Result<Keys, ScenarioError> {
+    let span = k.span();
+    let k = k.into_inner();
+    let choice = key_choice(src, &k, span)?;
+    let absent_share = match &k.absent_share {
+        None => 0.0,
+        Some(a) => {
+            let v = *a.get_ref();
+            if !(0.0..1.0).contains(&v) {
+                return Err(src.err(a.span(), format!("absent_share must be in [0, 1), not {v}")));
+            }
+            v
+        }
+    };
+    Ok(Keys {
+        choice,
+        absent_share,
+    })
+}
+
+/// `choice` with its parameter: only the parameter of the chosen kind, present and in range.
+fn key_choice(src: Source, k: &RawKeys, span: Range<usize>) -> Result<KeyChoice, ScenarioError> {
+    let kind = *k.choice.get_ref();
+    for (field, value, wanted) in [
+        ("hot_share", &k.hot_share, KeyKind::Hot),
+        ("zipf_s", &k.zipf_s, KeyKind::Zipf),
+    ] {
+        if let Some(v) = value
+            && kind != wanted
+        {
+            return Err(src.err(
+                v.span(),
+                format!("{field} does not apply to this key choice"),
+            ));
+        }
+    }
+    Ok(match kind {
+        KeyKind::Uniform => KeyChoice::Uniform,
+        KeyKind::Hot => {
+            let s = k.hot_share.as_ref().ok_or_else(|| src.err(span.clone(), "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()))?;
+            let v = *s.get_ref();
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(src.err(s.span(), format!("hot_share must be in (0, 1], not {v}")));
+            }
+            KeyChoice::Hot { share: v }
+        }
+        KeyKind::Zipf => {
+            let s = k.zipf_s.as_ref().ok_or_else(|| {
+                src.err(
+                    span.clone(),
+                    "choice = \"zipf\" needs zipf_s (the exponent, e.g. 1.1)".into(),
+                )
+            })?;
+            let v = *s.get_ref();
+            if !(v > 0.0 && v <= 10.0) {
+                return Err(src.err(s.span(), format!("zipf_s must be in (0, 10], not {v}")));
+            }
+            KeyChoice::Zipf { s: v }
+        }
+    })
+}
+
+/// `[[paths]]`: at least one, each uniquely named, with the statements its kind takes.
+fn paths(src: Source, raw: Spanned<Vec<Spanned<RawPath>>>) -> Result<Vec<PathSpec>, ScenarioError> {
+    let paths_span = raw.span();
+    let mut paths: Vec<PathSpec> = Vec::new();
+    for p in raw.into_inner() {
+        let span = p.span();
+        let p = p.into_inner();
+        let name = p.name.get_ref().clone();
+        check_name("path", &name, paths.iter().map(|x| x.name.as_str()))
+            .map_err(|m| src.err(p.name.span(), m))?;
+        let expect = p.expect;
+        let kind = match *p.kind.get_ref() {
+            RawKind::Rpc => rpc(src, p, &name, span.clone())?,
+            RawKind::ReadModifyWrite => read_modify_write(src, p, &name, span.clone())?,
+        };
+        paths.push(PathSpec {
+            name,
+            kind,
+            expect,
+            at: line_col(src.text, span.start),
+        });
+    }
+    if paths.is_empty() {
+        return Err(src.err(
+            paths_span,
+            "a scenario needs at least one [[paths]] entry".into(),
+        ));
+    }
+    Ok(paths)
+}
+
+/// A `kind = "rpc"` path: one statement in `sql`, no `read` or `write`.
+fn rpc(src: Source, p: RawPath, name: &str, span: Range<usize>) -> Result<PathKind, ScenarioError> {
+    if let Some(extra) = p.read.as_ref().or(p.write.as_ref()) {
+        return Err(src.err(
+            extra.span(),
+            "kind = \"rpc\" takes one statement in `sql`, not read/write".into(),
+        ));
+    }
+    let sql = p.sql.ok_or_else(|| {
+        src.err(
+            span,
+            format!(
+                "path '{name}' (kind = \"rpc\") needs `sql`, e.g. sql = \"SELECT my_rpc($1, $2)\""
+            ),
+        )
+    })?;
+    Ok(PathKind::Rpc {
+        sql: nonempty(src, sql)?,
+    })
+}
+
+/// A `kind = "read-modify-write"` path: `read` and `write`, no `sql`.
+fn read_modify_write(
+    src: Source,
+    p: RawPath,
+    name: &str,
+    span: Range<usize>,
+) -> Result<PathKind, ScenarioError> {
+    if let Some(extra) = &p.sql {
+        return Err(src.err(
+            extra.span(),
+            "kind = \"read-modify-write\" takes `read` and `write`, not `sql`".into(),
+        ));
+    }
+    let read = p.read.ok_or_else(|| src.err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `read`, a SELECT of the counter columns by key ($1)")))?;
+    let write = p.write.ok_or_else(|| src.err(span, format!("path '{name}' (kind = \"read-modify-write\") needs `write`, an UPDATE setting the new values ($2, …) by key ($1)")))?;
+    Ok(PathKind::ReadModifyWrite {
+        read: nonempty(src, read)?,
+        write: nonempty(src, write)?,
+    })
+}
+
+/// A statement's text, refused when blank.
+fn nonempty(src: Source, s: Spanned<String>) -> Result<String, ScenarioError> {
     if s.get_ref().trim().is_empty() {
-        return Err(err(s.span(), "SQL must not be empty".into()));
+        return Err(src.err(s.span(), "SQL must not be empty".into()));
     }
     Ok(s.into_inner())
 }
