@@ -5,6 +5,7 @@
 //! that names the file, line and column.
 
 pub mod bench;
+mod generators;
 mod parse;
 
 pub use bench::BenchScenario;
