@@ -15,6 +15,15 @@ pub mod split;
 pub mod target;
 pub mod template;
 
+use tokio_postgres::error::SqlState;
+
+/// Serialization failure (40001): a transaction that may simply be tried again.
+pub const SERIALIZATION_FAILURE: SqlState = SqlState::T_R_SERIALIZATION_FAILURE;
+/// Deadlock detected (40P01): a transaction that may simply be tried again.
+pub const DEADLOCK: SqlState = SqlState::T_R_DEADLOCK_DETECTED;
+/// The SQLSTATEs after which a transaction may simply be tried again (`--retry`).
+pub const RETRYABLE: [SqlState; 2] = [SERIALIZATION_FAILURE, DEADLOCK];
+
 /// One line describing a database error: SQLSTATE and server message when the server sent one,
 /// the driver's own text otherwise (connection refused, closed, ...). Never a Debug dump.
 pub fn describe(e: &tokio_postgres::Error) -> String {

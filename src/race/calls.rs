@@ -7,7 +7,6 @@ use super::values::{KeyValue, Num};
 use crate::scenario::{PathKind, Strategy};
 use rust_decimal::Decimal;
 use std::sync::Arc;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
@@ -31,16 +30,10 @@ fn no_row() -> Failure {
     }
 }
 
-/// SQLSTATEs after which a read-modify-write transaction may simply be tried again:
-/// serialization failure (40001) and deadlock (40P01).
-pub const RETRYABLE: [SqlState; 2] = [
-    SqlState::T_R_SERIALIZATION_FAILURE,
-    SqlState::T_R_DEADLOCK_DETECTED,
-];
-
-/// Whether a failure class (a SQLSTATE) is one of [`RETRYABLE`].
+/// Whether a failure class (a SQLSTATE) is one a read-modify-write transaction may simply try
+/// again ([`crate::pg::RETRYABLE`]).
 pub fn is_retryable(class: &str) -> bool {
-    RETRYABLE.iter().any(|s| s.code() == class)
+    crate::pg::RETRYABLE.iter().any(|s| s.code() == class)
 }
 
 /// A path's statements, prepared on one connection, with the strategy it runs under.

@@ -2,6 +2,7 @@
 
 use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report, Settings};
 use super::page::header;
+use crate::pg;
 use rust_decimal::Decimal;
 use std::fmt::Write;
 
@@ -186,7 +187,12 @@ fn lost(p: &PathReport) -> String {
 
 /// The strategy table: what each way of running the read-modify-write costs and loses.
 fn matrix(s: &mut String, race: &RaceBody) {
-    s.push_str("\n| strategy | lost updates | 40001 serialization | 40P01 deadlock | retries | other errors | ops/s | p99 µs |\n");
+    let (serialization, deadlock) = (pg::SERIALIZATION_FAILURE.code(), pg::DEADLOCK.code());
+    let _ = writeln!(
+        s,
+        "\n| strategy | lost updates | {serialization} serialization | {deadlock} deadlock | \
+         retries | other errors | ops/s | p99 µs |"
+    );
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in race
         .paths
@@ -200,14 +206,14 @@ fn matrix(s: &mut String, race: &RaceBody) {
                 .map(|e| e.count)
                 .sum::<u64>()
         };
-        let other = p.ops_failed - count("40001") - count("40P01");
+        let other = p.ops_failed - count(serialization) - count(deadlock);
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {:.0} | {} |",
             p.name,
             lost(p),
-            count("40001"),
-            count("40P01"),
+            count(serialization),
+            count(deadlock),
             p.retries,
             other,
             p.throughput_ops_s,
