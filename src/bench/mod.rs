@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::report::bench_model::{
     BenchBody, DataReport, ForeignKeyReport, IndexBench, QueryReport,
 };
-use crate::report::{self, Body, Report, Verdict};
+use crate::report::{self, Body, Report};
 use crate::stats;
 use datagen::TableGen;
 use plan::BenchPlan;
@@ -515,33 +515,30 @@ fn assemble(
     } = m;
     let (failures, warnings) = judge(plan, &queries, &bench, &fks);
     let s = &plan.scenario;
-    Report {
-        schema_version: report::SCHEMA_VERSION,
-        tool: report::Tool::current(),
-        scenario: s.name.clone(),
-        scenario_origin: s.origin.clone(),
-        description: s.description.clone(),
-        run_id: run_id.to_string(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        duration_s: round(began.elapsed().as_secs_f64(), 3),
-        verdict: Verdict::of(&failures),
-        body: Body::IndexBench(BenchBody {
-            queries,
-            load_rows_per_s: bench.data.rows_per_s,
-            unindexed_foreign_keys: fks,
-            index_bench: bench,
-        }),
+    let run = report::Run {
+        scenario: &s.name,
+        scenario_origin: &s.origin,
+        description: &s.description,
+        run_id,
+        started_at,
+        began,
+        command_line: &plan.command_line,
+    };
+    let body = Body::IndexBench(BenchBody {
+        queries,
+        load_rows_per_s: bench.data.rows_per_s,
+        unindexed_foreign_keys: fks,
+        index_bench: bench,
+    });
+    let mut schema = plan.before.clone();
+    schema.migrations.push(plan.migration.clone());
+    let findings = report::Findings {
         database,
-        migrations: {
-            let mut schema = plan.before.clone();
-            schema.migrations.push(plan.migration.clone());
-            report::Migrations::of(&schema, &applied)
-        },
-        warnings,
+        migrations: report::Migrations::of(&schema, &applied),
         failures,
-        command_line: plan.command_line.clone(),
-        machine: report::Machine::current(),
-    }
+        warnings,
+    };
+    Report::new(run, body, findings)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::calls;
 use super::engine;
-use crate::report::{CounterReport, PathReport, PathStrategy};
+use crate::report::{CounterReport, PathReport, PathStrategy, per_column};
 use crate::scenario::{Expect, Strategy};
 use rust_decimal::Decimal;
 
@@ -88,8 +88,8 @@ fn failed(p: &PathReport) -> Vec<String> {
             "path '{}': the witnesses account for {} lost, the totals for {}: the oracle's \
              two methods disagree",
             p.name,
-            join(&w.lost_amount),
-            join(&missing.iter().map(|(_, v)| *v).collect::<Vec<_>>())
+            per_column(&w.lost_amount),
+            per_column(&missing.iter().map(|(_, v)| *v).collect::<Vec<_>>())
         ));
     }
     failures
@@ -150,13 +150,4 @@ pub fn retryable_failures(p: &PathReport) -> u64 {
         .filter(|e| calls::is_retryable(&e.sqlstate))
         .map(|e| e.count)
         .sum()
-}
-
-/// Decimals joined by "/", as the failure sentences show amounts per column.
-fn join(values: &[Decimal]) -> String {
-    values
-        .iter()
-        .map(Decimal::to_string)
-        .collect::<Vec<_>>()
-        .join("/")
 }

@@ -23,7 +23,7 @@ use crate::pg::target::{self, Target};
 use crate::pg::{self, schema};
 use crate::progress::Progress;
 use crate::report::{self, PathReport, Report};
-use crate::report::{Body, KeyChoice, LoadModel, Mode, RaceBody, Settings, Verdict};
+use crate::report::{Body, KeyChoice, LoadModel, Mode, RaceBody, Settings};
 use crate::scenario::{self, Strategy};
 use engine::Until;
 use plan::{RaceMode, RunPlan};
@@ -152,27 +152,26 @@ fn assemble(
 ) -> Report {
     let (failures, warnings) = judge::judge(&paths);
     let s = &plan.scenario;
-    Report {
-        schema_version: report::SCHEMA_VERSION,
-        tool: report::Tool::current(),
-        scenario: s.name.clone(),
-        scenario_origin: s.origin.clone(),
-        description: s.description.clone(),
-        run_id: run_id.to_string(),
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        duration_s: (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        verdict: Verdict::of(&failures),
-        body: Body::Race(RaceBody {
-            settings: settings(plan),
-            paths,
-        }),
+    let run = report::Run {
+        scenario: &s.name,
+        scenario_origin: &s.origin,
+        description: &s.description,
+        run_id,
+        started_at,
+        began,
+        command_line: &plan.command_line,
+    };
+    let body = Body::Race(RaceBody {
+        settings: settings(plan),
+        paths,
+    });
+    let findings = report::Findings {
         database,
         migrations: report::Migrations::of(&plan.schema, &applied),
-        warnings,
         failures,
-        command_line: plan.command_line.clone(),
-        machine: report::Machine::current(),
-    }
+        warnings,
+    };
+    Report::new(run, body, findings)
 }
 
 /// The report's record of how the race ran.

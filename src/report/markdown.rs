@@ -1,9 +1,8 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report, Settings};
+use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report, Settings, per_column};
 use super::page::header;
 use crate::pg;
-use rust_decimal::Decimal;
 use std::fmt::Write;
 
 /// Renders a race as Markdown.
@@ -77,9 +76,9 @@ fn witnessed(s: &mut String, race: &RaceBody) {
             "- {}: row {} read {}, one call wrote +{}, another +{}: one increment erased",
             p.name,
             e.key,
-            join(&e.read),
-            join(&e.first_delta),
-            join(&e.second_delta)
+            per_column(&e.read),
+            per_column(&e.first_delta),
+            per_column(&e.second_delta)
         );
     }
 }
@@ -220,13 +219,4 @@ fn matrix(s: &mut String, race: &RaceBody) {
             p.latency_us.p99
         );
     }
-}
-
-/// Decimals per counter column, joined by "/".
-fn join(values: &[Decimal]) -> String {
-    values
-        .iter()
-        .map(Decimal::to_string)
-        .collect::<Vec<_>>()
-        .join("/")
 }

@@ -103,7 +103,51 @@ pub struct Report {
     pub machine: Machine,
 }
 
+/// What every run knows about itself, whatever its kind.
+pub struct Run<'a> {
+    pub scenario: &'a str,
+    pub scenario_origin: &'a str,
+    pub description: &'a str,
+    pub run_id: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When the run began, for its duration.
+    pub began: std::time::Instant,
+    pub command_line: &'a str,
+}
+
+/// A run's report but for its kind: where it ran and what it found.
+pub struct Findings {
+    pub database: Database,
+    pub migrations: Migrations,
+    pub failures: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
 impl Report {
+    /// The report of a finished run: its verdict follows from the failures.
+    pub fn new(run: Run, body: Body, f: Findings) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::current(),
+            scenario: run.scenario.to_string(),
+            scenario_origin: run.scenario_origin.to_string(),
+            description: run.description.to_string(),
+            run_id: run.run_id.to_string(),
+            started_at: run
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            duration_s: (run.began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            verdict: Verdict::of(&f.failures),
+            body,
+            database: f.database,
+            migrations: f.migrations,
+            warnings: f.warnings,
+            failures: f.failures,
+            command_line: run.command_line.to_string(),
+            machine: Machine::current(),
+        }
+    }
+
     /// The race's settings and paths; `None` for an index benchmark.
     pub fn race(&self) -> Option<&RaceBody> {
         match &self.body {
@@ -470,6 +514,15 @@ pub struct LostPairReport {
     pub first_delta: Vec<Decimal>,
     #[serde(with = "decimals")]
     pub second_delta: Vec<Decimal>,
+}
+
+/// Amounts per counter column, joined by "/", as the reports' sentences and tables show them.
+pub fn per_column(values: &[Decimal]) -> String {
+    values
+        .iter()
+        .map(Decimal::to_string)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Decimal lists as JSON strings, so they stay exact.

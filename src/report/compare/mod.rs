@@ -22,11 +22,7 @@ use std::fmt::Write;
 /// Differences that make two runs not comparable (different load, schema or server).
 pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     let mut out = Vec::new();
-    let mut check = |what: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{what} {a} vs {b}"));
-        }
-    };
+    let mut check = |what: &str, a: String, b: String| differs(&mut out, what, a, b);
     check("scenario", base.scenario.clone(), new.scenario.clone());
     check(
         "migrations checksum",
@@ -47,6 +43,13 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     out
 }
 
+/// Records `what` when the two sides differ.
+fn differs(out: &mut Vec<String>, what: &str, a: String, b: String) {
+    if a != b {
+        out.push(format!("{what} {a} vs {b}"));
+    }
+}
+
 fn kind(b: &Body) -> &'static str {
     match b {
         Body::Race(_) => "race",
@@ -57,11 +60,7 @@ fn kind(b: &Body) -> &'static str {
 /// Race settings that make two runs incomparable.
 fn race_settings(s: &Settings, t: &Settings) -> Vec<String> {
     let mut out = Vec::new();
-    let mut check = |what: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{what} {a} vs {b}"));
-        }
-    };
+    let mut check = |what: &str, a: String, b: String| differs(&mut out, what, a, b);
     check("ops", format!("{:?}", s.ops), format!("{:?}", t.ops));
     check(
         "duration",
