@@ -48,9 +48,23 @@ pub struct Cli {
     /// embedded server needs the rest].
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
+
+    /// No progress bar or per-step lines on stderr (results and errors still print); any
+    /// command takes it.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 impl Cli {
+    /// Hands the global `--quiet` to the subcommand's output settings.
+    pub fn spread_quiet(&mut self) {
+        match &mut self.command {
+            Command::Run(a) => a.output.quiet = self.quiet,
+            Command::Nightly(a) => a.output.quiet = self.quiet,
+            Command::Migrate(_) | Command::List | Command::Report(_) => {}
+        }
+    }
+
     /// Worker threads of the async runtime.
     pub fn client_threads(&self) -> usize {
         match self.threads {
@@ -264,8 +278,8 @@ pub struct OutputArgs {
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
 
-    /// No progress bar or per-migration lines on stderr.
-    #[arg(long, short)]
+    /// Set from the global `--quiet`.
+    #[arg(skip)]
     pub quiet: bool,
 }
 

@@ -91,19 +91,27 @@ pub struct NightlyPlan {
 pub struct MigratePlan {
     pub schema: SchemaPlan,
     pub database: DatabasePlan,
+    /// Hides the lines on stderr (the applied files and the summary are results: stdout).
+    pub quiet: bool,
 }
 
 impl Plan {
-    pub fn resolve(cli: cli::Cli, command_line: String) -> Result<Plan> {
+    pub fn resolve(mut cli: cli::Cli, command_line: String) -> Result<Plan> {
+        cli.spread_quiet();
         Ok(match cli.command {
             cli::Command::List => Plan::List,
             cli::Command::Report(c) => Plan::Report(report(c)),
-            cli::Command::Nightly(a) => Plan::Nightly(nightly(a, command_line)?),
+            cli::Command::Nightly(a) => {
+                writable(&a.output.report_dir)?;
+                Plan::Nightly(nightly(a, command_line)?)
+            }
             cli::Command::Migrate(a) => Plan::Migrate(MigratePlan {
                 schema: schema(&a.migrations)?,
                 database: database(&a.database),
+                quiet: cli.quiet,
             }),
             cli::Command::Run(a) => {
+                writable(&a.output.report_dir)?;
                 let (origin, text) = scenario::locate(&a.scenario)?;
                 match scenario::load(&origin, &text)? {
                     Loaded::Race(scenario) => Plan::Run(Box::new(race(a, scenario, command_line)?)),
@@ -112,6 +120,22 @@ impl Plan {
             }
         })
     }
+}
+
+/// Creates the report folder and proves it writable before anything starts: a run must not
+/// spend its load only to find it cannot keep the result.
+fn writable(dir: &std::path::Path) -> Result<()> {
+    let probe = dir.join(format!(".loadtest-probe-{}", std::process::id()));
+    let attempt = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"probe"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    attempt.map_err(|e| {
+        Error::Input(format!(
+            "--report-dir {}: cannot write there ({e}); pass a folder loadtest may create and \
+             write to",
+            dir.display()
+        ))
+    })
 }
 
 fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<RunPlan> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 /// warnings about skipped files on stderr.
 pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
     let run_id = target::new_run_id();
-    let progress = Progress::new(false);
+    let progress = Progress::new(plan.quiet);
     target::with_target(
         &plan.database,
         2,
@@ -30,8 +30,10 @@ async fn apply(plan: &MigratePlan, target: &target::Target) -> Result<u8> {
         .await
         .map_err(Error::db("cannot connect to the scratch database"))?;
     let version = server::server_version(&client).await?;
-    for w in plan.schema.skip_warnings() {
-        eprintln!("{w}");
+    if !plan.quiet {
+        for w in plan.schema.skip_warnings() {
+            eprintln!("{w}");
+        }
     }
     let applied = schema::build_schema(&client, &plan.schema, |l| println!("{l}")).await?;
     let unindexed = pg::lint::unindexed_foreign_keys(&client)

@@ -29,6 +29,15 @@ fn bad_input_is_one_line_and_exit_2() {
             "--database-url",
         ),
         (vec!["frobnicate"], "frobnicate"),
+        // Found before any server starts or any call is made.
+        (
+            vec!["run", "token-race", "--report-dir", "/proc/loadtest-nope"],
+            "--report-dir /proc/loadtest-nope",
+        ),
+        (
+            vec!["nightly", "--report-dir", "/proc/loadtest-nope"],
+            "--report-dir /proc/loadtest-nope",
+        ),
     ];
     for (args, needle) in cases {
         let out = run(&args);
@@ -48,4 +57,19 @@ fn list_shows_the_token_race() {
     let out = run(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("token-race"));
+}
+
+/// `--quiet` is global: every command takes it, before or after the subcommand.
+#[test]
+fn quiet_is_taken_by_every_command() {
+    for args in [
+        vec!["migrate", "--quiet", "--database-url", &shared().url],
+        vec!["--quiet", "migrate", "--database-url", &shared().url],
+        vec!["list", "--quiet"],
+        vec!["-q", "list"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
 }
