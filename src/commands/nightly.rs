@@ -129,12 +129,24 @@ fn compare_with_baseline(base: &NightlyReport, new: &NightlyReport, threshold: f
         let (old, new) = (olds[0], news[0]);
         let differences = compare::incomparable(old, new);
         if !differences.is_empty() {
+            // A night that cannot be judged must not pass as if it had been: fail the job and
+            // say what would make it comparable (the same settings, or a new baseline).
             println!(
                 "{}: not comparable with the baseline ({})",
                 new.scenario,
                 differences.join(", ")
             );
+            eprintln!(
+                "nightly: {}: not comparable with the baseline ({}): run with the baseline's \
+                 settings, or make this night the baseline with --update-baseline",
+                new.scenario,
+                differences.join(", ")
+            );
+            ok = false;
             continue;
+        }
+        if let Some(change) = compare::schema_change(old, new) {
+            eprintln!("nightly: {}: {change}; judging its metrics", new.scenario);
         }
         let rows = compare::compare_runs(olds, news, threshold);
         print!("{}", compare::markdown(old, new, &rows, threshold));

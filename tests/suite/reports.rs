@@ -175,3 +175,70 @@ fn nightly_runs_the_suite_and_compares_with_its_baseline() {
         stdout(&out)
     );
 }
+
+/// Three nights of the nightly job's own commands: the first makes the baseline, the second
+/// passes against it, the third, whose new migration makes the token RPC slow (it sleeps while
+/// holding the hot row's lock), fails with exit 1 and names the metric and the schema change
+/// instead of skipping the comparison as "not comparable".
+#[test]
+fn three_nights_the_third_with_a_slower_rpc_migration_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = migrations_with(&[]);
+    let suite = dir.path().join("suite.txt");
+    std::fs::write(&suite, "token-race\n").unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let night = |n: &str, extra: &[&str]| {
+        let reports = dir.path().join(n);
+        let mut a = vec![
+            "nightly",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--ops",
+            "3000",
+            "--migrations",
+            migrations.path().to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--database-url",
+            &shared().url,
+            "--quiet",
+        ];
+        a.extend(extra.iter().copied());
+        run(&a)
+    };
+    let first = night("n1", &["--update-baseline"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let second = night("n2", &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stdout(&second).contains("| rpc throughput ops/s |"),
+        "the second night was compared: {}",
+        stdout(&second)
+    );
+    std::fs::write(
+        migrations.path().join("29991231000000_slow_rpc.sql"),
+        "CREATE OR REPLACE FUNCTION public.increment_token_usage(p_user_id uuid, p_tokens_used integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  UPDATE public.user_subscriptions SET used_tokens = used_tokens + p_tokens_used, updated_at = now()
+  WHERE user_id = p_user_id;
+  PERFORM pg_sleep(0.005);
+END $$;
+",
+    )
+    .unwrap();
+    let third = night("n3", &[]);
+    let (so, se) = (stdout(&third), stderr(&third));
+    assert_eq!(third.status.code(), Some(1), "{so}\n{se}");
+    assert!(
+        se.contains("rpc throughput ops/s regression"),
+        "the metric is named: {se}"
+    );
+    assert!(
+        se.contains("the schema changed: 29991231000000_slow_rpc.sql added"),
+        "the change is named: {se}"
+    );
+    assert!(!so.contains("not comparable"), "{so}");
+}

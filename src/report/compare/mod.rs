@@ -19,16 +19,19 @@ use crate::stats;
 use serde::Serialize;
 use std::fmt::Write;
 
-/// Differences that make two runs not comparable (different load, schema or server).
+/// Differences that make two runs' numbers not comparable: another scenario or kind, other
+/// settings, another server version or another machine. A changed schema is not one of them:
+/// judging what a migration did is what comparing is for ([`schema_change`] names it).
 pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |what: &str, a: String, b: String| differs(&mut out, what, a, b);
     check("scenario", base.scenario.clone(), new.scenario.clone());
-    check(
-        "migrations checksum",
-        short(&base.migrations.fingerprint),
-        short(&new.migrations.fingerprint),
-    );
+    // Reports from before `machine` was recorded have an empty one: nothing to compare.
+    let (m, n) = (&base.machine, &new.machine);
+    if m.cores > 0 && n.cores > 0 {
+        check("machine cores", m.cores.to_string(), n.cores.to_string());
+        check("machine", m.os.clone(), n.os.clone());
+    }
     let major = |v: &str| v.split(['.', ' ']).next().unwrap_or("").to_string();
     check(
         "PostgreSQL major version",
@@ -41,6 +44,40 @@ pub fn incomparable(base: &Report, new: &Report) -> Vec<String> {
         (a, b) => out.push(format!("kind {} vs {}", kind(a), kind(b))),
     }
     out
+}
+
+/// The migration files that differ between the two runs' schemas (added, removed, or changed
+/// since), e.g. "the schema changed: 29991231000000_slow_rpc.sql added"; `None` when the
+/// fingerprints match.
+pub fn schema_change(base: &Report, new: &Report) -> Option<String> {
+    let (b, n) = (&base.migrations, &new.migrations);
+    if b.fingerprint == n.fingerprint {
+        return None;
+    }
+    let file = |e: &crate::report::model::MigrationEntry| format!("{}_{}.sql", e.version, e.name);
+    let mut what = Vec::new();
+    for e in &n.files {
+        match b.files.iter().find(|x| x.version == e.version) {
+            None => what.push(format!("{} added", file(e))),
+            Some(x) if x.checksum != e.checksum => what.push(format!("{} changed", file(e))),
+            Some(_) => {}
+        }
+    }
+    for e in b
+        .files
+        .iter()
+        .filter(|x| !n.files.iter().any(|e| e.version == x.version))
+    {
+        what.push(format!("{} removed", file(e)));
+    }
+    if what.is_empty() {
+        what.push(format!(
+            "fingerprint {} vs {}",
+            short(&b.fingerprint),
+            short(&n.fingerprint)
+        ));
+    }
+    Some(format!("the schema changed: {}", what.join(", ")))
 }
 
 /// Records `what` when the two sides differ.
@@ -262,6 +299,9 @@ pub fn markdown(base: &Report, new: &Report, rows: &[Row], threshold: f64) -> St
         new.verdict,
         threshold * 100.0
     );
+    if let Some(change) = schema_change(base, new) {
+        let _ = writeln!(s, "{change}.\n");
+    }
     s.push_str("| metric | base | new | change | verdict |\n|---|---:|---:|---:|---|\n");
     for r in rows {
         let change = change_label(r);
@@ -421,5 +461,42 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains("<script") && !page.contains("http"));
+    }
+
+    #[test]
+    fn a_changed_schema_is_named_and_still_compared() {
+        let r = report();
+        let mut new = r.clone();
+        assert_eq!(schema_change(&r, &new), None);
+        new.migrations.fingerprint = "f".repeat(64);
+        let mut slow = new.migrations.files[0].clone();
+        slow.version = "29991231000000".into();
+        slow.name = "slow_rpc".into();
+        new.migrations.files.push(slow);
+        new.migrations.files[1].checksum = "0".repeat(64);
+        let second = format!(
+            "{}_{}.sql",
+            new.migrations.files[1].version, new.migrations.files[1].name
+        );
+        let change = schema_change(&r, &new).unwrap();
+        assert_eq!(
+            change,
+            format!("the schema changed: {second} changed, 29991231000000_slow_rpc.sql added")
+        );
+        assert!(
+            incomparable(&r, &new).is_empty(),
+            "a schema change is what compare judges"
+        );
+        assert!(markdown(&r, &new, &compare(&r, &new, 0.1), 0.1).contains(&change));
+        let mut gone = r.clone();
+        gone.migrations.fingerprint = "e".repeat(64);
+        let last = gone.migrations.files.pop().unwrap();
+        assert_eq!(
+            schema_change(&r, &gone).unwrap(),
+            format!(
+                "the schema changed: {}_{}.sql removed",
+                last.version, last.name
+            )
+        );
     }
 }
