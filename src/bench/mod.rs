@@ -71,6 +71,8 @@ async fn bench_on(
     let client = pg::connect(&config)
         .await
         .map_err(Error::db("cannot connect to the scratch database"))?;
+    // Timing clients, plus the loader's second connection.
+    server::check_capacity(&client, plan.workers + 1, "--workers").await?;
     let say = |l: String| progress.line(&l);
     let mut applied = schema::build_schema(&client, &plan.before, say).await?;
     stop.check(Ok(()))?;

@@ -55,3 +55,39 @@ pub async fn database_info(
         from_template,
     })
 }
+
+/// Whether `wanted` more connections fit on the server now: `max_connections`, less the slots
+/// reserved for superusers (when this role is not one), less the connections already in use.
+/// Checked before any load, so a run never starts only to fail on its 101st connection.
+pub async fn check_capacity(
+    client: &tokio_postgres::Client,
+    wanted: usize,
+    flag: &str,
+) -> Result<()> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_connections')::int, \
+                    current_setting('superuser_reserved_connections')::int, \
+                    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, \
+                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+            &[],
+        )
+        .await
+        .map_err(Error::db("cannot read the server's connection limits"))?;
+    let (max, reserved, in_use, superuser): (i32, i32, i32, Option<bool>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let reserved = if superuser.unwrap_or(false) {
+        0
+    } else {
+        reserved
+    };
+    let free = (max - reserved - in_use).max(0) as usize;
+    if wanted > free {
+        return Err(Error::Environment(format!(
+            "{flag} needs {wanted} connections but the server has {free} free \
+             (max_connections {max}, {reserved} reserved for superusers, {in_use} in use): \
+             lower {flag} to at most {free}, or raise max_connections"
+        )));
+    }
+    Ok(())
+}

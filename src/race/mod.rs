@@ -49,6 +49,8 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             let client = pg::connect(&target.config())
                 .await
                 .map_err(Error::db("cannot connect to the scratch database"))?;
+            // The run's own client is already connected: the pool needs `connections` more.
+            server::check_capacity(&client, plan.connections, "--connections").await?;
             for w in plan.schema.skip_warnings() {
                 progress.line(&w);
             }
@@ -115,6 +117,14 @@ fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
         .map_err(|e| Error::Environment(format!("cannot build the connection pool: {e}")))
 }
 
+/// A pool error with the server's own SQLSTATE and message when the server sent one.
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg::describe(e),
+        other => other.to_string(),
+    }
+}
+
 /// Opens every pooled connection and prepares every path's statements on it, so neither
 /// connecting nor planning is timed as part of the load.
 async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) -> Result<()> {
@@ -126,7 +136,8 @@ async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) ->
     for _ in 0..size {
         let c = pool.get().await.map_err(|e| {
             Error::Environment(format!(
-                "cannot open {size} connections (--connections): {e}"
+                "cannot open {size} connections (--connections): {}",
+                pool_error(&e)
             ))
         })?;
         for p in &plan.scenario.paths {

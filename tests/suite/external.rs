@@ -91,3 +91,27 @@ fn an_unreachable_server_is_exit_3() {
     assert_eq!(stderr(&out).trim().lines().count(), 1);
     assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
 }
+
+/// The server's connection limit is checked before anything is created or loaded: more
+/// `--connections` than it has free is exit 3 with the numbers and the flag to change.
+#[test]
+fn more_connections_than_the_server_allows_is_refused_before_the_load() {
+    let out = run(&[
+        "run",
+        "token-race",
+        "--ops",
+        "100",
+        "--connections",
+        "1000",
+        "--quiet",
+        "--database-url",
+        &shared().url,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--connections needs 1000 connections") && err.contains("max_connections 400"),
+        "{err}"
+    );
+}
