@@ -270,7 +270,11 @@ fn bench_plan(
 
 fn database(a: &cli::DatabaseArgs) -> DatabasePlan {
     DatabasePlan {
-        url: a.database_url.clone().filter(|u| !u.is_empty()),
+        // `--database-url ''`: wherever psql would connect, from the PG* environment.
+        url: a.database_url.as_deref().map(|u| match u {
+            "" => crate::pg::libpq::conninfo(),
+            u => u.to_string(),
+        }),
         keep: a.keep,
         pg_user: a.pg_user.clone(),
         pg_bindir: a.pg_bindir.clone(),

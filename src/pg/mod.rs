@@ -6,6 +6,7 @@
 pub mod binaries;
 pub mod cluster;
 pub mod compat;
+pub mod libpq;
 pub mod lint;
 pub mod migrate;
 pub mod provenance;

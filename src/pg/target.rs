@@ -27,6 +27,25 @@ pub enum Target {
     },
 }
 
+/// A password from the password file (`~/.pgpass`, `PGPASSFILE`) when the connection string
+/// gives none, matched on its first host, port, database and user as libpq does.
+fn with_passfile(c: &mut tokio_postgres::Config) {
+    if c.get_password().is_some() {
+        return;
+    }
+    let host = match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        // libpq matches a socket connection as "localhost".
+        _ => "localhost".to_string(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    let user = c.get_user().unwrap_or_default().to_string();
+    let dbname = c.get_dbname().unwrap_or(&user).to_string();
+    if let Some(p) = super::libpq::password_for(&host, port, &dbname, &user) {
+        c.password(p);
+    }
+}
+
 /// Which kind of target, for the report.
 pub fn describe_mode(t: &Target) -> &'static str {
     match t {
@@ -48,12 +67,13 @@ impl Target {
     /// Creates `loadtest_<run_id>` on the server at `url`.
     pub async fn external(url: &str, run_id: &str) -> Result<Target> {
         let redacted_url = redact_url(url);
-        let admin: tokio_postgres::Config = url.parse().map_err(|_| {
+        let mut admin: tokio_postgres::Config = url.parse().map_err(|_| {
             Error::Input(format!(
                 "--database-url {redacted_url}: not a PostgreSQL connection string (expected \
                     postgres://user:password@host:port/dbname or key=value pairs)"
             ))
         })?;
+        with_passfile(&mut admin);
         let dbname = format!("loadtest_{run_id}");
         let client = super::connect(&admin).await.map_err(|e| {
             Error::Environment(format!(

@@ -115,3 +115,32 @@ fn more_connections_than_the_server_allows_is_refused_before_the_load() {
         "{err}"
     );
 }
+
+/// `--database-url ''` connects where psql would: the `PG*` environment (here the test
+/// cluster's socket), and the run is an external one (its own database, dropped after).
+#[test]
+fn an_empty_database_url_takes_the_pg_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "token-race",
+            "--ops",
+            "500",
+            "--quiet",
+            "--database-url",
+            "",
+        ])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .env("PGHOST", &shared().socket_dir)
+        .env("PGPORT", "5432")
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", "postgres")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(dir.path());
+    assert_eq!(r["database"]["mode"], "external");
+    assert!(!r["command_line"].as_str().unwrap().contains("PGHOST"));
+}
