@@ -169,7 +169,7 @@ fn index_bench(
         time_per_query_s: s.time_per_query.as_secs_f64(),
         throughput_time_s: s.throughput_time.as_secs_f64(),
         confidence: s.confidence,
-        missing_share: s.missing_share,
+        missing_share: Some(s.missing_share),
         session_settings: vec![
             "synchronize_seqscans = off: without an index, a repeated scan would resume where \
              the last one stopped and look fast"

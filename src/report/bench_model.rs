@@ -37,9 +37,10 @@ pub struct IndexBench {
     /// Of the speedup intervals.
     pub confidence: f64,
     /// Share of the sampled parameters replaced by values that match no row (lookups that
-    /// miss), from the scenario's `missing_share`.
-    #[serde(default)]
-    pub missing_share: f64,
+    /// miss), from the scenario's `missing_share`. Absent in version 1 reports (it was their
+    /// `settings.absent_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_share: Option<f64>,
     /// Session settings every benchmark connection had, and why.
     pub session_settings: Vec<String>,
     pub data: DataReport,

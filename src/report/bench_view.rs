@@ -27,7 +27,8 @@ fn ci(q: &QueryReport) -> String {
 fn data_line(b: &IndexBench) -> String {
     let d = &b.data;
     let mut s = format!(
-        "{} rows in {} tables at scale {} (seed {}), loaded by COPY in {:.2} s: {:.0} rows/s; foreign-key checks {}; VACUUM (ANALYZE) {:.2} s.",
+        "{} rows in {} tables at scale {} (seed {}), loaded by COPY in {:.2} s: {:.0} rows/s; \
+            foreign-key checks {}; VACUUM (ANALYZE) {:.2} s.",
         d.rows,
         d.tables.len(),
         b.scale,
@@ -48,13 +49,19 @@ fn data_line(b: &IndexBench) -> String {
 }
 
 fn timing_line(b: &IndexBench) -> String {
+    let missing = b
+        .missing_share
+        .map(|m| format!(" ({:.0}% match nothing)", m * 100.0))
+        .unwrap_or_default();
     format!(
-        "Timing: {} warm-up runs, then at least {} timed runs (up to {}, or {:.1} s) per query and state, client round trip with all rows fetched, random sampled parameters ({:.0}% match nothing); speedup = median before / median after, {:.0}% bootstrap interval; throughput with {} clients for {:.1} s. Session settings: {}.",
+        "Timing: {} warm-up runs, then at least {} timed runs (up to {}, or {:.1} s) per query \
+         and state, client round trip with all rows fetched, random sampled parameters{missing}; \
+         speedup = median before / median after, {:.0}% bootstrap interval; throughput with {} \
+         clients for {:.1} s. Session settings: {}.",
         b.warmup,
         b.min_runs,
         b.max_runs,
         b.time_per_query_s,
-        b.missing_share * 100.0,
         b.confidence * 100.0,
         b.workers,
         b.throughput_time_s,
@@ -74,7 +81,11 @@ fn fks(b: &BenchBody) -> Vec<String> {
                 f.constraint
             );
             if let Some(p) = &f.partial_index_not_counted {
-                let _ = write!(s, " — partial index {p} not counted: its predicate does not serve the key's lookups");
+                let _ = write!(
+                    s,
+                    " — partial index {p} not counted: its predicate does not \
+                    serve the key's lookups"
+                );
             }
             s
         })
@@ -87,7 +98,8 @@ pub fn markdown(r: &Report, b: &BenchBody) -> String {
     let (before, after) = sides(b);
     let _ = writeln!(
         s,
-        "| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
+        "| query | index | {before} ms | {after} ms | speedup | interval | index used | q/s \
+            {before} → {after} |\n|---|---|---:|---:|---:|---|---|---:|"
     );
     for q in &b.queries {
         let _ = writeln!(

@@ -22,7 +22,10 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
 
 /// The verdict per path: expectation, calls, throughput, latency, lost updates.
 fn path_table(s: &mut String, race: &RaceBody) {
-    s.push_str("| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | lost updates |\n");
+    s.push_str(
+        "| path | expect | held | ops ok | failed | ops/s | p50 µs | p99 µs | p99.9 µs | \
+        max µs | lost updates |\n",
+    );
     s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &race.paths {
         let _ = writeln!(
@@ -46,7 +49,10 @@ fn path_table(s: &mut String, race: &RaceBody) {
 
 /// What the oracle found per path and counter column: expected and actual sums.
 fn counter_table(s: &mut String, race: &RaceBody) {
-    s.push_str("\n| path | column | expected | actual | missing | extra |\n|---|---|---:|---:|---:|---:|\n");
+    s.push_str(
+        "\n| path | column | expected | actual | missing | extra \
+        |\n|---|---|---:|---:|---:|---:|\n",
+    );
     for p in &race.paths {
         for c in &p.counters {
             let _ = writeln!(
@@ -69,7 +75,10 @@ fn witnessed(s: &mut String, race: &RaceBody) {
     if examples.is_empty() {
         return;
     }
-    s.push_str("\nLost updates, witnessed (two acknowledged calls read the same value and both wrote):\n\n");
+    s.push_str(
+        "\nLost updates, witnessed (two acknowledged calls read the same value and both \
+        wrote):\n\n",
+    );
     for (p, e) in examples {
         let _ = writeln!(
             s,
@@ -134,7 +143,8 @@ fn footer(s: &mut String, r: &Report, st: &Settings) {
     let git = git(r);
     let _ = writeln!(
         s,
-        "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed {}; PostgreSQL {} ({}); migrations {} ({}{git}); run {} at {}.",
+        "\n{amount}, {} mode, {model}, {} workers, {} connections, {} rows, keys: {keys}, seed \
+            {}; PostgreSQL {} ({}); migrations {} ({}{git}); run {} at {}.",
         st.mode.name(),
         st.workers,
         st.connections,

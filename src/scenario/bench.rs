@@ -156,7 +156,8 @@ fn migration_version(src: Source, migration: &Spanned<String>) -> Result<String,
         return Err(src.err(
             migration.span(),
             format!(
-                "bench.migration must be a migration version (digits, e.g. 20251117000004), not '{version}'"
+                "bench.migration must be a migration version (digits, e.g. 20251117000004), not \
+                    '{version}'"
             ),
         ));
     }
@@ -176,7 +177,8 @@ fn runs(src: Source, b: &RawSettings) -> Result<(u32, u32), ScenarioError> {
         return Err(src.at(
             span,
             format!(
-                "bench.min_runs must be at least 3 and at most max_runs (got {min_runs} and {max_runs})"
+                "bench.min_runs must be at least 3 and at most max_runs (got {min_runs} and \
+                    {max_runs})"
             ),
         ));
     }

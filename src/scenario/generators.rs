@@ -219,7 +219,8 @@ fn numeric(lo: &str, hi: &str) -> Result<Gen, String> {
     let (min, max) = (p(lo)?, p(hi)?);
     if min > max || min.scale().max(max.scale()) > 12 {
         return Err(format!(
-            "numeric = [\"{lo}\", \"{hi}\"]: the bounds must be ordered, with at most 12 decimal places"
+            "numeric = [\"{lo}\", \"{hi}\"]: the bounds must be ordered, with at most 12 decimal \
+                places"
         ));
     }
     Ok(Gen::Numeric { min, max })

@@ -280,7 +280,14 @@ fn key_choice(src: Source, k: &RawKeys, span: Range<usize>) -> Result<KeyChoice,
     Ok(match kind {
         KeyKind::Uniform => KeyChoice::Uniform,
         KeyKind::Hot => {
-            let s = k.hot_share.as_ref().ok_or_else(|| src.err(span.clone(), "choice = \"hot\" needs hot_share (the fraction of calls on the hot row, e.g. 0.8)".into()))?;
+            let s = k.hot_share.as_ref().ok_or_else(|| {
+                src.err(
+                    span.clone(),
+                    "choice = \"hot\" \
+                needs hot_share (the fraction of calls on the hot row, e.g. 0.8)"
+                        .into(),
+                )
+            })?;
             let v = *s.get_ref();
             if !(v > 0.0 && v <= 1.0) {
                 return Err(src.err(s.span(), format!("hot_share must be in (0, 1], not {v}")));
@@ -368,8 +375,25 @@ fn read_modify_write(
             "kind = \"read-modify-write\" takes `read` and `write`, not `sql`".into(),
         ));
     }
-    let read = p.read.ok_or_else(|| src.err(span.clone(), format!("path '{name}' (kind = \"read-modify-write\") needs `read`, a SELECT of the counter columns by key ($1)")))?;
-    let write = p.write.ok_or_else(|| src.err(span, format!("path '{name}' (kind = \"read-modify-write\") needs `write`, an UPDATE setting the new values ($2, …) by key ($1)")))?;
+    let read = p.read.ok_or_else(|| {
+        src.err(
+            span.clone(),
+            format!(
+                "path '{name}' (kind = \
+        \"read-modify-write\") needs `read`, a SELECT of the counter columns by key ($1)"
+            ),
+        )
+    })?;
+    let write = p.write.ok_or_else(|| {
+        src.err(
+            span,
+            format!(
+                "path '{name}' (kind = \
+        \"read-modify-write\") needs `write`, an UPDATE setting the new values ($2, …) by key \
+        ($1)"
+            ),
+        )
+    })?;
     Ok(PathKind::ReadModifyWrite {
         read: nonempty(src, read)?,
         write: nonempty(src, write)?,
@@ -393,7 +417,8 @@ fn number(n: &Spanned<Number>, ty: ColumnType) -> Result<Decimal, String> {
             .map_err(|_| format!("'{s}' is not a decimal number"))?,
         Number::Float(f) => {
             return Err(format!(
-                "write decimal deltas as strings (\"{f}\") so they stay exact; floats are not accepted"
+                "write decimal deltas as strings (\"{f}\") so they stay exact; floats are not \
+                    accepted"
             ));
         }
     };
