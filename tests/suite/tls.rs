@@ -196,7 +196,9 @@ fn require_encrypts_without_checking_the_certificate() {
     );
     let (code, err, r) = race(&url);
     assert_eq!(code, Some(0), "{err}");
-    let tls = &r.unwrap()["database"]["tls"];
+    let r = r.unwrap();
+    super::schema::assert_valid("a report over TLS", &r);
+    let tls = &r["database"]["tls"];
     assert!(tls["version"].as_str().unwrap().starts_with("TLS"), "{tls}");
     assert!(!tls["cipher"].as_str().unwrap().is_empty(), "{tls}");
     assert_eq!(tls["verified"], "none");
