@@ -28,7 +28,10 @@ fn main() {
         let t0 = Instant::now();
         let c = ScratchCluster::start(o).expect("cluster starts");
         rt.block_on(async {
-            let client = loadtest::pg::connect(&c.config("postgres")).await.unwrap();
+            let client =
+                loadtest::pg::connect(&loadtest::pg::Endpoint::plaintext(c.config("postgres")))
+                    .await
+                    .unwrap();
             client.simple_query("SELECT 1").await.unwrap();
         });
         let ready = t0.elapsed();

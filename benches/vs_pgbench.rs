@@ -379,13 +379,16 @@ fn main() {
         .build()
         .unwrap();
     let (client, server_version, hot) = rt.block_on(async {
-        let admin = loadtest::pg::connect(&cluster.config("postgres"))
-            .await
-            .unwrap();
+        let admin = loadtest::pg::connect(&loadtest::pg::Endpoint::plaintext(
+            cluster.config("postgres"),
+        ))
+        .await
+        .unwrap();
         admin.batch_execute("CREATE DATABASE bench").await.unwrap();
-        let client = loadtest::pg::connect(&cluster.config("bench"))
-            .await
-            .unwrap();
+        let client =
+            loadtest::pg::connect(&loadtest::pg::Endpoint::plaintext(cluster.config("bench")))
+                .await
+                .unwrap();
         loadtest::pg::compat::apply(&client).await.unwrap();
         let migrations = loadtest::pg::migrate::load_builtin().unwrap();
         loadtest::pg::migrate::apply(&client, &migrations, |_| {})

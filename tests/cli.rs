@@ -17,6 +17,7 @@ mod suite {
     mod race_engine;
     mod reports;
     mod schema;
+    mod tls;
     mod token_race;
     mod usage;
 }

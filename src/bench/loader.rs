@@ -53,7 +53,7 @@ impl Unit {
 /// connection in file order (parents first), with the checks.
 pub async fn load(
     client: &Client,
-    config: &tokio_postgres::Config,
+    config: &crate::pg::Endpoint,
     gens: Vec<TableGen>,
     stop: &Stop,
     line: &(dyn Fn(String) + Sync),

@@ -139,14 +139,15 @@ async fn bench_on(
 
 /// The benchmark's session settings, added to whatever options a --database-url already
 /// carries, not in their place.
-fn session_config(target: &target::Target) -> tokio_postgres::Config {
-    let mut config = target.config();
+fn session_config(target: &target::Target) -> pg::Endpoint {
+    let mut endpoint = target.config();
+    let config = &mut endpoint.config;
     let options = match config.get_options() {
         Some(own) if !own.trim().is_empty() => format!("{own} {}", timing::SESSION_OPTIONS),
         _ => timing::SESSION_OPTIONS.to_string(),
     };
     config.options(&options);
-    config
+    endpoint
 }
 
 /// The report's record of how the benchmark ran.

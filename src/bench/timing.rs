@@ -351,10 +351,7 @@ fn walk(node: &serde_json::Value, plan: &mut Plan) {
 }
 
 /// The throughput phase's clients, one connection each, opened once per run.
-pub async fn connect_workers(
-    config: &tokio_postgres::Config,
-    workers: usize,
-) -> Result<Vec<Client>> {
+pub async fn connect_workers(config: &crate::pg::Endpoint, workers: usize) -> Result<Vec<Client>> {
     let mut out = Vec::with_capacity(workers);
     for _ in 0..workers {
         out.push(

@@ -1,5 +1,6 @@
 //! Everything that talks to PostgreSQL as a server: finding its binaries, starting a scratch
-//! cluster, using an external server, the migration runner and the Supabase compatibility layer.
+//! cluster, using an external server (over TLS: `tls`), the migration runner and the Supabase
+//! compatibility layer.
 //!
 //! The SQL of the race paths lives in `race::calls`; this module only provides databases to run it on.
 
@@ -15,6 +16,7 @@ pub mod server;
 pub mod split;
 pub mod target;
 pub mod template;
+pub mod tls;
 
 use tokio_postgres::error::SqlState;
 
@@ -55,14 +57,42 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Where and how to connect: the driver's settings and the run's TLS connector, decided once
+/// (from `--database-url`, or plaintext for the scratch cluster's unix socket).
+#[derive(Clone)]
+pub struct Endpoint {
+    pub config: tokio_postgres::Config,
+    pub tls: tls::Connector,
+}
+
+impl Endpoint {
+    /// A connection without TLS.
+    pub fn plaintext(config: tokio_postgres::Config) -> Endpoint {
+        Endpoint {
+            config,
+            tls: tls::Connector::plaintext(),
+        }
+    }
+
+    /// The driver's settings with the TLS mode applied, and the driver's TLS connector: for a
+    /// connection pool.
+    pub fn for_pool(
+        &self,
+    ) -> (
+        tokio_postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    ) {
+        let mut config = self.config.clone();
+        self.tls.apply(&mut config);
+        (config, self.tls.make())
+    }
+}
+
 /// Connects one client and drives its connection on the runtime.
-pub async fn connect(
-    config: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        // The connection ends with an error only when the client is already seeing it.
-        let _ = connection.await;
-    });
-    Ok(client)
+pub async fn connect(endpoint: &Endpoint) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    endpoint
+        .tls
+        .connect(&endpoint.config)
+        .await
+        .map_err(|e| e.source)
 }

@@ -53,6 +53,7 @@ pub async fn database_info(
         settings,
         start_s,
         from_template,
+        tls: tls_info(client, target).await?,
     })
 }
 
@@ -90,4 +91,23 @@ pub async fn check_capacity(
         )));
     }
     Ok(())
+}
+
+/// The connection's TLS from the server's own view (`pg_stat_ssl` is readable by any role);
+/// `None` when the connection is plaintext.
+async fn tls_info(client: &tokio_postgres::Client, target: &Target) -> Result<Option<report::Tls>> {
+    let row = client
+        .query_opt(
+            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )
+        .await
+        .map_err(Error::db(
+            "cannot read the connection's TLS from pg_stat_ssl",
+        ))?;
+    Ok(row.map(|r| report::Tls {
+        version: r.get::<_, Option<String>>(0).unwrap_or_default(),
+        cipher: r.get::<_, Option<String>>(1).unwrap_or_default(),
+        verified: target.config().tls.verified().name().to_string(),
+    }))
 }

@@ -19,8 +19,9 @@ pub enum Target {
         dbname: String,
     },
     External {
-        /// Connection to the server's own database given in the URL (CREATE/DROP DATABASE only).
-        admin: tokio_postgres::Config,
+        /// Connection to the server's own database given in the URL (CREATE/DROP DATABASE only),
+        /// with the URL's TLS policy, which every connection of the run shares.
+        admin: super::Endpoint,
         /// The URL with secrets redacted, for messages and reports.
         redacted_url: String,
         dbname: String,
@@ -67,18 +68,22 @@ impl Target {
     /// Creates `loadtest_<run_id>` on the server at `url`.
     pub async fn external(url: &str, run_id: &str) -> Result<Target> {
         let redacted_url = redact_url(url);
-        let mut admin: tokio_postgres::Config = url.parse().map_err(|_| {
+        let (url, requested) = super::tls::split(url)
+            .map_err(|m| Error::Input(format!("--database-url {redacted_url}: {m}")))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
             Error::Input(format!(
                 "--database-url {redacted_url}: not a PostgreSQL connection string (expected \
                     postgres://user:password@host:port/dbname or key=value pairs)"
             ))
         })?;
-        with_passfile(&mut admin);
+        with_passfile(&mut config);
+        let tls = super::tls::Connector::new(&requested)
+            .map_err(|e| Error::Input(format!("--database-url {redacted_url}: {e}")))?;
+        let admin = super::Endpoint { config, tls };
         let dbname = format!("loadtest_{run_id}");
-        let client = super::connect(&admin).await.map_err(|e| {
+        let client = admin.tls.connect(&admin.config).await.map_err(|e| {
             Error::Environment(format!(
-                "cannot connect to --database-url {redacted_url}: {}",
-                super::describe(&e)
+                "cannot connect to --database-url {redacted_url}: {e}"
             ))
         })?;
         client
@@ -100,13 +105,15 @@ impl Target {
         }
     }
 
-    /// Connection settings for the run's own database.
-    pub fn config(&self) -> tokio_postgres::Config {
+    /// Connection settings for the run's own database, TLS included.
+    pub fn config(&self) -> super::Endpoint {
         match self {
-            Target::Embedded { cluster, dbname } => cluster.config(dbname),
+            Target::Embedded { cluster, dbname } => {
+                super::Endpoint::plaintext(cluster.config(dbname))
+            }
             Target::External { admin, dbname, .. } => {
                 let mut c = admin.clone();
-                c.dbname(dbname).application_name("loadtest");
+                c.config.dbname(dbname).application_name("loadtest");
                 c
             }
         }

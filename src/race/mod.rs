@@ -103,9 +103,10 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
 }
 
 fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
+    let (config, tls) = target.config().for_pool();
     let mgr = deadpool_postgres::Manager::from_config(
-        target.config(),
-        tokio_postgres::NoTls,
+        config,
+        tls,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },

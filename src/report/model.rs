@@ -374,6 +374,20 @@ pub struct Database {
     pub start_s: Option<f64>,
     /// Whether it started from the cached initdb template (embedded only).
     pub from_template: Option<bool>,
+    /// The connection's TLS as the server saw it; `None` when plaintext (and in older reports).
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// A TLS connection: what the server negotiated and how much loadtest checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tls {
+    /// e.g. "TLSv1.3", from `pg_stat_ssl`.
+    pub version: String,
+    /// e.g. "TLS_AES_256_GCM_SHA384", from `pg_stat_ssl`.
+    pub cipher: String,
+    /// "none" (prefer, require), "ca" (verify-ca, require with sslrootcert) or "full" (verify-full).
+    pub verified: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

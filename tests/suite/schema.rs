@@ -34,7 +34,7 @@ fn violations(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_valid(what: &str, report: &Value) {
+pub(super) fn assert_valid(what: &str, report: &Value) {
     let found = violations(report);
     assert!(
         found.is_empty(),

@@ -76,7 +76,7 @@ pub fn config(db: &str) -> tokio_postgres::Config {
 }
 
 pub async fn connect(db: &str) -> tokio_postgres::Client {
-    loadtest::pg::connect(&config(db))
+    loadtest::pg::connect(&loadtest::pg::Endpoint::plaintext(config(db)))
         .await
         .expect("connect to the shared test server")
 }
