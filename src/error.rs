@@ -185,7 +185,7 @@ mod tests {
         let source = "postgres://[bad"
             .parse::<tokio_postgres::Config>()
             .unwrap_err();
-        let e = Error::from(CompatError { source });
+        let e = Error::from(CompatError::Failed { source });
         assert_eq!(e.exit_code(), exit::ENVIRONMENT);
         let msg = e.to_string();
         assert!(

@@ -16,6 +16,7 @@ mod suite {
     mod provenance;
     mod race_engine;
     mod reports;
+    mod roles;
     mod schema;
     mod tls;
     mod token_race;

@@ -10,6 +10,7 @@ use crate::Stop;
 use crate::bench::datagen::TableGen;
 use crate::error::{Error, Result};
 use crate::pg::quote_ident;
+use crate::pg::rights::Rights;
 use crate::report::bench_model::{DataReport, TableLoad};
 use bytes::Bytes;
 use futures_util::SinkExt;
@@ -58,14 +59,10 @@ pub async fn load(
     stop: &Stop,
     line: &(dyn Fn(String) + Sync),
 ) -> Result<DataReport> {
-    let superuser: bool = client
-        .query_one(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
+    let rights = Rights::of_current(client)
         .await
-        .map_err(Error::db("cannot read the current role"))?
-        .get(0);
+        .map_err(Error::db("cannot read the current role"))?;
+    let superuser = rights.superuser;
     let names: Vec<String> = gens.iter().map(|g| g.table.clone()).collect();
     let mut units = units(client, gens).await?;
     let lanes = if superuser {
@@ -119,11 +116,14 @@ pub async fn load(
         rows_per_s: (rows as f64 / seconds.max(1e-9)).round(),
         tables,
         foreign_key_checks: if superuser {
-            "skipped (session_replication_role = replica): references exist by construction"
+            "skipped (session_replication_role = replica): references exist by construction".into()
         } else {
-            "checked (the role is not a superuser)"
-        }
-        .into(),
+            format!(
+                "checked: the role {} is not a superuser, so the load may not turn them off \
+                    (session_replication_role); it loads on one connection, parents first",
+                rights.role
+            )
+        },
         vacuum_analyze_s: round3(v.elapsed().as_secs_f64()),
     })
 }

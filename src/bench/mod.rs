@@ -53,6 +53,8 @@ pub async fn execute(plan: &BenchPlan, stop: &Stop) -> Result<(Report, String)> 
 /// What one benchmark measured, before it is judged.
 struct Measured {
     applied: Vec<migrate::Applied>,
+    /// The schema's warnings (a right the role lacks), first in the report's.
+    schema_warnings: Vec<String>,
     database: report::Database,
     queries: Vec<QueryReport>,
     fks: Vec<ForeignKeyReport>,
@@ -74,7 +76,11 @@ async fn bench_on(
     // Timing clients, plus the loader's second connection.
     server::check_capacity(&client, plan.workers + 1, "--workers").await?;
     let say = |l: String| progress.line(&l);
-    let mut applied = schema::build_schema(&client, &plan.before, say).await?;
+    let built = schema::build_schema(&client, &plan.before, say).await?;
+    for w in &built.warnings {
+        progress.line(&format!("warning: {w}"));
+    }
+    let mut applied = built.applied;
     stop.check(Ok(()))?;
     check_tables(&client, plan).await?;
     let s = &plan.scenario;
@@ -121,6 +127,7 @@ async fn bench_on(
         .collect();
     Ok(Measured {
         applied,
+        schema_warnings: built.warnings,
         database: server::database_info(&client, target).await?,
         queries,
         fks: unindexed
@@ -511,12 +518,14 @@ fn assemble(
 ) -> Report {
     let Measured {
         applied,
+        schema_warnings,
         database,
         queries,
         fks,
         bench,
     } = m;
-    let (failures, warnings) = judge(plan, &queries, &bench, &fks);
+    let (failures, mut warnings) = judge(plan, &queries, &bench, &fks);
+    warnings.splice(0..0, schema_warnings);
     let s = &plan.scenario;
     let run = report::Run {
         scenario: &s.name,

@@ -35,7 +35,13 @@ async fn apply(plan: &MigratePlan, target: &target::Target) -> Result<u8> {
             eprintln!("{w}");
         }
     }
-    let applied = schema::build_schema(&client, &plan.schema, |l| println!("{l}")).await?;
+    let built = schema::build_schema(&client, &plan.schema, |l| println!("{l}")).await?;
+    if !plan.quiet {
+        for w in &built.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let applied = built.applied;
     let unindexed = pg::lint::unindexed_foreign_keys(&client)
         .await
         .map_err(Error::db("cannot read the foreign keys from the catalog"))?;

@@ -34,8 +34,13 @@
 --     session created the same role or membership at the same moment).
 --     Everything else lives inside the current database.
 --   * Plain SQL statements separated by semicolons (no psql meta-commands),
---     so it can be sent to the server as one batch. It is meant to be run by
---     a superuser (BYPASSRLS roles need one).
+--     so it can be sent to the server as one batch.
+--   * Runs as a superuser, or as a role with CREATEDB and CREATEROLE (what
+--     hosted services give), or with CREATEDB alone once the roles exist.
+--     Only a superuser may create a BYPASSRLS role (PostgreSQL 16 and later:
+--     also a role that has BYPASSRLS itself), so any other role creates
+--     service_role without it; loadtest warns about that and refuses, before
+--     this file runs, a role that would have to create roles and may not.
 -- =============================================================================
 
 
@@ -45,7 +50,11 @@
 DO $$
 DECLARE
     r record;
+    may_bypass boolean;
 BEGIN
+    SELECT rolsuper OR (rolbypassrls AND current_setting('server_version_num')::int >= 160000)
+      INTO may_bypass
+      FROM pg_catalog.pg_roles WHERE rolname = current_user;
     FOR r IN
         SELECT * FROM (VALUES
             ('anon',                       'NOLOGIN NOINHERIT'),
@@ -65,7 +74,9 @@ BEGIN
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r.role_name) THEN
             BEGIN
-                EXECUTE format('CREATE ROLE %I %s', r.role_name, r.role_options);
+                EXECUTE format('CREATE ROLE %I %s', r.role_name,
+                               CASE WHEN may_bypass THEN r.role_options
+                                    ELSE replace(r.role_options, ' BYPASSRLS', '') END);
             EXCEPTION
                 WHEN duplicate_object OR unique_violation THEN
                     -- created meanwhile by a session in another database

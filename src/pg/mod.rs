@@ -11,6 +11,7 @@ pub mod libpq;
 pub mod lint;
 pub mod migrate;
 pub mod provenance;
+pub mod rights;
 pub mod schema;
 pub mod server;
 pub mod split;

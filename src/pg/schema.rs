@@ -32,15 +32,24 @@ impl SchemaPlan {
     }
 }
 
+/// A built schema: the migrations applied, and warnings (one sentence each) about where it
+/// differs from what the migrations expect because the role lacks a right.
+pub struct Built {
+    pub applied: Vec<migrate::Applied>,
+    pub warnings: Vec<String>,
+}
+
 /// Applies the compatibility layer and the migrations; one line per file via `line`.
 pub async fn build_schema(
     client: &tokio_postgres::Client,
     schema: &SchemaPlan,
     mut line: impl FnMut(String),
-) -> Result<Vec<migrate::Applied>> {
-    if schema.compat {
-        super::compat::apply(client).await?;
-    }
+) -> Result<Built> {
+    let warnings = if schema.compat {
+        super::compat::apply(client).await?
+    } else {
+        Vec::new()
+    };
     let applied = migrate::apply(client, &schema.migrations, |a| {
         line(format!(
             "  applied {:<55} {:>8.1} ms",
@@ -49,5 +58,5 @@ pub async fn build_schema(
         ))
     })
     .await?;
-    Ok(applied)
+    Ok(Built { applied, warnings })
 }

@@ -86,6 +86,12 @@ impl Target {
                 "cannot connect to --database-url {redacted_url}: {e}"
             ))
         })?;
+        super::rights::Rights::of_current(&client)
+            .await
+            .map_err(Error::db(format!(
+                "cannot read the role's rights on {redacted_url}"
+            )))?
+            .check_create_database(&redacted_url)?;
         client
             .batch_execute(&format!("CREATE DATABASE {}", super::quote_ident(&dbname)))
             .await

@@ -54,8 +54,10 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             for w in plan.schema.skip_warnings() {
                 progress.line(&w);
             }
-            let applied =
-                schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
+            let built = schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
+            for w in &built.warnings {
+                progress.line(&format!("warning: {w}"));
+            }
             stop.check(Ok(()))?;
             for path in &plan.scenario.paths {
                 table::check_path(&client, &plan.scenario, path).await?;
@@ -93,9 +95,17 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 RaceMode::Sequential(_) | RaceMode::Matrix => race.sequential().await?,
             };
             let database = server::database_info(&client, target).await?;
-            Ok(assemble(
-                plan, &run_id, started_at, began, paths, applied, database,
-            ))
+            let mut report = assemble(
+                plan,
+                &run_id,
+                started_at,
+                began,
+                paths,
+                built.applied,
+                database,
+            );
+            report.warnings.splice(0..0, built.warnings);
+            Ok(report)
         },
     )
     .await?;
