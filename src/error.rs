@@ -59,6 +59,9 @@ pub enum Error {
     /// The scratch cluster could not be prepared or would not start.
     #[error(transparent)]
     Cluster(#[from] crate::pg::cluster::ClusterError),
+    /// The connecting role lacks a right an external run needs (CREATEDB).
+    #[error(transparent)]
+    Rights(#[from] crate::pg::rights::NoCreateDb),
     /// The Supabase compatibility layer failed in the database.
     #[error(transparent)]
     Compat(#[from] crate::pg::compat::CompatError),
@@ -94,6 +97,7 @@ impl Error {
             Error::RunAs(_)
             | Error::Cluster(_)
             | Error::Compat(_)
+            | Error::Rights(_)
             | Error::Environment(_)
             | Error::Database { .. }
             | Error::WriteFile { .. } => exit::ENVIRONMENT,
@@ -196,5 +200,15 @@ mod tests {
             msg.ends_with("(pass --compat none for a plain PostgreSQL schema)"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_role_without_createdb_is_an_environment_failure() {
+        let e = Error::from(crate::pg::rights::NoCreateDb {
+            role: "app".into(),
+            server: "host=db".into(),
+        });
+        assert_eq!(e.exit_code(), exit::ENVIRONMENT);
+        assert!(e.to_string().contains("`ALTER ROLE app CREATEDB`"));
     }
 }

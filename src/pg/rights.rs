@@ -3,7 +3,17 @@
 //! rights a step needs before the step, so a missing one is one sentence naming the right and
 //! the fix rather than a permission error half way through.
 
-use crate::error::{Error, Result};
+/// The role may not run `CREATE DATABASE`, which every external run needs first.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the role {role} may not create databases (CREATEDB) on {server}: loadtest creates its own \
+     database loadtest_<run id> there and drops it at the end; grant it with \
+     `ALTER ROLE {role} CREATEDB` or connect as a role that has it"
+)]
+pub struct NoCreateDb {
+    pub role: String,
+    pub server: String,
+}
 
 /// The connecting role's attributes (`pg_roles` of `current_user`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,16 +55,14 @@ impl Rights {
     }
 
     /// Refuses a role without CREATEDB before loadtest creates anything on `server`.
-    pub fn check_create_database(&self, server: &str) -> Result<()> {
+    pub fn check_create_database(&self, server: &str) -> Result<(), NoCreateDb> {
         if self.may_create_databases() {
             return Ok(());
         }
-        Err(Error::Environment(format!(
-            "the role {role} may not create databases (CREATEDB) on {server}: loadtest creates \
-                its own database loadtest_<run id> there and drops it at the end; grant it with \
-                `ALTER ROLE {role} CREATEDB` or connect as a role that has it",
-            role = self.role
-        )))
+        Err(NoCreateDb {
+            role: self.role.clone(),
+            server: server.to_string(),
+        })
     }
 }
 
@@ -83,7 +91,6 @@ mod tests {
         let e = rights(false, false, true)
             .check_create_database("host=db user=app")
             .unwrap_err();
-        assert_eq!(e.exit_code(), crate::error::exit::ENVIRONMENT);
         let msg = e.to_string();
         assert!(
             msg.starts_with("the role app may not create databases (CREATEDB) on host=db user=app"),
