@@ -23,7 +23,7 @@ use crate::pg::target::{self, Target};
 use crate::pg::{self, schema};
 use crate::progress::Progress;
 use crate::report::{self, PathReport, Report};
-use crate::report::{Body, KeyChoice, LoadModel, Mode, RaceBody, Settings};
+use crate::report::{Body, KeyChoice, LoadModel, Mode, QueryMode, RaceBody, Settings};
 use crate::scenario::{self, Strategy};
 use engine::Until;
 use plan::{RaceMode, RunPlan};
@@ -207,5 +207,10 @@ fn settings(plan: &RunPlan) -> Settings {
         },
         strategy: plan.strategy(),
         retry: plan.retries,
+        query_mode: match plan.query_mode {
+            plan::QueryMode::Prepared => QueryMode::Prepared,
+            plan::QueryMode::Extended => QueryMode::Extended,
+            plan::QueryMode::Simple => QueryMode::Simple,
+        },
     }
 }
