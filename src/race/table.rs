@@ -1,7 +1,7 @@
 //! The scenario's counter table (keys, reset, read) and its setup SQL, and the check of each
 //! path's SQL against the migrated schema before any load.
 
-use super::values::{EXACT_TYPES, KeyValue, Num};
+use super::values::{EXACT_TYPES, KeyValue, Num, ParamTypes};
 use crate::error::{Error, Result};
 use crate::pg::quote_ident;
 use crate::scenario::{PathKind, PathSpec, Scenario};
@@ -10,8 +10,13 @@ use std::collections::HashMap;
 use tokio_postgres::{Client, Statement};
 
 /// Checks a path's SQL against the migrated schema before any load: it must parse, and take and
-/// return what the scenario says. Errors name the file, line and column of the path.
-pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -> Result<()> {
+/// return what the scenario says. Errors name the file, line and column of the path. Returns the
+/// parameter types the server described, which the extended and simple query modes send.
+pub async fn check_path(
+    client: &Client,
+    scenario: &Scenario,
+    path: &PathSpec,
+) -> Result<ParamTypes> {
     let n = scenario.counters.columns.len();
     let here = scenario.position(path.at);
     let bad = |what: String| Error::Input(format!("{here}: path '{}': {what}", path.name));
@@ -44,10 +49,14 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
         }
         Ok(())
     };
-    match &path.kind {
+    Ok(match &path.kind {
         PathKind::Rpc { sql } => {
             let stmt = prepare(sql.clone()).await?;
             check_params(&stmt, "sql")?;
+            ParamTypes {
+                call: stmt.params().to_vec(),
+                read: Vec::new(),
+            }
         }
         PathKind::ReadModifyWrite { read, write } => {
             let r = prepare(read.clone()).await?;
@@ -66,9 +75,12 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
             }
             let w = prepare(write.clone()).await?;
             check_params(&w, "write")?;
+            ParamTypes {
+                call: w.params().to_vec(),
+                read: r.params().to_vec(),
+            }
         }
-    }
-    Ok(())
+    })
 }
 
 /// Statements over the scenario's counter table.
