@@ -357,28 +357,33 @@ impl Race<'_> {
 /// Calls that failed because of the connection (see [`is_connection_fault`]) say nothing about
 /// the path: rather than count them against it, the run stops (exit 3) and says why.
 fn connection_faults(label: &str, outcome: &Outcome) -> Result<()> {
-    let faults = outcome
-        .errors
-        .iter()
-        .chain(&outcome.absent.rejected)
-        .filter(|(class, _)| is_connection_fault(class));
+    let calls = outcome.ops_ok + outcome.ops_failed + outcome.absent.sent;
+    let errors = outcome.errors.iter().chain(&outcome.absent.rejected);
+    match fault_message(label, calls, errors) {
+        Some(m) => Err(Error::Environment(m)),
+        None => Ok(()),
+    }
+}
+
+fn fault_message<'a>(
+    label: &str,
+    calls: u64,
+    errors: impl Iterator<Item = (&'a String, &'a engine::ErrorClass)>,
+) -> Option<String> {
     let (mut count, mut first) = (0, None);
-    for (class, e) in faults {
+    for (class, e) in errors.filter(|(class, _)| is_connection_fault(class)) {
         count += e.count;
         first.get_or_insert((class, &e.message));
     }
-    let Some((class, message)) = first else {
-        return Ok(());
-    };
-    let calls = outcome.ops_ok + outcome.ops_failed + outcome.absent.sent;
+    let (class, message) = first?;
     let why = if class == SqlState::INVALID_SQL_STATEMENT_NAME.code() {
         NAMED_STATEMENTS_LOST
     } else {
         "the connection failed, not the path: run again on a stable connection"
     };
-    Err(Error::Environment(format!(
+    Some(format!(
         "path '{label}': {count} of {calls} calls failed with \"{message}\" (SQLSTATE {class}): {why}"
-    )))
+    ))
 }
 
 fn label(spec: &PathSpec, strategy: Strategy, matrix: bool) -> String {
@@ -471,4 +476,45 @@ fn path_report(
     };
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(v: &[(&str, u64, &str)]) -> BTreeMap<String, engine::ErrorClass> {
+        v.iter()
+            .map(|(class, count, message)| {
+                let e = engine::ErrorClass {
+                    count: *count,
+                    message: message.to_string(),
+                };
+                (class.to_string(), e)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lost_named_statement_blames_the_connection_and_names_the_flag() {
+        let e = errors(&[
+            ("23505", 3, "duplicate key"),
+            ("26000", 2645, "prepared statement \"s56\" does not exist"),
+        ]);
+        let m = fault_message("rpc", 3000, e.iter()).unwrap();
+        assert!(m.starts_with("path 'rpc': 2645 of 3000 calls failed with \"prepared statement \"s56\" does not exist\" (SQLSTATE 26000)"), "{m}");
+        assert!(m.contains("--query-mode extended or simple"), "{m}");
+    }
+
+    #[test]
+    fn broken_connections_are_the_connection_s_fault_and_refusals_are_not() {
+        let e = errors(&[
+            ("08006", 2, "connection failure"),
+            ("57P01", 1, "terminating"),
+        ]);
+        let m = fault_message("fallback", 10, e.iter()).unwrap();
+        assert!(m.contains("3 of 10 calls"), "{m}");
+        assert!(m.contains("stable connection"), "{m}");
+        let e = errors(&[("40001", 5, "could not serialize"), ("no_row", 1, "gone")]);
+        assert_eq!(fault_message("fallback", 10, e.iter()), None);
+    }
 }
