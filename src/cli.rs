@@ -173,6 +173,17 @@ pub enum StrategyArg {
     ForUpdate,
 }
 
+/// `--query-mode`: the names of `race::plan::QueryMode`, which plan maps them to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryModeArg {
+    /// Named prepared statements, prepared once per connection (pgbench -M prepared).
+    Prepared,
+    /// The unnamed statement with typed parameters, on every call (pgbench -M extended).
+    Extended,
+    /// The simple query protocol, values as quoted literals (pgbench -M simple).
+    Simple,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RenderFormat {
     Md,
@@ -224,6 +235,13 @@ pub struct RunArgs {
     /// Retry a transaction up to N times after a serialization failure (40001) or deadlock (40P01).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub retry: u32,
+
+    /// How calls go over the wire: named prepared statements reused per connection (prepared),
+    /// the unnamed statement parsed on every call (extended), or literals in the simple query
+    /// protocol (simple). Through a transaction-mode pooler (PgBouncer, Supavisor on 6543), use
+    /// extended or simple.
+    #[arg(long, value_enum, default_value_t = QueryModeArg::Prepared)]
+    pub query_mode: QueryModeArg,
 
     /// Run all paths at once on the same rows (a half-upgraded fleet) and attribute every lost
     /// increment to its path.

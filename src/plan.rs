@@ -8,7 +8,7 @@ use crate::pg::migrate;
 pub use crate::pg::schema::SchemaPlan;
 pub use crate::pg::target::DatabasePlan;
 use crate::race::engine::Until;
-use crate::race::plan::{self as race_plan, RaceMode, RunPlan};
+use crate::race::plan::{self as race_plan, QueryMode, RaceMode, RunPlan};
 use crate::scenario::{self, BenchScenario, Loaded, Scenario, Strategy};
 
 use std::path::PathBuf;
@@ -161,6 +161,11 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
             (false, false) => RaceMode::Sequential(strategy(a.strategy)),
         },
         retries: a.retry,
+        query_mode: match a.query_mode {
+            cli::QueryModeArg::Prepared => QueryMode::Prepared,
+            cli::QueryModeArg::Extended => QueryMode::Extended,
+            cli::QueryModeArg::Simple => QueryMode::Simple,
+        },
         workers: a.workers.map_or(race_plan::DEFAULT_WORKERS, |w| w as usize),
         connections: a.connections as usize,
         seed: a.seed,
@@ -190,6 +195,7 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
         (a.strategy != cli::StrategyArg::None, "--strategy"),
         (a.matrix, "--matrix"),
         (a.retry > 0, "--retry"),
+        (a.query_mode != cli::QueryModeArg::Prepared, "--query-mode"),
         (a.mixed, "--mixed"),
         (a.migrations.until.is_some(), "--until"),
     ];
@@ -361,6 +367,7 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             rate: None,
             mode: RaceMode::Sequential(Strategy::None),
             retries: 0,
+            query_mode: QueryMode::Prepared,
             workers: race_plan::DEFAULT_WORKERS,
             connections: race_plan::DEFAULT_CONNECTIONS,
             seed: race_plan::DEFAULT_SEED,

@@ -13,6 +13,7 @@ mod suite {
     mod interrupt;
     mod lint;
     mod migrations;
+    mod pooler;
     mod provenance;
     mod race_engine;
     mod reports;

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 pub async fn server_version(client: &tokio_postgres::Client) -> Result<String> {
     let row = client
-        .query_one("SELECT current_setting('server_version')", &[])
+        .query_typed("SELECT current_setting('server_version')", &[])
         .await
         .map_err(Error::db("cannot read the server version"))?;
-    Ok(row.get(0))
+    Ok(row.first().map(|r| r.get(0)).unwrap_or_default())
 }
 
 pub async fn database_info(
@@ -33,9 +33,9 @@ pub async fn database_info(
         "jit",
     ];
     let rows = client
-        .query(
+        .query_typed(
             "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
-            &[&&names[..]],
+            &[(&&names[..], tokio_postgres::types::Type::TEXT_ARRAY)],
         )
         .await
         .map_err(Error::db("cannot read server settings"))?;
@@ -65,8 +65,8 @@ pub async fn check_capacity(
     wanted: usize,
     flag: &str,
 ) -> Result<()> {
-    let row = client
-        .query_one(
+    let rows = client
+        .query_typed(
             "SELECT current_setting('max_connections')::int, \
                     current_setting('superuser_reserved_connections')::int, \
                     (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, \
@@ -75,6 +75,9 @@ pub async fn check_capacity(
         )
         .await
         .map_err(Error::db("cannot read the server's connection limits"))?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
     let (max, reserved, in_use, superuser): (i32, i32, i32, Option<bool>) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let reserved = if superuser.unwrap_or(false) {
@@ -96,8 +99,8 @@ pub async fn check_capacity(
 /// The connection's TLS from the server's own view (`pg_stat_ssl` is readable by any role);
 /// `None` when the connection is plaintext.
 async fn tls_info(client: &tokio_postgres::Client, target: &Target) -> Result<Option<report::Tls>> {
-    let row = client
-        .query_opt(
+    let rows = client
+        .query_typed(
             "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
             &[],
         )
@@ -105,7 +108,7 @@ async fn tls_info(client: &tokio_postgres::Client, target: &Target) -> Result<Op
         .map_err(Error::db(
             "cannot read the connection's TLS from pg_stat_ssl",
         ))?;
-    Ok(row.map(|r| report::Tls {
+    Ok(rows.first().map(|r| report::Tls {
         version: r.get::<_, Option<String>>(0).unwrap_or_default(),
         cipher: r.get::<_, Option<String>>(1).unwrap_or_default(),
         verified: target.config().tls.verified().name().to_string(),

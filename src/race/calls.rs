@@ -1,14 +1,17 @@
-//! The SQL of each path: preparing its statements, issuing one call, classifying failures by
-//! SQLSTATE; and [`PgCalls`], which gives the engine a caller per worker over a pool or over
+//! The SQL of each path: its statements in the run's query mode (named prepared statements, the
+//! unnamed statement with typed parameters, or literals over the simple query protocol),
+//! issuing one call, classifying failures by SQLSTATE; and [`PgCalls`], which gives the engine a caller per worker over a pool or over
 //! connections shared by several workers. No scheduling, no metrics.
 
 use super::engine::{self, Caller, Failure, Pick};
-use super::values::{KeyValue, Num};
+use super::plan::QueryMode;
+use super::values::{KeyValue, Num, ParamTypes, bind_literals};
 use crate::scenario::{PathKind, Strategy};
 use rust_decimal::Decimal;
 use std::sync::Arc;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Statement};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, SimpleQueryMessage, Statement};
 
 /// A failure as the engine counts it: the server's refusal (SQLSTATE) is certain, a broken
 /// connection leaves the call's outcome unknown.
@@ -36,38 +39,203 @@ pub fn is_retryable(class: &str) -> bool {
     crate::pg::RETRYABLE.iter().any(|s| s.code() == class)
 }
 
-/// A path's statements, prepared on one connection, with the strategy it runs under.
+/// Whether a failure class is the connection's fault rather than the call's: a named prepared
+/// statement gone (26000, what a transaction-mode pooler does to them), a connection exception
+/// (class 08) or the server ending the session (57P01). Such failures say nothing about the path.
+pub fn is_connection_fault(class: &str) -> bool {
+    class == SqlState::INVALID_SQL_STATEMENT_NAME.code()
+        || class.starts_with("08")
+        || class == SqlState::ADMIN_SHUTDOWN.code()
+}
+
+/// What to do when named prepared statements are lost between transactions.
+pub const NAMED_STATEMENTS_LOST: &str = "named prepared statements do not survive on this \
+    connection (a transaction-mode pooler such as PgBouncer or Supavisor on 6543?): pass \
+    --query-mode extended or simple, or use the pooler's session port";
+
+/// A path's statements on one connection, as the query mode sends them, with the strategy it
+/// runs under.
 pub enum Prepared {
-    Rpc(Statement),
+    Rpc(Stmt),
     ReadModifyWrite {
-        read: Statement,
-        write: Statement,
+        read: Stmt,
+        write: Stmt,
         strategy: Strategy,
     },
 }
 
+/// One statement as the query mode sends it.
+pub enum Stmt {
+    /// `prepared`: a named statement prepared on this connection, bound and executed by name.
+    Named(Statement),
+    /// `extended`: the SQL parsed as the unnamed statement with these parameter types, bound
+    /// and executed in the same round trip, on every call.
+    Typed { sql: Arc<str>, types: Arc<[Type]> },
+    /// `simple`: the SQL with its `$n` replaced by literals cast to these types, sent with the
+    /// simple query protocol; results come back as text.
+    Literal { sql: Arc<str>, types: Arc<[Type]> },
+}
+
+impl Stmt {
+    async fn on(
+        client: &deadpool_postgres::Client,
+        sql: &str,
+        types: &[Type],
+        mode: QueryMode,
+    ) -> Result<Stmt, tokio_postgres::Error> {
+        Ok(match mode {
+            QueryMode::Prepared => Stmt::Named(client.prepare_cached(sql).await?),
+            QueryMode::Extended => Stmt::Typed {
+                sql: sql.into(),
+                types: types.into(),
+            },
+            QueryMode::Simple => Stmt::Literal {
+                sql: sql.into(),
+                types: types.into(),
+            },
+        })
+    }
+
+    /// Runs the statement with `$1` = key and `$2…` = values; returns the rows it affected.
+    async fn execute(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        values: &[Num],
+    ) -> Result<u64, Failure> {
+        match self {
+            Stmt::Named(stmt) => client
+                .execute_raw(stmt, key_then(key, values))
+                .await
+                .map_err(failure),
+            Stmt::Typed { sql, types } => {
+                let params: Vec<(&(dyn ToSql + Sync), Type)> =
+                    key_then(key, values).zip(types.iter().cloned()).collect();
+                client.execute_typed(sql, &params).await.map_err(failure)
+            }
+            Stmt::Literal { sql, types } => {
+                let messages = client
+                    .simple_query(&literal_sql(sql, types, key, values)?)
+                    .await
+                    .map_err(failure)?;
+                Ok(messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                        _ => None,
+                    })
+                    .next_back()
+                    .unwrap_or(0))
+            }
+        }
+    }
+
+    /// Runs the read with `$1` = key and leaves its one row's `columns` counters in `out`;
+    /// false when the key's row was not found.
+    async fn read(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        columns: usize,
+        out: &mut Vec<Decimal>,
+    ) -> Result<bool, Failure> {
+        let indeterminate = |e: String| Failure::Indeterminate(e);
+        out.clear();
+        let rows = match self {
+            Stmt::Named(stmt) => client.query_opt(stmt, &[key]).await.map_err(failure)?,
+            Stmt::Typed { sql, types } => {
+                let ty = types.first().cloned().unwrap_or(Type::UNKNOWN);
+                let rows = client
+                    .query_typed(sql, &[(key as &(dyn ToSql + Sync), ty)])
+                    .await
+                    .map_err(failure)?;
+                if rows.len() > 1 {
+                    return Err(indeterminate("the read returned more than one row".into()));
+                }
+                rows.into_iter().next()
+            }
+            Stmt::Literal { sql, types } => {
+                let messages = client
+                    .simple_query(&literal_sql(sql, types, key, &[])?)
+                    .await
+                    .map_err(failure)?;
+                let mut rows = messages.iter().filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => Some(r),
+                    _ => None,
+                });
+                let Some(row) = rows.next() else {
+                    return Ok(false);
+                };
+                if rows.next().is_some() {
+                    return Err(indeterminate("the read returned more than one row".into()));
+                }
+                for i in 0..columns {
+                    let text = row
+                        .try_get(i)
+                        .map_err(|e| indeterminate(e.to_string()))?
+                        .ok_or_else(|| indeterminate(format!("counter {} is NULL", i + 1)))?;
+                    out.push(Num::parse(text).map_err(indeterminate)?.0);
+                }
+                return Ok(true);
+            }
+        };
+        let Some(row) = rows else {
+            return Ok(false);
+        };
+        for i in 0..columns {
+            let Num(v) = row
+                .try_get::<_, Num>(i)
+                .map_err(|e| indeterminate(e.to_string()))?;
+            out.push(v);
+        }
+        Ok(true)
+    }
+}
+
+/// The simple query protocol's SQL of one call: `$1` = the key, `$2…` = the values, as literals
+/// of the statement's parameter types.
+fn literal_sql(
+    sql: &str,
+    types: &[Type],
+    key: &KeyValue,
+    values: &[Num],
+) -> Result<String, Failure> {
+    let ty = |i: usize| types.get(i).cloned().unwrap_or(Type::NUMERIC);
+    let mut literals = Vec::with_capacity(1 + values.len());
+    literals.push(key.literal(&ty(0)).map_err(|message| Failure::Refused {
+        class: "key_literal".into(),
+        message,
+    })?);
+    literals.extend(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.literal(&ty(i + 1))),
+    );
+    Ok(bind_literals(sql, &literals))
+}
+
 impl Prepared {
-    /// Prepares (and, through deadpool's statement cache, reuses) a path's statements.
+    /// A path's statements as `mode` sends them: prepared (and, through deadpool's statement
+    /// cache, reused) on this connection, or only remembered with their parameter types.
     pub async fn on(
         client: &deadpool_postgres::Client,
         kind: &PathKind,
         strategy: Strategy,
+        mode: QueryMode,
+        types: &ParamTypes,
     ) -> Result<Prepared, tokio_postgres::Error> {
         Ok(match kind {
-            PathKind::Rpc { sql } => Prepared::Rpc(client.prepare_cached(sql).await?),
+            PathKind::Rpc { sql } => Prepared::Rpc(Stmt::on(client, sql, &types.call, mode).await?),
             PathKind::ReadModifyWrite { read, write } => Prepared::ReadModifyWrite {
                 read: match strategy {
                     Strategy::ForUpdate => {
-                        client
-                            .prepare_cached(&format!(
-                                "{} FOR UPDATE",
-                                read.trim_end().trim_end_matches(';')
-                            ))
-                            .await?
+                        let sql = format!("{} FOR UPDATE", read.trim_end().trim_end_matches(';'));
+                        Stmt::on(client, &sql, &types.read, mode).await?
                     }
-                    _ => client.prepare_cached(read).await?,
+                    _ => Stmt::on(client, read, &types.read, mode).await?,
                 },
-                write: client.prepare_cached(write).await?,
+                write: Stmt::on(client, write, &types.call, mode).await?,
                 strategy,
             },
         })
@@ -105,13 +273,7 @@ impl Prepared {
         read_values: &mut Vec<Decimal>,
     ) -> Result<(), Failure> {
         match self {
-            Prepared::Rpc(stmt) => {
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(1 + deltas.len());
-                params.push(key);
-                params.extend(deltas.iter().map(|d| d as &(dyn ToSql + Sync)));
-                client.query(stmt, &params).await.map_err(failure)?;
-                Ok(())
-            }
+            Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
             Prepared::ReadModifyWrite {
                 read,
                 write,
@@ -151,32 +313,26 @@ fn key_then<'a>(
 /// The app's old code: read the counters, add the deltas in the client, write the sums back.
 async fn read_then_write(
     client: &impl GenericClient,
-    read: &Statement,
-    write: &Statement,
+    read: &Stmt,
+    write: &Stmt,
     key: &KeyValue,
     deltas: &[Num],
     read_values: &mut Vec<Decimal>,
 ) -> Result<(), Failure> {
-    let row = client
-        .query_opt(read, &[key])
-        .await
-        .map_err(failure)?
-        .ok_or_else(no_row)?;
-    read_values.clear();
-    let mut new_values: Vec<Num> = Vec::with_capacity(deltas.len());
-    for (i, d) in deltas.iter().enumerate() {
-        let Num(v) = row
-            .try_get::<_, Num>(i)
-            .map_err(|e| Failure::Indeterminate(e.to_string()))?;
-        read_values.push(v);
-        new_values.push(Num(v + d.0));
+    if !read.read(client, key, deltas.len(), read_values).await? {
+        return Err(no_row());
     }
+    let new_values: Vec<Num> = read_values
+        .iter()
+        .zip(deltas)
+        .map(|(v, d)| Num(v + d.0))
+        .collect();
     // The write can fail after the read: then nothing was written, a definite failure, unless
     // the connection broke, when it may have been.
-    match client.execute_raw(write, key_then(key, &new_values)).await {
+    match write.execute(client, key, &new_values).await {
         Ok(0) => Err(no_row()),
         Ok(_) => Ok(()),
-        Err(e) => Err(failure(e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -185,6 +341,8 @@ async fn read_then_write(
 pub struct PgCalls {
     via: Via,
     kind: PathKind,
+    mode: QueryMode,
+    types: Arc<ParamTypes>,
     strategy: Strategy,
     retries: u32,
     keys: Arc<Vec<KeyValue>>,
@@ -211,6 +369,8 @@ enum Via {
 /// What a [`PgCalls`] needs to know about one load.
 pub struct PathCalls {
     pub kind: PathKind,
+    pub mode: QueryMode,
+    pub types: Arc<ParamTypes>,
     pub strategy: Strategy,
     pub retries: u32,
     pub keys: Arc<Vec<KeyValue>>,
@@ -234,6 +394,8 @@ impl PgCalls {
         PgCalls {
             via,
             kind: p.kind,
+            mode: p.mode,
+            types: p.types,
             strategy: p.strategy,
             retries: p.retries,
             keys: p.keys,
@@ -253,7 +415,9 @@ async fn shared_connections(
     let mut conns = Vec::with_capacity(p.connections);
     for _ in 0..p.connections.min(p.workers) {
         let client = pool.get().await.ok()?;
-        let prepared = Prepared::on(&client, &p.kind, p.strategy).await.ok()?;
+        let prepared = Prepared::on(&client, &p.kind, p.strategy, p.mode, &p.types)
+            .await
+            .ok()?;
         conns.push(Arc::new(SharedConn { client, prepared }));
     }
     Some(conns)
@@ -269,6 +433,8 @@ impl engine::Calls for PgCalls {
                 Via::Pool(pool) => WorkerVia::Pool(pool.clone()),
             },
             kind: self.kind.clone(),
+            mode: self.mode,
+            types: self.types.clone(),
             strategy: self.strategy,
             retries: self.retries,
             keys: self.keys.clone(),
@@ -292,6 +458,8 @@ enum WorkerVia {
 pub struct PgCaller {
     via: WorkerVia,
     kind: PathKind,
+    mode: QueryMode,
+    types: Arc<ParamTypes>,
     strategy: Strategy,
     retries: u32,
     keys: Arc<Vec<KeyValue>>,
@@ -329,14 +497,15 @@ impl Caller for PgCaller {
                 return (Err(f), 0);
             }
         };
-        let prepared = match Prepared::on(&client, &self.kind, self.strategy).await {
-            Ok(p) => p,
-            Err(e) => {
-                let class = e.code().map_or("prepare", |c| c.code()).to_string();
-                let message = crate::pg::describe(&e);
-                return (Err(Failure::Refused { class, message }), 0);
-            }
-        };
+        let prepared =
+            match Prepared::on(&client, &self.kind, self.strategy, self.mode, &self.types).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let class = e.code().map_or("prepare", |c| c.code()).to_string();
+                    let message = crate::pg::describe(&e);
+                    return (Err(Failure::Refused { class, message }), 0);
+                }
+            };
         prepared
             .call(&**client, key, &self.nums, read, self.retries)
             .await

@@ -4,6 +4,8 @@
 //! - `engine`: workers, schedule, cancellation; generic over how a call is made, knows no SQL;
 //! - `calls`: the SQL of each path (prepared statements, one call, SQLSTATE classes);
 //! - `table`: the counter table (keys, reset, read) and the scenario's setup;
+//! - `probe`: before the load, whether the query mode works through the connection (a
+//!   transaction-mode pooler loses named prepared statements);
 //! - `oracle`: what each row should hold, exact; `run`: the paths of one run; `judge`: verdicts.
 
 pub mod calls;
@@ -11,6 +13,7 @@ pub mod engine;
 pub mod judge;
 pub mod oracle;
 pub mod plan;
+pub mod probe;
 pub mod run;
 pub mod table;
 pub mod values;
@@ -23,11 +26,12 @@ use crate::pg::target::{self, Target};
 use crate::pg::{self, schema};
 use crate::progress::Progress;
 use crate::report::{self, PathReport, Report};
-use crate::report::{Body, KeyChoice, LoadModel, Mode, RaceBody, Settings};
+use crate::report::{Body, KeyChoice, LoadModel, Mode, QueryMode, RaceBody, Settings};
 use crate::scenario::{self, Strategy};
 use engine::Until;
 use plan::{RaceMode, RunPlan};
 use run::Race;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use table::CounterTable;
@@ -59,8 +63,10 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 progress.line(&format!("warning: {w}"));
             }
             stop.check(Ok(()))?;
+            let mut types = BTreeMap::new();
             for path in &plan.scenario.paths {
-                table::check_path(&client, &plan.scenario, path).await?;
+                let t = table::check_path(&client, &plan.scenario, path).await?;
+                types.insert(path.name.clone(), Arc::new(t));
             }
             table::setup(&client, &plan.scenario, plan.seed).await?;
             let table = CounterTable::new(&plan.scenario);
@@ -78,10 +84,22 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             } else {
                 Vec::new()
             };
+            if plan.query_mode == plan::QueryMode::Simple {
+                // Every call writes the key as a literal: a key type without one fails here,
+                // not as thousands of refused calls.
+                for (name, t) in &types {
+                    if let Some(ty) = t.call.first() {
+                        keys[0].literal(ty).map_err(|m| {
+                            Error::Input(format!("{}: path '{name}': {m}", plan.scenario.origin))
+                        })?;
+                    }
+                }
+            }
             let pool = pool(target, plan.connections)?;
-            warm_up(&pool, plan.connections, plan).await?;
+            warm_up(&pool, plan.connections, plan, &types).await?;
             let race = Race {
                 plan,
+                types: &types,
                 client: &client,
                 pool: &pool,
                 table: &table,
@@ -136,9 +154,15 @@ fn pool_error(e: &deadpool_postgres::PoolError) -> String {
     }
 }
 
-/// Opens every pooled connection and prepares every path's statements on it, so neither
-/// connecting nor planning is timed as part of the load.
-async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) -> Result<()> {
+/// Opens every pooled connection, proves the query mode works through them (named statements
+/// survive, or the mode's protocol runs) and, in `prepared` mode, prepares every path's
+/// statements on each, so neither connecting nor planning is timed as part of the load.
+async fn warm_up(
+    pool: &deadpool_postgres::Pool,
+    size: usize,
+    plan: &RunPlan,
+    types: &BTreeMap<String, Arc<values::ParamTypes>>,
+) -> Result<()> {
     let strategies: &[Strategy] = match plan.mode {
         RaceMode::Matrix => &Strategy::ALL,
         RaceMode::Sequential(s) | RaceMode::Mixed(s) => &[s],
@@ -151,14 +175,21 @@ async fn warm_up(pool: &deadpool_postgres::Pool, size: usize, plan: &RunPlan) ->
                 pool_error(&e)
             ))
         })?;
+        held.push(c);
+    }
+    probe::query_mode_works(&held, plan.query_mode).await?;
+    if plan.query_mode != plan::QueryMode::Prepared {
+        return Ok(());
+    }
+    for c in &held {
         for p in &plan.scenario.paths {
+            let t = types.get(&p.name).cloned().unwrap_or_default();
             for &strategy in strategies {
-                calls::Prepared::on(&c, &p.kind, strategy)
+                calls::Prepared::on(c, &p.kind, strategy, plan.query_mode, &t)
                     .await
                     .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
             }
         }
-        held.push(c);
     }
     Ok(())
 }
@@ -229,5 +260,10 @@ fn settings(plan: &RunPlan) -> Settings {
         },
         strategy: plan.strategy(),
         retry: plan.retries,
+        query_mode: match plan.query_mode {
+            plan::QueryMode::Prepared => QueryMode::Prepared,
+            plan::QueryMode::Extended => QueryMode::Extended,
+            plan::QueryMode::Simple => QueryMode::Simple,
+        },
     }
 }

@@ -27,12 +27,37 @@ pub enum RaceMode {
     Mixed(Strategy),
 }
 
+/// How a call's SQL goes over the wire (`--query-mode`, as pgbench's `-M`): one closed choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryMode {
+    /// Named prepared statements, prepared once per connection and reused: fastest, but lost
+    /// between transactions behind a transaction-mode pooler.
+    #[default]
+    Prepared,
+    /// The unnamed statement with its parameter types, parsed on every call: works through
+    /// any pooler.
+    Extended,
+    /// The simple query protocol with the values written as literals: works through anything.
+    Simple,
+}
+
+impl QueryMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryMode::Prepared => "prepared",
+            QueryMode::Extended => "extended",
+            QueryMode::Simple => "simple",
+        }
+    }
+}
+
 pub struct RunPlan {
     pub scenario: Scenario,
     pub until: Until,
     pub rate: Option<f64>,
     pub mode: RaceMode,
     pub retries: u32,
+    pub query_mode: QueryMode,
     pub workers: usize,
     pub connections: usize,
     pub seed: u64,

@@ -1,13 +1,13 @@
 //! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
 //! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
 
-use super::calls::{PathCalls, PgCalls};
+use super::calls::{NAMED_STATEMENTS_LOST, PathCalls, PgCalls, is_connection_fault};
 use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
 use super::judge::retryable_failures;
 use super::oracle;
 use super::plan::{RaceMode, RunPlan};
 use super::table::CounterTable;
-use super::values::KeyValue;
+use super::values::{KeyValue, ParamTypes};
 use crate::Stop;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -20,10 +20,13 @@ use crate::stats::{self, LatencyUs};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio_postgres::error::SqlState;
 
 /// Everything the paths of one run share.
 pub struct Race<'a> {
     pub plan: &'a RunPlan,
+    /// Each path's parameter types, by path name, as the statement check described them.
+    pub types: &'a BTreeMap<String, Arc<ParamTypes>>,
     pub client: &'a tokio_postgres::Client,
     pub pool: &'a deadpool_postgres::Pool,
     pub table: &'a CounterTable,
@@ -89,6 +92,7 @@ impl Race<'_> {
         if outcome.interrupted {
             return Err(self.stop.error());
         }
+        connection_faults(&label, &outcome)?;
         let final_values = self.read().await?;
         let max_delta: Vec<Decimal> = columns
             .iter()
@@ -231,6 +235,9 @@ impl Race<'_> {
         if outcomes.iter().any(|o| o.interrupted) {
             return Err(self.stop.error());
         }
+        for (spec, outcome) in paths.iter().zip(&outcomes) {
+            connection_faults(&format!("{}@mixed", spec.name), outcome)?;
+        }
         let final_values = self.read().await?;
         let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
         let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
@@ -289,6 +296,8 @@ impl Race<'_> {
             self.pool,
             PathCalls {
                 kind: spec.kind.clone(),
+                mode: self.plan.query_mode,
+                types: self.types.get(&spec.name).cloned().unwrap_or_default(),
                 strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
                     Strategy::None
                 } else {
@@ -343,6 +352,38 @@ impl Race<'_> {
             })
             .collect()
     }
+}
+
+/// Calls that failed because of the connection (see [`is_connection_fault`]) say nothing about
+/// the path: rather than count them against it, the run stops (exit 3) and says why.
+fn connection_faults(label: &str, outcome: &Outcome) -> Result<()> {
+    let calls = outcome.ops_ok + outcome.ops_failed + outcome.absent.sent;
+    let errors = outcome.errors.iter().chain(&outcome.absent.rejected);
+    match fault_message(label, calls, errors) {
+        Some(m) => Err(Error::Environment(m)),
+        None => Ok(()),
+    }
+}
+
+fn fault_message<'a>(
+    label: &str,
+    calls: u64,
+    errors: impl Iterator<Item = (&'a String, &'a engine::ErrorClass)>,
+) -> Option<String> {
+    let (mut count, mut first) = (0, None);
+    for (class, e) in errors.filter(|(class, _)| is_connection_fault(class)) {
+        count += e.count;
+        first.get_or_insert((class, &e.message));
+    }
+    let (class, message) = first?;
+    let why = if class == SqlState::INVALID_SQL_STATEMENT_NAME.code() {
+        NAMED_STATEMENTS_LOST
+    } else {
+        "the connection failed, not the path: run again on a stable connection"
+    };
+    Some(format!(
+        "path '{label}': {count} of {calls} calls failed with \"{message}\" (SQLSTATE {class}): {why}"
+    ))
 }
 
 fn label(spec: &PathSpec, strategy: Strategy, matrix: bool) -> String {
@@ -435,4 +476,45 @@ fn path_report(
     };
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(v: &[(&str, u64, &str)]) -> BTreeMap<String, engine::ErrorClass> {
+        v.iter()
+            .map(|(class, count, message)| {
+                let e = engine::ErrorClass {
+                    count: *count,
+                    message: message.to_string(),
+                };
+                (class.to_string(), e)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lost_named_statement_blames_the_connection_and_names_the_flag() {
+        let e = errors(&[
+            ("23505", 3, "duplicate key"),
+            ("26000", 2645, "prepared statement \"s56\" does not exist"),
+        ]);
+        let m = fault_message("rpc", 3000, e.iter()).unwrap();
+        assert!(m.starts_with("path 'rpc': 2645 of 3000 calls failed with \"prepared statement \"s56\" does not exist\" (SQLSTATE 26000)"), "{m}");
+        assert!(m.contains("--query-mode extended or simple"), "{m}");
+    }
+
+    #[test]
+    fn broken_connections_are_the_connection_s_fault_and_refusals_are_not() {
+        let e = errors(&[
+            ("08006", 2, "connection failure"),
+            ("57P01", 1, "terminating"),
+        ]);
+        let m = fault_message("fallback", 10, e.iter()).unwrap();
+        assert!(m.contains("3 of 10 calls"), "{m}");
+        assert!(m.contains("stable connection"), "{m}");
+        let e = errors(&[("40001", 5, "could not serialize"), ("no_row", 1, "gone")]);
+        assert_eq!(fault_message("fallback", 10, e.iter()), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! The scenario's counter table (keys, reset, read) and its setup SQL, and the check of each
 //! path's SQL against the migrated schema before any load.
 
-use super::values::{EXACT_TYPES, KeyValue, Num};
+use super::values::{EXACT_TYPES, KeyValue, Num, ParamTypes};
 use crate::error::{Error, Result};
 use crate::pg::quote_ident;
 use crate::scenario::{PathKind, PathSpec, Scenario};
@@ -10,8 +10,13 @@ use std::collections::HashMap;
 use tokio_postgres::{Client, Statement};
 
 /// Checks a path's SQL against the migrated schema before any load: it must parse, and take and
-/// return what the scenario says. Errors name the file, line and column of the path.
-pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -> Result<()> {
+/// return what the scenario says. Errors name the file, line and column of the path. Returns the
+/// parameter types the server described, which the extended and simple query modes send.
+pub async fn check_path(
+    client: &Client,
+    scenario: &Scenario,
+    path: &PathSpec,
+) -> Result<ParamTypes> {
     let n = scenario.counters.columns.len();
     let here = scenario.position(path.at);
     let bad = |what: String| Error::Input(format!("{here}: path '{}': {what}", path.name));
@@ -44,10 +49,14 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
         }
         Ok(())
     };
-    match &path.kind {
+    Ok(match &path.kind {
         PathKind::Rpc { sql } => {
             let stmt = prepare(sql.clone()).await?;
             check_params(&stmt, "sql")?;
+            ParamTypes {
+                call: stmt.params().to_vec(),
+                read: Vec::new(),
+            }
         }
         PathKind::ReadModifyWrite { read, write } => {
             let r = prepare(read.clone()).await?;
@@ -66,9 +75,12 @@ pub async fn check_path(client: &Client, scenario: &Scenario, path: &PathSpec) -
             }
             let w = prepare(write.clone()).await?;
             check_params(&w, "write")?;
+            ParamTypes {
+                call: w.params().to_vec(),
+                read: r.params().to_vec(),
+            }
         }
-    }
-    Ok(())
+    })
 }
 
 /// Statements over the scenario's counter table.
@@ -106,7 +118,7 @@ impl CounterTable {
     /// Every key, in key order. The first is the hot row.
     pub async fn keys(&self, client: &Client) -> Result<Vec<KeyValue>> {
         let rows = client
-            .query(&self.select_all, &[])
+            .query_typed(&self.select_all, &[])
             .await
             .map_err(Error::db("cannot read the counter table's keys"))?;
         rows.iter()
@@ -118,9 +130,8 @@ impl CounterTable {
     /// Sets every counter to zero, so each path starts from a known state.
     pub async fn reset(&self, client: &Client) -> Result<()> {
         client
-            .execute(&self.reset, &[])
+            .batch_execute(&self.reset)
             .await
-            .map(drop)
             .map_err(Error::db("cannot reset the counters"))
     }
 
@@ -131,7 +142,7 @@ impl CounterTable {
         columns: usize,
     ) -> Result<HashMap<KeyValue, Vec<Decimal>>> {
         let rows = client
-            .query(&self.select_all, &[])
+            .query_typed(&self.select_all, &[])
             .await
             .map_err(Error::db("cannot read the counters"))?;
         let mut out = HashMap::with_capacity(rows.len());
@@ -156,15 +167,15 @@ impl CounterTable {
 /// Runs the scenario's setup SQL with `loadtest.rows` and `loadtest.seed` set for it.
 pub async fn setup(client: &Client, scenario: &Scenario, seed: u64) -> Result<()> {
     let here = &scenario.origin;
+    // One simple-query message: the settings and the setup run on one server connection even
+    // through a transaction pooler (both values are numbers, nothing to quote).
+    let sql = format!(
+        "SELECT set_config('loadtest.rows', '{}', false), set_config('loadtest.seed', '{seed}', \
+         false);\n{}",
+        scenario.setup.rows, scenario.setup.sql
+    );
     client
-        .query(
-            "SELECT set_config('loadtest.rows', $1, false), set_config('loadtest.seed', $2, false)",
-            &[&scenario.setup.rows.to_string(), &seed.to_string()],
-        )
-        .await
-        .map_err(Error::db("cannot pass settings to the setup SQL"))?;
-    client
-        .batch_execute(&scenario.setup.sql)
+        .batch_execute(&sql)
         .await
         .map_err(|e| match e.as_db_error() {
             Some(_) => Error::Input(format!(

@@ -1,7 +1,10 @@
 //! The values a call sends: keys exactly as the server sent them, and exact counter values
-//! encoded as whatever integer or numeric type the server asks for.
+//! encoded as whatever integer or numeric type the server asks for; for the simple query
+//! protocol, the same values written as SQL literals into the scenario's SQL, and counters read
+//! back from text. Pure apart from the wire types.
 
 use crate::error::Result;
+use crate::pg::quote_ident;
 use bytes::BytesMut;
 use rust_decimal::Decimal;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -34,6 +37,51 @@ impl KeyValue {
             _ => None,
         };
         parsed.unwrap_or_else(|| hex::encode(&self.raw))
+    }
+
+    /// The key as an SQL literal cast to `ty`, the type the statement takes it as: a uuid or
+    /// text key quoted (`'...'::uuid`), an integer key as a plain number.
+    pub fn literal(&self, ty: &Type) -> Result<String, String> {
+        let text = |v: Option<String>| {
+            v.ok_or_else(|| {
+                format!(
+                    "the {} key {} is not valid",
+                    self.ty,
+                    hex::encode(&self.raw)
+                )
+            })
+        };
+        Ok(match self.ty {
+            Type::INT2 | Type::INT4 | Type::INT8 => number_literal(&text(self.number())?, ty),
+            Type::UUID | Type::TEXT | Type::VARCHAR => {
+                format!(
+                    "{}::{}",
+                    text_literal(&text(Some(self.display()))?),
+                    type_name(ty)
+                )
+            }
+            ref other => {
+                return Err(format!(
+                    "--query-mode simple needs a uuid, integer or text key, not {other}: use \
+                        --query-mode extended"
+                ));
+            }
+        })
+    }
+
+    fn number(&self) -> Option<String> {
+        match self.ty {
+            Type::INT2 => i16::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            Type::INT4 => i32::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            Type::INT8 => i64::from_sql(&self.ty, &self.raw)
+                .ok()
+                .map(|v| v.to_string()),
+            _ => None,
+        }
     }
 
     /// `n` keys of the same type as `existing` that are not among them, for calls that must be
@@ -141,6 +189,151 @@ impl ToSql for Num {
     to_sql_checked!();
 }
 
+impl Num {
+    /// The value as a plain numeric literal cast to `ty` (`5::int4`, `(-1.50)::numeric`).
+    pub fn literal(&self, ty: &Type) -> String {
+        number_literal(&self.0.to_string(), ty)
+    }
+
+    /// A counter the simple query protocol returned as text, exactly: a value that does not
+    /// fit a decimal exactly is an error, never rounded.
+    pub fn parse(text: &str) -> Result<Num, String> {
+        Decimal::from_str_exact(text.trim())
+            .map(Num)
+            .map_err(|e| format!("counter value '{text}' is not an exact decimal: {e}"))
+    }
+}
+
+/// A number, parenthesized when negative so that `x - $1` never becomes the comment `x --5`.
+fn number_literal(n: &str, ty: &Type) -> String {
+    if n.starts_with('-') {
+        format!("({n})::{}", type_name(ty))
+    } else {
+        format!("{n}::{}", type_name(ty))
+    }
+}
+
+/// A string as a quoted SQL literal: quotes doubled; with a backslash, an escape string
+/// (`E'...'`) with the backslash doubled too, so it reads the same whatever
+/// `standard_conforming_strings` is.
+pub fn text_literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// The name to cast to: built-in types by name, others schema-qualified and quoted.
+fn type_name(ty: &Type) -> String {
+    match ty.schema() {
+        "pg_catalog" => ty.name().to_string(),
+        schema => format!("{}.{}", quote_ident(schema), quote_ident(ty.name())),
+    }
+}
+
+/// The scenario's SQL with `$1..$n` replaced by `literals` (`$1` = the first). A placeholder is
+/// read whole (`$10` is the tenth, never `$1` then `0`), and nothing inside a quoted string, a
+/// quoted identifier, a dollar-quoted body or a comment is touched. A `$n` past the literals is
+/// left as it is, for the server to refuse.
+pub fn bind_literals(sql: &str, literals: &[String]) -> String {
+    let b = sql.as_bytes();
+    let mut out =
+        String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
+    let mut i = 0;
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    while i < b.len() {
+        let start = i;
+        let end = match b[i] {
+            b'\'' => {
+                // E'...' lets a backslash escape the next character, quote included.
+                let escapes =
+                    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !ident(b[i - 2]));
+                skip_quoted(b, i, b'\'', escapes)
+            }
+            b'"' => skip_quoted(b, i, b'"', false),
+            b'-' if b.get(i + 1) == Some(&b'-') => b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| i + p + 1),
+            b'/' if b.get(i + 1) == Some(&b'*') => skip_block_comment(b, i),
+            b'$' if i > 0 && ident(b[i - 1]) => i + 1,
+            b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                let n: Option<usize> = sql[i + 1..i + 1 + digits].parse().ok();
+                match n
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|k| literals.get(k))
+                {
+                    Some(lit) => {
+                        out.push_str(lit);
+                        i += 1 + digits;
+                        continue;
+                    }
+                    None => i + 1 + digits,
+                }
+            }
+            b'$' => skip_dollar_quoted(b, i),
+            _ => i + 1,
+        };
+        // Every boundary above is an ASCII byte (or the end), so the slice is whole characters.
+        out.push_str(&sql[start..end]);
+        i = end;
+    }
+    out
+}
+
+/// The end of a string or identifier opened by `quote` at `i`; a doubled quote stays inside.
+fn skip_quoted(b: &[u8], i: usize, quote: u8, escapes: bool) -> usize {
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' if escapes => j += 2,
+            c if c == quote && b.get(j + 1) == Some(&quote) => j += 2,
+            c if c == quote => return j + 1,
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end of a `/* ... */` comment at `i` (PostgreSQL's nest).
+fn skip_block_comment(b: &[u8], i: usize) -> usize {
+    let (mut depth, mut j) = (0usize, i);
+    while j < b.len() {
+        if b[j..].starts_with(b"/*") {
+            depth += 1;
+            j += 2;
+        } else if b[j..].starts_with(b"*/") {
+            depth -= 1;
+            j += 2;
+            if depth == 0 {
+                return j;
+            }
+        } else {
+            j += 1;
+        }
+    }
+    b.len()
+}
+
+/// The end of a dollar-quoted body (`$tag$ ... $tag$`) opened at `i`, or just past a lone `$`.
+fn skip_dollar_quoted(b: &[u8], i: usize) -> usize {
+    let tag_len = b[i + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c >= 0x80)
+        .count();
+    if b.get(i + 1 + tag_len) != Some(&b'$') {
+        return i + 1;
+    }
+    let tag = &b[i..i + tag_len + 2];
+    let body = i + tag.len();
+    b[body..]
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .map_or(b.len(), |p| body + p + tag.len())
+}
+
 impl<'a> FromSql<'a> for Num {
     fn from_sql(
         ty: &Type,
@@ -155,5 +348,123 @@ impl<'a> FromSql<'a> for Num {
     }
     fn accepts(ty: &Type) -> bool {
         EXACT_TYPES.contains(ty)
+    }
+}
+
+/// The parameter types of a path's statements, as the server described them when the path was
+/// checked: what the extended and simple query modes send without preparing anything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamTypes {
+    /// The RPC's, or the read-modify-write's write: the key, then one per counter column.
+    pub call: Vec<Type>,
+    /// The read-modify-write's read: the key.
+    pub read: Vec<Type>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lits(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn text_literals_double_quotes_and_escape_backslashes() {
+        assert_eq!(text_literal("plain"), "'plain'");
+        assert_eq!(text_literal("it's"), "'it''s'");
+        assert_eq!(text_literal("''"), "''''''");
+        assert_eq!(text_literal(r"C:\dir\"), r"E'C:\\dir\\'");
+        assert_eq!(
+            text_literal(r"\'; DROP TABLE x; --"),
+            r"E'\\''; DROP TABLE x; --'"
+        );
+        assert_eq!(text_literal(""), "''");
+    }
+
+    #[test]
+    fn numbers_are_plain_literals_and_negatives_are_parenthesized() {
+        let n = |s: &str| Num(s.parse::<Decimal>().unwrap());
+        assert_eq!(n("5").literal(&Type::INT4), "5::int4");
+        assert_eq!(n("-5").literal(&Type::INT8), "(-5)::int8");
+        assert_eq!(n("-0.50").literal(&Type::NUMERIC), "(-0.50)::numeric");
+        let long = "79228162514264337593543950335";
+        assert_eq!(n(long).literal(&Type::NUMERIC), format!("{long}::numeric"));
+        let tiny = "-0.0000000000000000000000000001";
+        assert_eq!(
+            n(tiny).literal(&Type::NUMERIC),
+            format!("({tiny})::numeric")
+        );
+        // `x - $1` with a negative value must not turn into a comment.
+        let sql = bind_literals("SELECT 10 - $1", &[n("-3").literal(&Type::INT4)]);
+        assert_eq!(sql, "SELECT 10 - (-3)::int4");
+    }
+
+    #[test]
+    fn counters_read_back_from_text_exactly() {
+        assert_eq!(Num::parse("42").unwrap().0, Decimal::from(42));
+        assert_eq!(Num::parse("-1.50").unwrap().0, Decimal::new(-150, 2));
+        let long = "79228162514264337593543950335";
+        assert_eq!(Num::parse(long).unwrap().0.to_string(), long);
+        assert!(Num::parse("792281625142643375935439503350").is_err());
+        assert!(Num::parse("0.12345678901234567890123456789").is_err());
+        assert!(Num::parse("NaN").is_err());
+    }
+
+    #[test]
+    fn keys_are_cast_to_the_statement_s_type() {
+        let key = |ty: Type, raw: &[u8]| KeyValue {
+            ty,
+            raw: raw.to_vec(),
+        };
+        let u = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let k = key(Type::UUID, u.as_bytes());
+        assert_eq!(
+            k.literal(&Type::UUID).unwrap(),
+            "'01234567-89ab-cdef-0123-456789abcdef'::uuid"
+        );
+        let k = key(Type::INT8, &(-7i64).to_be_bytes());
+        assert_eq!(k.literal(&Type::INT8).unwrap(), "(-7)::int8");
+        let k = key(Type::TEXT, br"o'neil\");
+        assert_eq!(k.literal(&Type::TEXT).unwrap(), r"E'o''neil\\'::text");
+        let k = key(Type::BYTEA, b"\x00");
+        assert!(k.literal(&Type::BYTEA).unwrap_err().contains("extended"));
+    }
+
+    #[test]
+    fn placeholders_are_read_whole_and_replaced_once() {
+        let l = lits(&["A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K"]);
+        assert_eq!(bind_literals("f($1, $10, $11)", &l), "f(A, J, K)");
+        assert_eq!(bind_literals("f($1,$2)", &lits(&["$2", "x"])), "f($2,x)");
+        assert_eq!(bind_literals("f($3)", &lits(&["a"])), "f($3)");
+        assert_eq!(bind_literals("f($0)", &lits(&["a"])), "f($0)");
+        assert_eq!(
+            bind_literals("SELECT $1;", &lits(&["'it''s'"])),
+            "SELECT 'it''s';"
+        );
+    }
+
+    #[test]
+    fn nothing_quoted_or_commented_is_replaced() {
+        let l = lits(&["X", "Y"]);
+        for (sql, want) in [
+            ("SELECT '$1', $1", "SELECT '$1', X"),
+            ("SELECT 'a''$1', $2", "SELECT 'a''$1', Y"),
+            (r"SELECT E'\'$1', $1", r"SELECT E'\'$1', X"),
+            (r"SELECT '\', $1", r"SELECT '\', X"),
+            (r#"SELECT "$1", $1"#, r#"SELECT "$1", X"#),
+            ("SELECT $1 -- $2\n, $2", "SELECT X -- $2\n, Y"),
+            (
+                "SELECT /* $1 /* $2 */ $1 */ $2",
+                "SELECT /* $1 /* $2 */ $1 */ Y",
+            ),
+            ("SELECT $$ $1 $$, $1", "SELECT $$ $1 $$, X"),
+            ("SELECT $q$ $1 $$ $q$, $2", "SELECT $q$ $1 $$ $q$, Y"),
+            ("SELECT a$1, $1", "SELECT a$1, X"),
+            ("SELECT 'unterminated $1", "SELECT 'unterminated $1"),
+            ("SELECT 'é', $1, 'ü'", "SELECT 'é', X, 'ü'"),
+        ] {
+            assert_eq!(bind_literals(sql, &l), want, "{sql}");
+        }
     }
 }

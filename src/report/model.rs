@@ -263,6 +263,31 @@ pub struct Settings {
     /// Read-modify-write strategy (`--strategy`), and retries allowed per call (`--retry`).
     pub strategy: Strategy,
     pub retry: u32,
+    /// How calls went over the wire (`--query-mode`); reports from before it was a flag used
+    /// named prepared statements.
+    #[serde(default)]
+    pub query_mode: QueryMode,
+}
+
+/// How calls went over the wire: named prepared statements, the unnamed statement with typed
+/// parameters, or the simple query protocol with literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryMode {
+    #[default]
+    Prepared,
+    Extended,
+    Simple,
+}
+
+impl QueryMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryMode::Prepared => "prepared",
+            QueryMode::Extended => "extended",
+            QueryMode::Simple => "simple",
+        }
+    }
 }
 
 /// How keys were drawn.

@@ -123,6 +123,11 @@ fn race_settings(s: &Settings, t: &Settings) -> Vec<String> {
         t.strategy.name().into(),
     );
     check("rate", format!("{:?}", s.rate), format!("{:?}", t.rate));
+    check(
+        "query mode",
+        s.query_mode.name().into(),
+        t.query_mode.name().into(),
+    );
     out
 }
 
