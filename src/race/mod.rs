@@ -63,38 +63,12 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 progress.line(&format!("warning: {w}"));
             }
             stop.check(Ok(()))?;
-            let mut types = BTreeMap::new();
-            for path in &plan.scenario.paths {
-                let t = table::check_path(&client, &plan.scenario, path).await?;
-                types.insert(path.name.clone(), Arc::new(t));
-            }
-            table::setup(&client, &plan.scenario, plan.seed).await?;
-            let table = CounterTable::new(&plan.scenario);
-            let keys = Arc::new(table.keys(&client).await?);
-            if keys.is_empty() {
-                return Err(Error::Input(format!(
-                    "{}: setup.sql left {} empty: the scenario needs rows to increment",
-                    plan.scenario.origin, plan.scenario.counters.table
-                )));
-            }
-            let absent = if plan.absent_share() > 0.0 {
-                let here = &plan.scenario.origin;
-                KeyValue::absent(&keys, 1024, plan.seed)
-                    .map_err(|m| Error::Input(format!("{here}: {m}")))?
-            } else {
-                Vec::new()
-            };
-            if plan.query_mode == plan::QueryMode::Simple {
-                // Every call writes the key as a literal: a key type without one fails here,
-                // not as thousands of refused calls.
-                for (name, t) in &types {
-                    if let Some(ty) = t.call.first() {
-                        keys[0].literal(ty).map_err(|m| {
-                            Error::Input(format!("{}: path '{name}': {m}", plan.scenario.origin))
-                        })?;
-                    }
-                }
-            }
+            let Seeded {
+                types,
+                table,
+                keys,
+                absent,
+            } = seed(&client, plan).await?;
             let pool = pool(target, plan.connections)?;
             warm_up(&pool, plan.connections, plan, &types).await?;
             let race = Race {
@@ -128,6 +102,58 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
     )
     .await?;
     Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
+}
+
+/// What the paths of a run share once the database is seeded: each path's parameter types, the
+/// counter table, its keys, and keys that do not exist.
+struct Seeded {
+    types: BTreeMap<String, Arc<values::ParamTypes>>,
+    table: CounterTable,
+    keys: Arc<Vec<KeyValue>>,
+    absent: Vec<KeyValue>,
+}
+
+/// Checks every path's SQL against the migrated schema, runs the scenario's setup and reads the
+/// keys; all before any load, so a bad scenario fails with its file position.
+async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded> {
+    let mut types = BTreeMap::new();
+    for path in &plan.scenario.paths {
+        let t = table::check_path(client, &plan.scenario, path).await?;
+        types.insert(path.name.clone(), Arc::new(t));
+    }
+    table::setup(client, &plan.scenario, plan.seed).await?;
+    let table = CounterTable::new(&plan.scenario);
+    let keys = Arc::new(table.keys(client).await?);
+    if keys.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: setup.sql left {} empty: the scenario needs rows to increment",
+            plan.scenario.origin, plan.scenario.counters.table
+        )));
+    }
+    let absent = if plan.absent_share() > 0.0 {
+        let here = &plan.scenario.origin;
+        KeyValue::absent(&keys, 1024, plan.seed)
+            .map_err(|m| Error::Input(format!("{here}: {m}")))?
+    } else {
+        Vec::new()
+    };
+    if plan.query_mode == plan::QueryMode::Simple {
+        // Every call writes the key as a literal: a key type without one fails here,
+        // not as thousands of refused calls.
+        for (name, t) in &types {
+            if let Some(ty) = t.call.first() {
+                keys[0].literal(ty).map_err(|m| {
+                    Error::Input(format!("{}: path '{name}': {m}", plan.scenario.origin))
+                })?;
+            }
+        }
+    }
+    Ok(Seeded {
+        types,
+        table,
+        keys,
+        absent,
+    })
 }
 
 fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
