@@ -19,6 +19,13 @@
 //!   row, two statements, no transaction (the lossy fallback; loadtest's lost-update count is
 //!   shown as "lost %").
 //!
+//! Each workload × connection count runs in every query mode of `VS_PGBENCH_MODES` (default
+//! `prepared,extended,simple`): pgbench `-M <mode>` against `loadtest run --query-mode <mode>`
+//! (named prepared statements / the unnamed statement parsed per call / the simple protocol with
+//! literals). rpc-hot at 8 connections also gets, in each mode, a row with one call in flight per
+//! connection (loadtest `--workers` = `--connections`), unless `VS_PGBENCH_WORKERS_PER_CONN` is
+//! already 1: there loadtest's p99 compares fairly with pgbench's, which never pipelines.
+//!
 //! d is uniform in 1..=4000 for both tools. Per row the tools alternate (pgbench, loadtest,
 //! pgbench, …), `VS_PGBENCH_ROUNDS` times each (default 3); the table shows medians.
 //!
@@ -26,8 +33,15 @@
 //! - `TPS`: pgbench's "tps (without initial connection time)" and loadtest's report
 //!   `throughput_ops_s` (acknowledged calls / duration of the load phase; no connection set-up,
 //!   no migrations). One pgbench "transaction" = one run of the script = one loadtest call.
-//! - `ratio` = loadtest TPS / pgbench TPS. About 1 means loadtest is not the limit; the last line
-//!   is the smallest ratio of all rows.
+//! - `ratio`: round i pairs pgbench run i with the loadtest run right after it, ratio_i =
+//!   loadtest TPS_i / pgbench TPS_i (pairing cancels slow drifts of the machine); the column is
+//!   the median of the per-round ratios, and `ratio 95% CI` a percentile bootstrap of that median:
+//!   10000 resamples (with replacement) of the per-round ratios, fixed seed (splitmix64, seed 1),
+//!   the 2.5th and 97.5th percentiles of the resampled medians. It never leaves [min, max] of the
+//!   per-round ratios, and with 3 rounds it *is* [min, max] (a resample's median equals the
+//!   smallest ratio with probability 7/27 > 2.5%): with few rounds, read it as the observed
+//!   range, not as a tight interval. About 1 means loadtest is not the limit; the last line is
+//!   the smallest median ratio of all rows.
 //! - `p99 µs`: pgbench from its per-transaction log (`--log`), loadtest from its report (issue to
 //!   acknowledgement; with workers = connections there is no wait for a pooled connection).
 //! - `CPU ms/1k`: user+sys CPU of the client process (from `wait4`'s rusage) per 1000 calls.
@@ -36,7 +50,14 @@
 //!   subtracted (the footnote shows it), so the column is the load phase's cost only,
 //!   up to the noise of that subtraction.
 //!
-//! Knobs (environment): `VS_PGBENCH_OPS` = calls per measurement of the hot workloads (default
+//! `target/vs_pgbench.json` (or `$CARGO_TARGET_DIR/vs_pgbench.json`) gets the same rows:
+//! `{"rows": [{"workload", "connections", "query_mode", "workers_per_connection", "ratio",
+//! "ratio_ci": [low, high], "cpu_ms_per_1k": {"pgbench", "loadtest"}, "p99_us": {"pgbench",
+//! "loadtest"}, "tps": {"pgbench", "loadtest"}, "round_ratios": [...], "ops"}], ...}`, medians
+//! as in the table, plus `rounds`, `ci`, `server_version` and `generated_utc` at the top.
+//!
+//! Knobs (environment): `VS_PGBENCH_MODES` (comma-separated query modes, default
+//! `prepared,extended,simple`), `VS_PGBENCH_OPS` = calls per measurement of the hot workloads (default
 //! 20000; rpc-spread gets 1.5×; rounded up to a multiple of the connections),
 //! `VS_PGBENCH_ROUNDS` (default 3), `VS_PGBENCH_ONLY` (comma-separated workload names, default
 //! all), `VS_PGBENCH_WORKERS_PER_CONN` = loadtest `--workers` per
@@ -48,7 +69,7 @@
 //! Known differences that remain: pgbench's rpc-spread computes the user's uuid with md5() on the
 //! server (pgbench has no uuid list), loadtest sends the uuid; pgbench's database is vacuumed and
 //! its counters reset before each run, loadtest's is fresh each run; pgbench runs `-j 2` threads,
-//! loadtest its default tokio runtime (one thread per core). Progress goes to stderr, the table
+//! loadtest its default tokio runtime. Progress goes to stderr, the table
 //! to stdout; the last line is `min ratio loadtest/pgbench: X.XX`.
 
 use loadtest::pg::binaries::Binaries;
@@ -228,12 +249,46 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The query modes both tools share (pgbench `-M`, loadtest `--query-mode`).
+const MODES: [&str; 3] = ["prepared", "extended", "simple"];
+const BOOTSTRAP_RESAMPLES: usize = 10_000;
+const BOOTSTRAP_SEED: u64 = 1;
+
+/// splitmix64: a fixed, dependency-free generator, so the interval is reproducible.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Percentile bootstrap (95%) of the median of `v`, fixed seed; `[v, v]` for one value.
+fn bootstrap_median_ci(v: &[f64]) -> [f64; 2] {
+    if v.len() < 2 {
+        let x = v.first().copied().unwrap_or(f64::NAN);
+        return [x, x];
+    }
+    let mut state = BOOTSTRAP_SEED;
+    let mut medians: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            median(
+                (0..v.len())
+                    .map(|_| v[(splitmix64(&mut state) % v.len() as u64) as usize])
+                    .collect(),
+            )
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let at = |q: f64| medians[((q * (medians.len() - 1) as f64).round()) as usize];
+    [at(0.025), at(0.975)]
+}
+
 struct Ctx {
     pgbench: PathBuf,
     loadtest: PathBuf,
     socket_dir: PathBuf,
     work: PathBuf,
-    workers_per_conn: u64,
 }
 
 impl Ctx {
@@ -244,11 +299,11 @@ impl Ctx {
         )
     }
 
-    fn pgbench(&self, script: &Path, conns: u32, per_client: u64) -> Sample {
+    fn pgbench(&self, script: &Path, mode: &str, conns: u32, per_client: u64) -> Sample {
         let logs = self.work.join("pgblog");
         std::fs::create_dir_all(&logs).unwrap();
         let mut cmd = Command::new(&self.pgbench);
-        cmd.args(["-n", "-M", "prepared", "-c", &conns.to_string(), "-j", "2"])
+        cmd.args(["-n", "-M", mode, "-c", &conns.to_string(), "-j", "2"])
             .args(["-t", &per_client.to_string(), "-f"])
             .arg(script)
             .arg("-h")
@@ -308,16 +363,24 @@ impl Ctx {
     }
 
     /// One `loadtest run`; returns its report and its process CPU.
-    fn loadtest(&self, scenario: &Path, conns: u32, ops: u64) -> (serde_json::Value, ChildRun) {
+    fn loadtest(
+        &self,
+        scenario: &Path,
+        mode: &str,
+        conns: u32,
+        workers_per_conn: u64,
+        ops: u64,
+    ) -> (serde_json::Value, ChildRun) {
         let reports = self.work.join("reports");
         std::fs::create_dir_all(&reports).unwrap();
-        let workers = u64::from(conns) * self.workers_per_conn;
+        let workers = u64::from(conns) * workers_per_conn;
         let mut cmd = Command::new(&self.loadtest);
         cmd.arg("run")
             .arg(scenario)
             .args(["--ops", &ops.to_string()])
             .args(["--connections", &conns.to_string()])
             .args(["--workers", &workers.to_string()])
+            .args(["--query-mode", mode])
             .arg("--quiet")
             .arg("--report-dir")
             .arg(&reports)
@@ -356,6 +419,18 @@ fn main() {
     let rounds = env_num("VS_PGBENCH_ROUNDS", 3) as usize;
     let hot_ops = env_num("VS_PGBENCH_OPS", 20_000);
     let workers_per_conn = env_num("VS_PGBENCH_WORKERS_PER_CONN", 4);
+    let modes: Vec<&'static str> = match std::env::var("VS_PGBENCH_MODES") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|m| {
+                let m = m.trim();
+                MODES.into_iter().find(|&k| k == m).unwrap_or_else(|| {
+                    panic!("VS_PGBENCH_MODES: unknown mode {m:?}, expected one of {MODES:?}")
+                })
+            })
+            .collect(),
+        _ => MODES.to_vec(),
+    };
     let binaries = Binaries::find(None).expect("PostgreSQL binaries");
     let pgbench = binaries.bindir.join("pgbench");
     assert!(pgbench.is_file(), "no pgbench at {}", pgbench.display());
@@ -427,12 +502,13 @@ fn main() {
         loadtest: PathBuf::from(env!("CARGO_BIN_EXE_loadtest")),
         socket_dir: cluster.path().to_path_buf(),
         work: work.path().to_path_buf(),
-        workers_per_conn,
     };
 
     struct Row {
         kind: Kind,
         conns: u32,
+        mode: &'static str,
+        wpc: u64,
         ops: u64,
         pg: Vec<Sample>,
         lt: Vec<Sample>,
@@ -458,155 +534,217 @@ fn main() {
         for conns in CONNECTIONS {
             let per_client = base_ops.div_ceil(u64::from(conns));
             let ops = per_client * u64::from(conns);
-            // loadtest's fixed cost: create database, compat, migrations, seed, pool warm-up.
-            let (_, base) = ctx.loadtest(&scenario, conns, 1);
-            let setup_cpu = base.cpu;
-            eprintln!(
-                "{} c={conns}: loadtest --ops 1 baseline: {:.0} ms CPU, {:.2} s wall",
-                kind.name(),
-                setup_cpu.as_secs_f64() * 1000.0,
-                base.wall.as_secs_f64()
-            );
-            let mut row = Row {
-                kind,
-                conns,
-                ops,
-                pg: Vec::new(),
-                lt: Vec::new(),
-                lt_setup_cpu_ms: setup_cpu.as_secs_f64() * 1000.0,
-            };
-            for round in 1..=rounds {
-                rt.block_on(async {
-                    // Two calls: VACUUM cannot run in the implicit transaction of a batch.
-                    client
-                        .batch_execute("UPDATE user_subscriptions SET used_tokens = 0")
-                        .await?;
-                    client
-                        .batch_execute("VACUUM ANALYZE user_subscriptions")
-                        .await
-                })
-                .unwrap();
-                let pg = ctx.pgbench(&script, conns, per_client);
-                let (report, run) = ctx.loadtest(&scenario, conns, ops);
-                let path = &report["paths"][0];
-                let ops_ok = num(&path["ops_ok"]);
-                let load_cpu = run.cpu.saturating_sub(setup_cpu);
-                let mut note = None;
-                if num(&path["ops_failed"]) != 0.0 || ops_ok != ops as f64 {
-                    note = Some(format!(
-                        "loadtest ops_ok {ops_ok} ops_failed {} of {ops}",
-                        path["ops_failed"]
-                    ));
-                }
-                if run.code != 0 {
-                    note = Some(format!(
-                        "loadtest verdict {} (exit {}): {}",
-                        report["verdict"], run.code, report["failures"]
-                    ));
-                }
-                let lt = Sample {
-                    tps: num(&path["throughput_ops_s"]),
-                    p99_us: num(&path["latency_us"]["p99"]),
-                    cpu_ms_per_1k: load_cpu.as_secs_f64() * 1000.0 / (ops as f64 / 1000.0),
-                    lost_pct: (kind == Kind::RmwHot)
-                        .then(|| num(&path["lost_updates"]) / ops_ok * 100.0),
-                    note,
-                };
-                eprintln!(
-                    "{} c={conns} round {round}/{rounds}: pgbench {:.0} tps p99 {:.0} µs, \
-                     loadtest {:.0} ops/s p99 {:.0} µs ({:.2} s wall){}",
-                    kind.name(),
-                    pg.tps,
-                    pg.p99_us,
-                    lt.tps,
-                    lt.p99_us,
-                    run.wall.as_secs_f64(),
-                    lt.lost_pct
-                        .map(|p| format!(", lost {p:.1}%"))
-                        .unwrap_or_default()
-                );
-                for n in [&pg.note, &lt.note].into_iter().flatten() {
-                    notes.push(format!("{} c={conns} round {round}: {n}", kind.name()));
-                }
-                row.pg.push(pg);
-                row.lt.push(lt);
+            // One call in flight per connection as an extra row where it is cheap and telling.
+            let mut wpcs = vec![workers_per_conn];
+            if kind == Kind::RpcHot && conns == 8 && workers_per_conn != 1 {
+                wpcs.push(1);
             }
-            rows.push(row);
+            for &wpc in &wpcs {
+                for &mode in &modes {
+                    let tag = format!("{} c={conns} {mode} w/c={wpc}", kind.name());
+                    // loadtest's fixed cost: create database, compat, migrations, seed, pool
+                    // warm-up, the query-mode probe.
+                    let (_, base) = ctx.loadtest(&scenario, mode, conns, wpc, 1);
+                    let setup_cpu = base.cpu;
+                    eprintln!(
+                        "{tag}: loadtest --ops 1 baseline: {:.0} ms CPU, {:.2} s wall",
+                        setup_cpu.as_secs_f64() * 1000.0,
+                        base.wall.as_secs_f64()
+                    );
+                    let mut row = Row {
+                        kind,
+                        conns,
+                        mode,
+                        wpc,
+                        ops,
+                        pg: Vec::new(),
+                        lt: Vec::new(),
+                        lt_setup_cpu_ms: setup_cpu.as_secs_f64() * 1000.0,
+                    };
+                    for round in 1..=rounds {
+                        rt.block_on(async {
+                            // Two calls: VACUUM cannot run in the implicit transaction of a batch.
+                            client
+                                .batch_execute("UPDATE user_subscriptions SET used_tokens = 0")
+                                .await?;
+                            client
+                                .batch_execute("VACUUM ANALYZE user_subscriptions")
+                                .await
+                        })
+                        .unwrap();
+                        let pg = ctx.pgbench(&script, mode, conns, per_client);
+                        let (report, run) = ctx.loadtest(&scenario, mode, conns, wpc, ops);
+                        let path = &report["paths"][0];
+                        let ops_ok = num(&path["ops_ok"]);
+                        let load_cpu = run.cpu.saturating_sub(setup_cpu);
+                        let mut note = None;
+                        if num(&path["ops_failed"]) != 0.0 || ops_ok != ops as f64 {
+                            note = Some(format!(
+                                "loadtest ops_ok {ops_ok} ops_failed {} of {ops}",
+                                path["ops_failed"]
+                            ));
+                        }
+                        if run.code != 0 {
+                            note = Some(format!(
+                                "loadtest verdict {} (exit {}): {}",
+                                report["verdict"], run.code, report["failures"]
+                            ));
+                        }
+                        let reported_mode = &report["settings"]["query_mode"];
+                        if reported_mode.as_str() != Some(mode) {
+                            notes.push(format!(
+                                "{tag} round {round}: loadtest reports query_mode {reported_mode}"
+                            ));
+                        }
+                        let lt = Sample {
+                            tps: num(&path["throughput_ops_s"]),
+                            p99_us: num(&path["latency_us"]["p99"]),
+                            cpu_ms_per_1k: load_cpu.as_secs_f64() * 1000.0 / (ops as f64 / 1000.0),
+                            lost_pct: (kind == Kind::RmwHot)
+                                .then(|| num(&path["lost_updates"]) / ops_ok * 100.0),
+                            note,
+                        };
+                        eprintln!(
+                            "{tag} round {round}/{rounds}: pgbench {:.0} tps p99 {:.0} µs, \
+                             loadtest {:.0} ops/s p99 {:.0} µs ({:.2} s wall){}",
+                            pg.tps,
+                            pg.p99_us,
+                            lt.tps,
+                            lt.p99_us,
+                            run.wall.as_secs_f64(),
+                            lt.lost_pct
+                                .map(|p| format!(", lost {p:.1}%"))
+                                .unwrap_or_default()
+                        );
+                        for n in [&pg.note, &lt.note].into_iter().flatten() {
+                            notes.push(format!("{tag} round {round}: {n}"));
+                        }
+                        row.pg.push(pg);
+                        row.lt.push(lt);
+                    }
+                    rows.push(row);
+                }
+            }
         }
     }
 
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string();
     let mut out = String::new();
     writeln!(
         out,
-        "loadtest vs pgbench — {} UTC, nproc {nproc}, PostgreSQL {server_version} (scratch cluster, unix socket, fsync off)",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+        "loadtest vs pgbench — {generated} UTC, nproc {nproc}, PostgreSQL {server_version} (scratch cluster, unix socket, fsync off)"
     )
     .unwrap();
     writeln!(
         out,
-        "medians of {rounds} alternating rounds; loadtest --workers = {workers_per_conn} × conns; \
+        "medians of {rounds} alternating rounds; w/c = loadtest --workers per connection; \
+         ratio = median of per-round loadtest/pgbench TPS, CI = 95% percentile bootstrap of it \
+         (fixed seed; = min–max of the rounds at 3 rounds); \
          CPU = client process user+sys per 1000 calls (loadtest: minus its --ops 1 set-up run)"
     )
     .unwrap();
     writeln!(out).unwrap();
-    writeln!(
-        out,
-        "{:<11} {:>5} {:>6} {:>11} {:>12} {:>6} {:>11} {:>12} {:>11} {:>12} {:>7}",
-        "workload",
-        "conns",
-        "ops",
-        "pgbench TPS",
-        "loadtest TPS",
-        "ratio",
-        "pgbench p99",
-        "loadtest p99",
-        "pgbench CPU",
-        "loadtest CPU",
-        "lost %"
-    )
-    .unwrap();
-    writeln!(
-        out,
-        "{:<11} {:>5} {:>6} {:>11} {:>12} {:>6} {:>11} {:>12} {:>11} {:>12} {:>7}",
-        "", "", "", "", "", "", "µs", "µs", "ms/1k", "ms/1k", ""
-    )
-    .unwrap();
+    let header = |out: &mut String, cols: [&str; 14]| {
+        writeln!(
+            out,
+            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11} {:>12} {:>6} {:>11} {:>11} {:>12} {:>11} {:>12} {:>7}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8],
+            cols[9], cols[10], cols[11], cols[12], cols[13]
+        )
+        .unwrap();
+    };
+    header(
+        &mut out,
+        [
+            "workload",
+            "conns",
+            "mode",
+            "w/c",
+            "ops",
+            "pgbench TPS",
+            "loadtest TPS",
+            "ratio",
+            "ratio 95%CI",
+            "pgbench p99",
+            "loadtest p99",
+            "pgbench CPU",
+            "loadtest CPU",
+            "lost %",
+        ],
+    );
+    header(
+        &mut out,
+        [
+            "", "", "", "", "", "", "", "", "", "µs", "µs", "ms/1k", "ms/1k", "",
+        ],
+    );
     let mut min_ratio = f64::INFINITY;
+    let mut json_rows = Vec::new();
     for r in &rows {
         let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
         let pg_tps = med(&r.pg, |s| s.tps);
         let lt_tps = med(&r.lt, |s| s.tps);
-        let ratio = lt_tps / pg_tps;
+        let round_ratios: Vec<f64> = r.pg.iter().zip(&r.lt).map(|(p, l)| l.tps / p.tps).collect();
+        let ratio = median(round_ratios.clone());
+        let ci = bootstrap_median_ci(&round_ratios);
         min_ratio = min_ratio.min(ratio);
-        let lost = if r.kind == Kind::RmwHot {
-            format!("{:.1}", med(&r.lt, |s| s.lost_pct.unwrap_or(f64::NAN)))
-        } else {
-            "-".into()
-        };
+        let lost_pct =
+            (r.kind == Kind::RmwHot).then(|| med(&r.lt, |s| s.lost_pct.unwrap_or(f64::NAN)));
+        let lost = lost_pct.map_or_else(|| "-".into(), |p| format!("{p:.1}"));
+        let (pg_p99, lt_p99) = (med(&r.pg, |s| s.p99_us), med(&r.lt, |s| s.p99_us));
+        let (pg_cpu, lt_cpu) = (
+            med(&r.pg, |s| s.cpu_ms_per_1k),
+            med(&r.lt, |s| s.cpu_ms_per_1k),
+        );
         writeln!(
             out,
-            "{:<11} {:>5} {:>6} {:>11.0} {:>12.0} {:>6.2} {:>11.0} {:>12.0} {:>11.1} {:>12.1} {:>7}",
+            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11.0} {:>12.0} {:>6.2} {:>11} {:>11.0} {:>12.0} {:>11.1} {:>12.1} {:>7}",
             r.kind.name(),
             r.conns,
+            r.mode,
+            r.wpc,
             r.ops,
             pg_tps,
             lt_tps,
             ratio,
-            med(&r.pg, |s| s.p99_us),
-            med(&r.lt, |s| s.p99_us),
-            med(&r.pg, |s| s.cpu_ms_per_1k),
-            med(&r.lt, |s| s.cpu_ms_per_1k),
+            format!("{:.2}–{:.2}", ci[0], ci[1]),
+            pg_p99,
+            lt_p99,
+            pg_cpu,
+            lt_cpu,
             lost
         )
         .unwrap();
+        json_rows.push(serde_json::json!({
+            "workload": r.kind.name(),
+            "connections": r.conns,
+            "query_mode": r.mode,
+            "workers_per_connection": r.wpc,
+            "ops": r.ops,
+            "ratio": ratio,
+            "ratio_ci": ci,
+            "round_ratios": round_ratios,
+            "tps": {"pgbench": pg_tps, "loadtest": lt_tps},
+            "cpu_ms_per_1k": {"pgbench": pg_cpu, "loadtest": lt_cpu},
+            "p99_us": {"pgbench": pg_p99, "loadtest": lt_p99},
+            "lost_pct": lost_pct,
+            "loadtest_setup_cpu_ms": r.lt_setup_cpu_ms,
+        }));
     }
     writeln!(out).unwrap();
     writeln!(
         out,
         "loadtest set-up CPU subtracted (ms, --ops 1 run per row): {}",
         rows.iter()
-            .map(|r| format!("{} c={} {:.0}", r.kind.name(), r.conns, r.lt_setup_cpu_ms))
+            .map(|r| format!(
+                "{} c={} {} w/c={} {:.0}",
+                r.kind.name(),
+                r.conns,
+                r.mode,
+                r.wpc,
+                r.lt_setup_cpu_ms
+            ))
             .collect::<Vec<_>>()
             .join(", ")
     )
@@ -614,6 +752,29 @@ fn main() {
     for n in &notes {
         writeln!(out, "note: {n}").unwrap();
     }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let json_path = target.join("vs_pgbench.json");
+    let doc = serde_json::json!({
+        "generated_utc": generated,
+        "server_version": server_version,
+        "nproc": nproc,
+        "rounds": rounds,
+        "ci": format!(
+            "95% percentile bootstrap of the median of the per-round ratios, \
+             {BOOTSTRAP_RESAMPLES} resamples, splitmix64 seed {BOOTSTRAP_SEED}"
+        ),
+        "notes": notes,
+        "rows": json_rows,
+    });
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&doc).unwrap() + "\n",
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", json_path.display()));
+    eprintln!("vs_pgbench: wrote {}", json_path.display());
     writeln!(out, "wall time {:.0} s", began.elapsed().as_secs_f64()).unwrap();
     write!(out, "min ratio loadtest/pgbench: {min_ratio:.2}").unwrap();
     println!("{out}");
