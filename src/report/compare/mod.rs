@@ -504,4 +504,31 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn another_machine_is_incomparable_unless_one_side_did_not_record_it() {
+        let mut a = report();
+        a.machine = crate::report::model::Machine {
+            cores: 2,
+            memory_mib: 1024,
+            os: "linux x86_64".into(),
+        };
+        let mut b = a.clone();
+        assert!(incomparable(&a, &b).is_empty());
+        b.machine.cores = 4;
+        assert_eq!(incomparable(&a, &b), ["machine cores 2 vs 4"]);
+        assert_eq!(incomparable(&b, &a), ["machine cores 4 vs 2"]);
+        b.machine.cores = 2;
+        b.machine.os = "linux aarch64".into();
+        assert_eq!(
+            incomparable(&a, &b),
+            ["machine linux x86_64 vs linux aarch64"]
+        );
+        // A report from before machines were recorded has cores 0: nothing to compare.
+        let old = report();
+        assert_eq!(old.machine.cores, 0);
+        assert!(incomparable(&old, &b).is_empty());
+        assert!(incomparable(&b, &old).is_empty());
+        assert_eq!(kind(&a.body), "race");
+    }
 }
