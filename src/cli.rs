@@ -134,7 +134,7 @@ pub struct NightlyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// Compare two runs metric by metric. Exit 4 when throughput regresses beyond the
+    /// Compare two runs metric by metric. Exit 4 when throughput or p50 latency regresses beyond the
     /// threshold (outside both runs' own spread), 1 when a correctness expectation that held in
     /// BASE fails in NEW, 0 otherwise.
     Compare {

@@ -453,6 +453,7 @@ fn path_report(
             .iter()
             .map(|v| v.round())
             .collect(),
+        latency_p50_samples: outcome.latency_p50_samples.clone(),
         latency_us: LatencyUs::of(&outcome.latency_us),
         latency_percentiles: stats::percentile_curve(&outcome.latency_us),
         hlog: None,

@@ -484,6 +484,10 @@ pub struct PathReport {
     /// run's own spread, used by `report compare`.
     #[serde(default)]
     pub throughput_samples: Vec<f64>,
+    /// The median latency (µs) of the calls acknowledged in each of those 0.25 s intervals
+    /// (intervals without any left out): the spread `report compare` judges p50 by.
+    #[serde(default)]
+    pub latency_p50_samples: Vec<f64>,
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled
     /// connection (what the application would see).
     pub latency_us: LatencyUs,

@@ -75,7 +75,9 @@ pub async fn run<C: Calls>(
     }
     // Only whole intervals are kept: a partial last one would look like a slowdown.
     sampler.abort();
-    total.throughput_samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    total.throughput_samples = samples.throughput;
+    total.latency_p50_samples = samples.latency_p50;
     total.interrupted |= cancel.is_cancelled();
     total
 }
@@ -99,12 +101,13 @@ fn collect_intervals(
     (hand_in, collector)
 }
 
-/// Calls completed per `SAMPLE_EVERY`, as calls/s, until the returned task is aborted.
+/// Per `SAMPLE_EVERY`: calls completed, as calls/s, and the median latency of the calls
+/// acknowledged in it (windows without any are skipped), until the returned task is aborted.
 fn sample_throughput(
     live: Arc<Live>,
     started: Instant,
-) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<f64>>>) {
-    let samples = Arc::new(Mutex::new(Vec::new()));
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Samples>>) {
+    let samples = Arc::new(Mutex::new(Samples::default()));
     let kept = samples.clone();
     let sampler = tokio::spawn(async move {
         let mut last = live.done.load(Ordering::Relaxed);
@@ -112,13 +115,27 @@ fn sample_throughput(
         loop {
             tick.tick().await;
             let now = live.done.load(Ordering::Relaxed);
+            let p50 = live.window_us.lock().ok().and_then(|mut h| {
+                let p50 = (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64);
+                h.reset();
+                p50
+            });
             if let Ok(mut s) = kept.lock() {
-                s.push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());
+                s.throughput
+                    .push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());
+                s.latency_p50.extend(p50);
             }
             last = now;
         }
     });
     (sampler, samples)
+}
+
+/// What the sampler gathered, one value per `SAMPLE_EVERY`.
+#[derive(Default, Clone)]
+struct Samples {
+    throughput: Vec<f64>,
+    latency_p50: Vec<f64>,
 }
 
 /// Merges every worker's outcome as it ends. On cancellation, workers get `GRACE` to finish

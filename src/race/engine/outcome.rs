@@ -41,6 +41,8 @@ pub struct Live {
     pub done: AtomicU64,
     pub failed: AtomicU64,
     pub latency_us: Mutex<Histogram<u64>>,
+    /// The current sample window's latencies: the sampler takes its median and empties it.
+    pub window_us: Mutex<Histogram<u64>>,
 }
 
 impl Default for Live {
@@ -49,6 +51,7 @@ impl Default for Live {
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             latency_us: Mutex::new(new_histogram()),
+            window_us: Mutex::new(new_histogram()),
         }
     }
 }
@@ -65,6 +68,9 @@ pub struct Outcome {
     /// Calls completed per `SAMPLE_EVERY` interval, as calls/s: the run's own spread, which
     /// `report compare` uses to tell a change from noise.
     pub throughput_samples: Vec<f64>,
+    /// The median latency (µs) of the calls acknowledged in each `SAMPLE_EVERY` interval that
+    /// had any: the spread `report compare` judges a latency change by.
+    pub latency_p50_samples: Vec<f64>,
     pub latency_us: Histogram<u64>,
     /// The acknowledged calls' latencies per `hlog::INTERVAL` of completion time (set by
     /// `run`, not by workers). Its total equals `ops_ok` unless workers were abandoned after an
@@ -94,6 +100,7 @@ impl Outcome {
             not_started: 0,
             elapsed: Duration::ZERO,
             throughput_samples: Vec::new(),
+            latency_p50_samples: Vec::new(),
             latency_us: new_histogram(),
             intervals: None,
             errors: BTreeMap::new(),

@@ -201,6 +201,10 @@ impl Worker {
     /// batches) and the live p99 (every `LIVE_EVERY` calls, never waiting for the lock).
     fn latency(&self, p: &mut Pending, done: Instant, us: u64, out: &mut Outcome) {
         record(&mut out.latency_us, us);
+        // Never waits: a call missed while the sampler holds the lock only thins the window.
+        if let Ok(mut h) = self.live.window_us.try_lock() {
+            record(&mut h, us);
+        }
         let k = hlog::interval_of(done.saturating_duration_since(self.started));
         if (k != p.interval || p.interval_us.len() >= HAND_IN_AT) && !p.interval_us.is_empty() {
             let _ = self

@@ -3,9 +3,10 @@
 //!
 //! Throughput is judged: each path's per-0.25 s samples give a bootstrap interval of the ratio
 //! new/base, and only a slowdown whose *whole* interval lies beyond the threshold is a
-//! regression (a change inside the runs' spread is "no change"). Latency percentiles come from
-//! one run each with no spread to judge them by, so they are shown, not judged. Correctness is
-//! judged strictly: an expectation that held in the base and fails in the new run is a failure.
+//! regression (a change inside the runs' spread is "no change"). The p50 latency is judged
+//! the same way from the per-interval medians (a rise beyond the threshold is a regression);
+//! p99 comes from too few calls per interval to have a spread, so it is shown, not judged.
+//! Correctness is judged strictly: an expectation that held in the base and fails in the new run is a failure.
 
 mod bench;
 mod html;
@@ -156,22 +157,16 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
             continue;
         }
         rows.push(throughput(&bs, &ns, threshold));
-        for (label, of) in [
-            (
-                "p50 µs",
-                (|p: &PathReport| p.latency_us.p50 as f64) as fn(&PathReport) -> f64,
-            ),
-            ("p99 µs", |p| p.latency_us.p99 as f64),
-        ] {
-            let (x, y) = (mean(&bs, of), mean(&ns, of));
-            rows.push(Row {
-                metric: format!("{} {label}", b.name),
-                base: format!("{x:.0}"),
-                new: format!("{y:.0}"),
-                change_pct: pct(x, y),
-                verdict: Verdict::NotJudged,
-            });
-        }
+        rows.push(median_latency(&bs, &ns, threshold));
+        let p99 = |p: &PathReport| p.latency_us.p99 as f64;
+        let (x, y) = (mean(&bs, p99), mean(&ns, p99));
+        rows.push(Row {
+            metric: format!("{} p99 µs", b.name),
+            base: format!("{x:.0}"),
+            new: format!("{y:.0}"),
+            change_pct: pct(x, y),
+            verdict: Verdict::NotJudged,
+        });
         let lost = |p: &PathReport| p.lost_updates as f64;
         let (x, y) = (mean(&bs, lost), mean(&ns, lost));
         rows.push(Row {
@@ -228,6 +223,10 @@ pub fn pool(runs: &[&Report]) -> Report {
             .iter()
             .flat_map(|q| q.throughput_samples.iter().copied())
             .collect();
+        p.latency_p50_samples = ps
+            .iter()
+            .flat_map(|q| q.latency_p50_samples.iter().copied())
+            .collect();
         p.latency_us.p50 = mean(&ps, |q| q.latency_us.p50 as f64).round() as u64;
         p.latency_us.p99 = mean(&ps, |q| q.latency_us.p99 as f64).round() as u64;
         p.lost_updates = mean(&ps, |q| q.lost_updates as f64).round() as u64;
@@ -262,12 +261,10 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
         mean(bs, |p| p.throughput_ops_s),
         mean(ns, |p| p.throughput_ops_s),
     );
+    // Without samples (older reports), only the point: the threshold alone decides.
     let point = if mb > 0.0 { mn / mb } else { 1.0 };
-    let sb: Vec<&[f64]> = bs.iter().map(|p| p.throughput_samples.as_slice()).collect();
-    let sn: Vec<&[f64]> = ns.iter().map(|p| p.throughput_samples.as_slice()).collect();
-    // Without samples, only the point estimate: the threshold alone decides.
-    let [lo, hi] = stats::mean_ratio(&sb, &sn, stats::Bootstrap::default())
-        .map_or([point, point], |(p, ci)| ci.scaled(point / p).bounds());
+    let [lo, hi] =
+        ratio_interval(mb, mn, bs, ns, |p| &p.throughput_samples).unwrap_or([point, point]);
     let verdict = if hi < 1.0 - threshold {
         Verdict::Regression
     } else if lo > 1.0 + threshold {
@@ -275,8 +272,66 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
     } else {
         Verdict::NoChange
     };
+    judged_row(
+        format!("{} throughput ops/s", bs[0].name),
+        mb,
+        mn,
+        [lo, hi],
+        verdict,
+    )
+}
+
+/// p50 latency, judged like throughput but the other way round (higher is worse), from the
+/// per-interval medians. A run's p50 alone has no spread to judge it by: with fewer than
+/// [`stats::Bootstrap::MIN_SAMPLES`] intervals a side (older reports, runs under 0.75 s) it
+/// is not judged. It catches what throughput cannot: with many
+/// workers per connection, a call that got slower without using more of the server's CPU
+/// (a sleep, a lock wait) can leave calls/s unchanged while each caller waits longer.
+fn median_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
+    let p50 = |p: &PathReport| p.latency_us.p50 as f64;
+    let (mb, mn) = (mean(bs, p50), mean(ns, p50));
+    let metric = format!("{} p50 µs", bs[0].name);
+    let Some([lo, hi]) = ratio_interval(mb, mn, bs, ns, |p| &p.latency_p50_samples) else {
+        return Row {
+            metric,
+            base: format!("{mb:.0}"),
+            new: format!("{mn:.0}"),
+            change_pct: pct(mb, mn),
+            verdict: Verdict::NotJudged,
+        };
+    };
+    let verdict = if lo > 1.0 + threshold {
+        Verdict::Regression
+    } else if hi < 1.0 - threshold {
+        Verdict::Improvement
+    } else {
+        Verdict::NoChange
+    };
+    judged_row(metric, mb, mn, [lo, hi], verdict)
+}
+
+/// The 95% interval of new/base for a metric whose point values are `mb` and `mn`, from the
+/// runs' per-interval samples ([`stats::mean_ratio`]), centred on the point ratio; `None`
+/// with too few samples.
+fn ratio_interval(
+    mb: f64,
+    mn: f64,
+    bs: &[&PathReport],
+    ns: &[&PathReport],
+    samples: fn(&PathReport) -> &Vec<f64>,
+) -> Option<[f64; 2]> {
+    let point = if mb > 0.0 { mn / mb } else { 1.0 };
+    let sb: Vec<&[f64]> = bs.iter().map(|p| samples(p).as_slice()).collect();
+    let sn: Vec<&[f64]> = ns.iter().map(|p| samples(p).as_slice()).collect();
+    stats::mean_ratio(&sb, &sn, stats::Bootstrap::default())
+        .map(|(p, ci)| ci.scaled(point / p).bounds())
+}
+
+/// A judged row: both values, the ratio and its interval, the verdict.
+fn judged_row(metric: String, mb: f64, mn: f64, [lo, hi]: [f64; 2], verdict: Verdict) -> Row {
+    let point = if mb > 0.0 { mn / mb } else { 1.0 };
     Row {
-        metric: format!("{} throughput ops/s", bs[0].name),
+        metric,
         base: format!("{mb:.0}"),
         new: format!("{mn:.0} (ratio {point:.2}, 95% CI {lo:.2}–{hi:.2})"),
         change_pct: pct(mb, mn),
@@ -383,6 +438,52 @@ mod tests {
             .map(|x| x.metric.clone())
             .collect();
         assert_eq!(bad, ["rpc throughput ops/s", "fallback throughput ops/s"]);
+    }
+
+    /// Each path's report with its p50 and per-interval medians scaled by `f`, throughput as is.
+    fn p50_scaled(r: &Report, f: f64, samples: &[f64]) -> Report {
+        let mut x = r.clone();
+        for p in &mut x.race_mut().unwrap().paths {
+            p.latency_us.p50 = (p.latency_us.p50 as f64 * f) as u64;
+            p.latency_p50_samples = samples.iter().map(|v| v * f).collect();
+        }
+        x
+    }
+
+    #[test]
+    fn a_doubled_p50_is_a_regression_even_when_throughput_holds() {
+        let r = report();
+        let base = p50_scaled(&r, 1.0, &[900.0, 1000.0, 1100.0, 1000.0]);
+        let slow = p50_scaled(&r, 2.0, &[900.0, 1000.0, 1100.0, 1000.0]);
+        let rows = compare(&base, &slow, 0.10);
+        let verdict = |m: &str| rows.iter().find(|x| x.metric == m).unwrap().verdict;
+        assert_eq!(verdict("rpc p50 µs"), Verdict::Regression, "{rows:?}");
+        assert_eq!(verdict("rpc throughput ops/s"), Verdict::NoChange);
+        assert_eq!(verdict("rpc p99 µs"), Verdict::NotJudged);
+        // Faster is an improvement, and a rise inside the spread is no change.
+        let fast = compare(
+            &base,
+            &p50_scaled(&r, 0.5, &[900.0, 1000.0, 1100.0, 1000.0]),
+            0.1,
+        );
+        assert_eq!(fast[1].verdict, Verdict::Improvement, "{fast:?}");
+        let noisy = p50_scaled(&r, 1.15, &[500.0, 1000.0, 1600.0, 900.0]);
+        assert_eq!(compare(&base, &noisy, 0.10)[1].verdict, Verdict::NoChange);
+    }
+
+    #[test]
+    fn a_p50_from_too_few_intervals_is_not_judged() {
+        let r = report();
+        let base = p50_scaled(&r, 1.0, &[1000.0, 1000.0]);
+        let slow = p50_scaled(&r, 3.0, &[1000.0, 1000.0]);
+        let rows = compare(&base, &slow, 0.10);
+        assert_eq!(rows[1].metric, "rpc p50 µs");
+        assert_eq!(rows[1].verdict, Verdict::NotJudged, "{rows:?}");
+        assert!(
+            !rows[1].new.contains("CI"),
+            "no interval is shown: {}",
+            rows[1].new
+        );
     }
 
     #[test]
