@@ -1,6 +1,7 @@
 //! The command line, as clap derive structs only: doc comments are the help text. Nothing past
 //! `plan` sees these types.
 
+use crate::faults::FaultPlan;
 use crate::race::plan as race_plan;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -191,6 +192,11 @@ pub enum RenderFormat {
     Json,
 }
 
+/// `--faults`: the spec's own parser says which part is wrong.
+fn parse_faults(s: &str) -> Result<FaultPlan, String> {
+    s.parse()
+}
+
 fn parse_fraction(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
@@ -247,6 +253,17 @@ pub struct RunArgs {
     /// increment to its path.
     #[arg(long)]
     pub mixed: bool,
+
+    /// Inject faults during the load, e.g. kill:200ms,cancel:500ms,timeout:50ms,cut:300ms,
+    /// restart:once (restart: scratch cluster only). Calls then end ok, failed or
+    /// indeterminate, and the oracle checks the bounds those give.
+    #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Option<FaultPlan>,
+
+    /// Record every call's id in a ledger table in the same transaction, so each indeterminate
+    /// call is resolved exactly after the run (committed or not).
+    #[arg(long)]
+    pub ledger: bool,
 
     /// Concurrent in-flight calls; for an index benchmark, the concurrent clients of its
     /// throughput phase [default: 256; index benchmarks: 4].

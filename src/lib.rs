@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod faults;
 pub mod pg;
 pub mod plan;
 pub mod progress;

@@ -147,8 +147,30 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
             )));
         }
     }
+    let faults = a.faults.unwrap_or_default();
+    if a.mixed && !faults.is_empty() {
+        return Err(Error::Input(
+            "--faults works with paths run in turn (the default, or --matrix), not --mixed: \
+             drop one of them"
+                .into(),
+        ));
+    }
+    if faults.has("restart") && a.database.database_url.is_some() {
+        return Err(Error::Input(
+            "--faults restart:once crashes the server: only loadtest's own scratch cluster, \
+             never --database-url; drop restart or the URL"
+                .into(),
+        ));
+    }
+    if a.ledger && a.mixed {
+        return Err(Error::Input(
+            "--ledger works with paths run in turn, not --mixed: drop one of them".into(),
+        ));
+    }
     Ok(RunPlan {
         scenario,
+        faults,
+        ledger: a.ledger,
         until: match (a.ops, a.duration) {
             (_, Some(d)) => Until::Elapsed(d),
             (Some(n), None) => Until::Ops(n),
@@ -197,6 +219,8 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
         (a.retry > 0, "--retry"),
         (a.query_mode != cli::QueryModeArg::Prepared, "--query-mode"),
         (a.mixed, "--mixed"),
+        (a.faults.is_some(), "--faults"),
+        (a.ledger, "--ledger"),
         (a.migrations.until.is_some(), "--until"),
     ];
     if let Some((_, flag)) = race_only.iter().find(|(given, _)| *given) {
@@ -362,6 +386,8 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             }
         };
         runs.push(RunPlan {
+            faults: Default::default(),
+            ledger: false,
             scenario,
             until: Until::Ops(a.ops),
             rate: None,

@@ -105,6 +105,12 @@ impl Target {
         })
     }
 
+    /// The server's crash-and-restart for `--faults restart:once`: the scratch cluster only
+    /// (never a server loadtest did not start).
+    pub fn restarter(&self) -> Option<std::sync::Arc<dyn crate::faults::Restart>> {
+        None
+    }
+
     pub fn dbname(&self) -> &str {
         match self {
             Target::Embedded { dbname, .. } | Target::External { dbname, .. } => dbname,

@@ -13,10 +13,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, SimpleQueryMessage, Statement};
 
-/// A failure as the engine counts it: the server's refusal (SQLSTATE) is certain, a broken
-/// connection leaves the call's outcome unknown.
+/// A failure as the engine counts it: the server's refusal of the statement (SQLSTATE) is
+/// certain; a broken connection, or the server ending the session (class 08, 57P01–57P03:
+/// it may have committed just before), leaves the call's outcome unknown.
 fn failure(e: tokio_postgres::Error) -> Failure {
     match e.as_db_error() {
+        Some(db) if ends_the_session(db.code().code()) => {
+            Failure::Indeterminate(format!("{} (SQLSTATE {})", db.message(), db.code().code()))
+        }
         Some(db) => Failure::Refused {
             class: db.code().code().to_string(),
             message: db.message().to_string(),
@@ -24,6 +28,14 @@ fn failure(e: tokio_postgres::Error) -> Failure {
         None => Failure::Indeterminate(crate::pg::describe(&e)),
     }
 }
+
+/// SQLSTATEs that end the session rather than the statement.
+fn ends_the_session(class: &str) -> bool {
+    class.starts_with("08") || matches!(class, "57P01" | "57P02" | "57P03")
+}
+
+/// The class of a call that never reached the server: no connection could be had.
+pub const NO_CONNECTION: &str = "no_connection";
 
 /// The key's row was not there (the read found nothing, or the write updated nothing).
 fn no_row() -> Failure {
@@ -46,6 +58,32 @@ pub fn is_connection_fault(class: &str) -> bool {
     class == SqlState::INVALID_SQL_STATEMENT_NAME.code()
         || class.starts_with("08")
         || class == SqlState::ADMIN_SHUTDOWN.code()
+        || class == NO_CONNECTION
+        || class == "connection"
+}
+
+/// Whether a certain failure is what an injected fault does to a call: a cancel or a
+/// statement timeout (57014), or no connection to be had (after a kill, a cut, a restart).
+/// Indeterminate calls are not failures at all: they are counted apart.
+/// Under `--faults` these say nothing about the function under test.
+pub fn is_injected_failure(class: &str) -> bool {
+    class == SqlState::QUERY_CANCELED.code() || class == NO_CONNECTION
+}
+
+/// The ledger (`--ledger`): one row per committed call, in a schema of loadtest's own inside the
+/// run's database, never in the schema under test.
+pub const LEDGER_TABLE: &str = "loadtest.loadtest_ledger";
+
+/// The SQL that creates the ledger.
+pub const LEDGER_DDL: &str = "CREATE SCHEMA IF NOT EXISTS loadtest; \
+    CREATE TABLE IF NOT EXISTS loadtest.loadtest_ledger \
+    (load integer NOT NULL, id bigint NOT NULL, PRIMARY KEY (load, id))";
+
+/// Where one call is recorded: its load's number and its id there.
+#[derive(Debug, Clone, Copy)]
+pub struct Ledger {
+    pub load: i32,
+    pub id: u64,
 }
 
 /// What to do when named prepared statements are lost between transactions.
@@ -252,10 +290,14 @@ impl Prepared {
         deltas: &[Num],
         read_values: &mut Vec<Decimal>,
         retries: u32,
+        ledger: Option<Ledger>,
     ) -> (Result<(), Failure>, u32) {
         let mut attempt = 0;
         loop {
-            let result = self.attempt(client, key, deltas, read_values).await;
+            let result = match ledger {
+                None => self.attempt(client, key, deltas, read_values).await,
+                Some(l) => self.recorded(client, key, deltas, read_values, l).await,
+            };
             match &result {
                 Err(Failure::Refused { class, .. }) if attempt < retries && is_retryable(class) => {
                     attempt += 1;
@@ -263,6 +305,45 @@ impl Prepared {
                 _ => return (result, attempt),
             }
         }
+    }
+
+    /// One attempt in a transaction that also records the call's id in the ledger, so that
+    /// whether it committed can be read back when its answer is lost.
+    async fn recorded(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        deltas: &[Num],
+        read_values: &mut Vec<Decimal>,
+        ledger: Ledger,
+    ) -> Result<(), Failure> {
+        let begin = match self {
+            Prepared::ReadModifyWrite { strategy, .. } => strategy.begin().unwrap_or("BEGIN"),
+            Prepared::Rpc(_) => "BEGIN",
+        };
+        client.batch_execute(begin).await.map_err(failure)?;
+        let work = match self {
+            Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
+            Prepared::ReadModifyWrite { read, write, .. } => {
+                read_then_write(client, read, write, key, deltas, read_values).await
+            }
+        };
+        // Integers only: nothing to quote. One round trip, so the record and the commit go
+        // together.
+        let result = match work {
+            Ok(()) => client
+                .batch_execute(&format!(
+                    "INSERT INTO {LEDGER_TABLE} (load, id) VALUES ({}, {}); COMMIT",
+                    ledger.load, ledger.id
+                ))
+                .await
+                .map_err(failure),
+            Err(e) => Err(e),
+        };
+        if matches!(result, Err(Failure::Refused { .. })) {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        result
     }
 
     async fn attempt(
@@ -348,6 +429,7 @@ pub struct PgCalls {
     keys: Arc<Vec<KeyValue>>,
     absent: Arc<Vec<KeyValue>>,
     columns: usize,
+    ledger: Option<i32>,
 }
 
 /// A connection with the load's statements prepared on it, shared by several workers.
@@ -379,6 +461,11 @@ pub struct PathCalls {
     /// Connections this load may hold at once, and its workers.
     pub connections: usize,
     pub workers: usize,
+    /// The load's number in the ledger (`--ledger`): each call then runs in a transaction.
+    pub ledger: Option<i32>,
+    /// Faults are injected: every call checks a connection out of the pool, so one that a
+    /// fault broke is replaced instead of failing every call that shares it.
+    pub faults: bool,
 }
 
 impl PgCalls {
@@ -401,6 +488,7 @@ impl PgCalls {
             keys: p.keys,
             absent: p.absent,
             columns: p.columns,
+            ledger: p.ledger,
         }
     }
 }
@@ -409,7 +497,7 @@ async fn shared_connections(
     pool: &deadpool_postgres::Pool,
     p: &PathCalls,
 ) -> Option<Vec<Arc<SharedConn>>> {
-    if p.strategy != Strategy::None || p.connections == 0 {
+    if p.strategy != Strategy::None || p.connections == 0 || p.ledger.is_some() || p.faults {
         return None;
     }
     let mut conns = Vec::with_capacity(p.connections);
@@ -440,6 +528,7 @@ impl engine::Calls for PgCalls {
             keys: self.keys.clone(),
             absent: self.absent.clone(),
             nums: vec![Num(Decimal::ZERO); self.columns],
+            ledger: self.ledger,
         }
     }
 
@@ -465,11 +554,13 @@ pub struct PgCaller {
     keys: Arc<Vec<KeyValue>>,
     absent: Arc<Vec<KeyValue>>,
     nums: Vec<Num>,
+    ledger: Option<i32>,
 }
 
 impl Caller for PgCaller {
     async fn call(
         &mut self,
+        id: u64,
         pick: Pick,
         deltas: &[Decimal],
         read: &mut Vec<Decimal>,
@@ -485,15 +576,19 @@ impl Caller for PgCaller {
             WorkerVia::Shared(c) => {
                 return c
                     .prepared
-                    .call(&**c.client, key, &self.nums, read, self.retries)
+                    .call(&**c.client, key, &self.nums, read, self.retries, None)
                     .await;
             }
             WorkerVia::Pool(pool) => pool,
         };
         let client = match pool.get().await {
             Ok(c) => c,
+            // Never sent: certainly not applied.
             Err(e) => {
-                let f = Failure::Indeterminate(format!("no connection from the pool: {e}"));
+                let f = Failure::Refused {
+                    class: NO_CONNECTION.into(),
+                    message: format!("no connection from the pool: {e}"),
+                };
                 return (Err(f), 0);
             }
         };
@@ -506,8 +601,9 @@ impl Caller for PgCaller {
                     return (Err(Failure::Refused { class, message }), 0);
                 }
             };
+        let ledger = self.ledger.map(|load| Ledger { load, id });
         prepared
-            .call(&**client, key, &self.nums, read, self.retries)
+            .call(&**client, key, &self.nums, read, self.retries, ledger)
             .await
     }
 }

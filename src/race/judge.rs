@@ -9,11 +9,11 @@ use rust_decimal::Decimal;
 
 /// Every expectation that did not hold (failures) and everything a reader should know
 /// (warnings), one sentence each.
-pub fn judge(paths: &[PathReport]) -> (Vec<String>, Vec<String>) {
+pub fn judge(paths: &[PathReport], faults: bool) -> (Vec<String>, Vec<String>) {
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     for p in paths {
-        failures.extend(failed(p));
+        failures.extend(failed(p, faults));
         warnings.extend(warned(p));
     }
     (failures, warnings)
@@ -30,7 +30,7 @@ fn nonzero(p: &PathReport, f: fn(&CounterReport) -> Decimal) -> Vec<(String, Dec
 
 /// The expectations of one path that did not hold: an increment applied twice, an exact path
 /// that lost updates or failed calls, and the oracle's two methods disagreeing.
-fn failed(p: &PathReport) -> Vec<String> {
+fn failed(p: &PathReport, faults: bool) -> Vec<String> {
     let mut failures = Vec::new();
     let missing = nonzero(p, |c| c.missing);
     let extra = nonzero(p, |c| c.extra);
@@ -67,7 +67,7 @@ fn failed(p: &PathReport) -> Vec<String> {
     let tolerated = match p.strategy.strategy() {
         None | Some(Strategy::None) => 0,
         Some(_) => retryable_failures(p),
-    };
+    } + if faults { injected_failures(p) } else { 0 };
     if p.expect == Expect::Exact && p.ops_failed > tolerated {
         let calls: Vec<String> = p
             .errors
@@ -141,6 +141,16 @@ fn warned(p: &PathReport) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// Failed calls that an injected fault explains (a cancel, a statement timeout, no connection
+/// to be had): under `--faults`, never evidence against the path.
+pub fn injected_failures(p: &PathReport) -> u64 {
+    p.errors
+        .iter()
+        .filter(|e| calls::is_injected_failure(&e.sqlstate))
+        .map(|e| e.count)
+        .sum()
 }
 
 /// Failed calls that a transaction strategy expects: serialization failures and deadlocks.

@@ -20,9 +20,10 @@ pub mod values;
 
 use crate::Stop;
 use crate::error::{Error, Result};
+use crate::faults;
 use crate::pg::migrate;
 use crate::pg::server;
-use crate::pg::target::{self, Target};
+use crate::pg::target;
 use crate::pg::{self, schema};
 use crate::progress::Progress;
 use crate::report::{self, PathReport, Report};
@@ -33,6 +34,7 @@ use plan::{RaceMode, RunPlan};
 use run::Race;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use table::CounterTable;
 use values::KeyValue;
@@ -69,8 +71,36 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 keys,
                 absent,
             } = seed(&client, plan).await?;
-            let pool = pool(target, plan.connections)?;
+            let proxy = match plan.faults.has("cut") {
+                true => Some(Arc::new(
+                    faults::Proxy::start(faults::upstream_of(&target.config().config))
+                        .await
+                        .map_err(|e| {
+                            Error::Environment(format!("cannot start the fault proxy: {e}"))
+                        })?,
+                )),
+                false => None,
+            };
+            let load_endpoint = faults::load_endpoint(
+                &target.config(),
+                &plan.faults,
+                proxy.as_ref().map(|p| p.port()),
+            );
+            let opened = Arc::new(AtomicU64::new(0));
+            let pool = pool(&load_endpoint, plan.connections, opened.clone())?;
             warm_up(&pool, plan.connections, plan, &types).await?;
+            if plan.ledger {
+                client
+                    .batch_execute(calls::LEDGER_DDL)
+                    .await
+                    .map_err(Error::db("cannot create the ledger table"))?;
+            }
+            let fault_env = (!plan.faults.is_empty()).then(|| faults::FaultEnv {
+                plan: plan.faults.clone(),
+                side: target.config(),
+                proxy: proxy.clone(),
+                restart: target.restarter(),
+            });
             let race = Race {
                 plan,
                 types: &types,
@@ -81,18 +111,26 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 absent: Arc::new(absent),
                 stop,
                 progress,
+                faults: fault_env.as_ref(),
+                injected: Default::default(),
             };
             let paths = match plan.mode {
                 RaceMode::Mixed(_) => race.mixed().await?,
                 RaceMode::Sequential(_) | RaceMode::Matrix => race.sequential().await?,
             };
+            let faults = fault_env.as_ref().map(|env| {
+                let injected = race.injected.lock().map(|c| c.clone()).unwrap_or_default();
+                faults_report(env, injected, &paths, opened.load(Ordering::Relaxed), plan)
+            });
+            drop(race);
+            drop(proxy);
             let database = server::database_info(&client, target).await?;
             let mut report = assemble(
                 plan,
                 &run_id,
                 started_at,
                 began,
-                paths,
+                (paths, faults),
                 built.applied,
                 database,
             );
@@ -156,8 +194,14 @@ async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded>
     })
 }
 
-fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
-    let (config, tls) = target.config().for_pool();
+/// The load's pool; `opened` counts every connection it opens (the first `size`, then the
+/// replacements of broken ones).
+fn pool(
+    endpoint: &pg::Endpoint,
+    size: usize,
+    opened: Arc<AtomicU64>,
+) -> Result<deadpool_postgres::Pool> {
+    let (config, tls) = endpoint.for_pool();
     let mgr = deadpool_postgres::Manager::from_config(
         config,
         tls,
@@ -167,6 +211,10 @@ fn pool(target: &Target, size: usize) -> Result<deadpool_postgres::Pool> {
     );
     deadpool_postgres::Pool::builder(mgr)
         .max_size(size)
+        .post_create(deadpool_postgres::Hook::sync_fn(move |_, _| {
+            opened.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| Error::Environment(format!("cannot build the connection pool: {e}")))
@@ -225,11 +273,11 @@ fn assemble(
     run_id: &str,
     started_at: chrono::DateTime<chrono::Utc>,
     began: Instant,
-    paths: Vec<PathReport>,
+    (paths, faults): (Vec<PathReport>, Option<report::FaultsReport>),
     applied: Vec<migrate::Applied>,
     database: report::Database,
 ) -> Report {
-    let (failures, warnings) = judge::judge(&paths);
+    let (failures, warnings) = judge::judge(&paths, faults.is_some());
     let s = &plan.scenario;
     let run = report::Run {
         scenario: &s.name,
@@ -243,6 +291,7 @@ fn assemble(
     let body = Body::Race(RaceBody {
         settings: settings(plan),
         paths,
+        faults,
     });
     let findings = report::Findings {
         database,
@@ -290,6 +339,49 @@ fn settings(plan: &RunPlan) -> Settings {
             plan::QueryMode::Prepared => QueryMode::Prepared,
             plan::QueryMode::Extended => QueryMode::Extended,
             plan::QueryMode::Simple => QueryMode::Simple,
+        },
+        ledger: plan.ledger,
+    }
+}
+
+/// What the faults did over the run: injected by the injector, plus the calls the statement
+/// timeout ended, and what the pool did.
+fn faults_report(
+    env: &faults::FaultEnv,
+    injected: faults::Injected,
+    paths: &[PathReport],
+    opened: u64,
+    plan: &RunPlan,
+) -> report::FaultsReport {
+    let mut counts: BTreeMap<String, u64> = injected
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    for f in &env.plan.faults {
+        counts.entry(f.name().to_string()).or_default();
+    }
+    if env.plan.timeout().is_some() {
+        let ended: u64 = paths
+            .iter()
+            .flat_map(|p| &p.errors)
+            .filter(|e| e.sqlstate == "57014" && e.message.contains("statement timeout"))
+            .map(|e| e.count)
+            .sum();
+        counts.insert("timeout".into(), ended);
+    }
+    let quarter = engine::SAMPLE_EVERY.as_secs_f64();
+    let stalled = paths
+        .iter()
+        .flat_map(|p| &p.throughput_samples)
+        .filter(|v| **v == 0.0)
+        .count() as f64
+        * quarter;
+    report::FaultsReport {
+        spec: env.plan.describe(),
+        injected: counts,
+        pool: report::PoolReport {
+            connections_replaced: opened.saturating_sub(plan.connections as u64),
+            seconds_stalled: stalled,
         },
     }
 }

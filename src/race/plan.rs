@@ -53,6 +53,10 @@ impl QueryMode {
 
 pub struct RunPlan {
     pub scenario: Scenario,
+    /// Faults injected during each load (`--faults`); empty for none.
+    pub faults: crate::faults::FaultPlan,
+    /// Each call also records its id in the run's ledger table (`--ledger`).
+    pub ledger: bool,
     pub until: Until,
     pub rate: Option<f64>,
     pub mode: RaceMode,

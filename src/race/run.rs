@@ -1,19 +1,20 @@
 //! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
 //! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
 
-use super::calls::{NAMED_STATEMENTS_LOST, PathCalls, PgCalls, is_connection_fault};
+use super::calls::{LEDGER_TABLE, NAMED_STATEMENTS_LOST, PathCalls, PgCalls, is_connection_fault};
 use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
-use super::judge::retryable_failures;
+use super::judge::{injected_failures, retryable_failures};
 use super::oracle;
 use super::plan::{RaceMode, RunPlan};
 use super::table::CounterTable;
 use super::values::{KeyValue, ParamTypes};
 use crate::Stop;
 use crate::error::{Error, Result};
+use crate::faults::{FaultEnv, Injected, Injector};
 use crate::progress::Progress;
 use crate::report::{
     AbsentReport, CallKind, CounterReport, ErrorReport, LostPairReport, PathReport, PathStrategy,
-    WitnessReport,
+    Resolved, WitnessReport,
 };
 use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
 use crate::stats::{self, LatencyUs};
@@ -21,6 +22,9 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_postgres::error::SqlState;
+
+/// How far into the first load `--faults restart:once` crashes the server.
+const RESTART_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Everything the paths of one run share.
 pub struct Race<'a> {
@@ -34,6 +38,10 @@ pub struct Race<'a> {
     pub absent: Arc<Vec<KeyValue>>,
     pub stop: &'a Stop,
     pub progress: Progress,
+    /// What `--faults` injects, and where; `None` without faults.
+    pub faults: Option<&'a FaultEnv>,
+    /// Faults injected so far, over every load.
+    pub injected: std::sync::Mutex<Injected>,
 }
 
 impl Race<'_> {
@@ -49,13 +57,15 @@ impl Race<'_> {
             };
             for strategy in strategies {
                 self.stop.check(Ok(()))?;
-                out.push(self.one(spec, strategy).await?);
+                out.push(self.one(spec, strategy, out.len() as i32).await?);
             }
         }
         Ok(out)
     }
 
-    async fn one(&self, spec: &PathSpec, strategy: Strategy) -> Result<PathReport> {
+    /// One path's load on freshly reset counters; `n` numbers the load within the run (the
+    /// ledger's `load`; the first load is the one a restart fault hits).
+    async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<PathReport> {
         let columns = &self.plan.scenario.counters.columns;
         self.table.reset(self.client).await?;
         let initial = self.read().await?;
@@ -80,19 +90,37 @@ impl Race<'_> {
             .load(
                 spec,
                 strategy,
-                0,
+                (0, n),
                 self.plan.workers,
                 self.plan.until,
                 self.plan.rate,
                 deltas,
             )
             .await;
-        let outcome = engine::run(calls, load, live, &self.stop.token).await;
+        let injector = self
+            .faults
+            .map(|env| Injector::start(env, n == 0, RESTART_AFTER));
+        let mut outcome = engine::run(calls, load, live, &self.stop.token).await;
+        if let Some(i) = injector {
+            let injected = i.stop().await;
+            if let Ok(mut all) = self.injected.lock() {
+                for (k, v) in injected {
+                    *all.entry(k).or_default() += v;
+                }
+            }
+        }
         drop(bar);
         if outcome.interrupted {
             return Err(self.stop.error());
         }
-        connection_faults(&label, &outcome)?;
+        // Under --faults, connection faults are what was asked for: accounted, not fatal.
+        if self.faults.is_none() {
+            connection_faults(&label, &outcome)?;
+        }
+        let resolved = match self.plan.ledger {
+            true => Some(self.resolve(n, &mut outcome, spec).await?),
+            false => None,
+        };
         let final_values = self.read().await?;
         let max_delta: Vec<Decimal> = columns
             .iter()
@@ -119,19 +147,62 @@ impl Race<'_> {
             outcome,
             self.plan.absent_share() > 0.0,
         );
+        report.indeterminate_resolved = resolved;
         self.record_verdict(&mut report, &verdict);
         let short = u64::from(verdict.rows_short > 0);
-        report.expectation_held = if prevents_loss(strategy)
-            && report.kind == CallKind::ReadModifyWrite
-        {
-            // These strategies exist to stop lost updates: what commits must be exact; calls
-            // aborted by 40001/40P01 (after --retry) are reported, not lost.
-            report.expect = Expect::Exact;
-            short == 0 && verdict.rows_over == 0 && report.ops_failed == retryable_failures(&report)
-        } else {
-            held(spec.expect, short, report.ops_failed, verdict.rows_over)
+        // What an injected fault did to a call is never evidence against the path.
+        let excused = match self.faults {
+            Some(_) => injected_failures(&report),
+            None => 0,
         };
+        report.expectation_held =
+            if prevents_loss(strategy) && report.kind == CallKind::ReadModifyWrite {
+                // These strategies exist to stop lost updates: what commits must be exact; calls
+                // aborted by 40001/40P01 (after --retry) are reported, not lost.
+                report.expect = Expect::Exact;
+                short == 0
+                    && verdict.rows_over == 0
+                    && report.ops_failed == retryable_failures(&report) + excused
+            } else {
+                let failed = report.ops_failed.saturating_sub(excused);
+                held(spec.expect, short, failed, verdict.rows_over)
+            };
         Ok(report)
+    }
+
+    /// Resolves every indeterminate call of load `n` from the ledger: one that committed joins
+    /// the acknowledged sums (and, for a read-modify-write, the witnesses), one that did not is
+    /// dropped; the oracle then checks the rows to the unit.
+    async fn resolve(&self, n: i32, outcome: &mut Outcome, spec: &PathSpec) -> Result<Resolved> {
+        let ids: Vec<i64> = outcome.unresolved.iter().map(|u| u.id as i64).collect();
+        let rows = self
+            .client
+            .query(
+                &format!("SELECT id FROM {LEDGER_TABLE} WHERE load = $1 AND id = ANY($2)"),
+                &[&n, &ids],
+            )
+            .await
+            .map_err(Error::db("cannot read the ledger"))?;
+        let committed: std::collections::HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let mut resolved = Resolved::default();
+        let rmw = matches!(spec.kind, PathKind::ReadModifyWrite { .. });
+        for u in std::mem::take(&mut outcome.unresolved) {
+            if committed.contains(&(u.id as i64)) {
+                resolved.committed += 1;
+                outcome.acked.add(u.key, &u.deltas, 1);
+                if rmw {
+                    outcome
+                        .witnesses
+                        .push(oracle::Witness::new(u.key, &u.read, &u.deltas));
+                }
+            } else {
+                resolved.not_committed += 1;
+            }
+        }
+        let columns = self.plan.scenario.counters.columns.len();
+        outcome.unknown_pos = oracle::RowSums::new(columns);
+        outcome.unknown_neg = oracle::RowSums::new(columns);
+        Ok(resolved)
     }
 
     /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
@@ -221,7 +292,7 @@ impl Race<'_> {
                 .load(
                     spec,
                     self.plan.strategy(),
-                    j as u64,
+                    (j as u64, j as i32),
                     workers,
                     Until::Ops(ops),
                     self.plan.rate.map(|r| r / paths.len() as f64),
@@ -285,7 +356,7 @@ impl Race<'_> {
         &self,
         spec: &PathSpec,
         strategy: Strategy,
-        stream: u64,
+        (stream, load_no): (u64, i32),
         workers: usize,
         until: Until,
         rate: Option<f64>,
@@ -309,6 +380,8 @@ impl Race<'_> {
                 columns: scenario.counters.columns.len(),
                 connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
                 workers,
+                ledger: self.plan.ledger.then_some(load_no),
+                faults: self.faults.is_some(),
             },
         )
         .await;
@@ -443,6 +516,8 @@ fn path_report(
         expect: spec.expect,
         ops_ok: outcome.ops_ok,
         ops_failed: outcome.ops_failed,
+        ops_indeterminate: outcome.ops_indeterminate,
+        indeterminate_resolved: None,
         retries: outcome.retries,
         late_starts: outcome.late_starts,
         not_started: outcome.not_started,

@@ -193,6 +193,36 @@ pub enum Body {
 pub struct RaceBody {
     pub settings: Settings,
     pub paths: Vec<PathReport>,
+    /// What `--faults` injected, and what the pool did about it; null without faults.
+    #[serde(default)]
+    pub faults: Option<FaultsReport>,
+}
+
+/// Indeterminate calls, resolved by the ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub committed: u64,
+    pub not_committed: u64,
+}
+
+/// The faults of a run (`--faults`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FaultsReport {
+    /// The spec, normalised (e.g. `kill:200ms,cut:300ms`).
+    pub spec: String,
+    /// Faults injected, by kind (`kill`, `cancel`, `timeout`: calls it ended, `cut`,
+    /// `restart`), over every path.
+    pub injected: BTreeMap<String, u64>,
+    pub pool: PoolReport,
+}
+
+/// What the connection pool did under the faults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PoolReport {
+    /// Connections opened after the first `--connections` (to replace broken ones).
+    pub connections_replaced: u64,
+    /// Seconds (in 0.25 s intervals) in which no call completed, over every path.
+    pub seconds_stalled: f64,
 }
 
 /// Where a run ran: numbers from different machines are not comparable.
@@ -267,6 +297,9 @@ pub struct Settings {
     /// named prepared statements.
     #[serde(default)]
     pub query_mode: QueryMode,
+    /// Each call also recorded its id in the run's ledger (`--ledger`).
+    #[serde(default)]
+    pub ledger: bool,
 }
 
 /// How calls went over the wire: named prepared statements, the unnamed statement with typed
@@ -469,8 +502,16 @@ pub struct PathReport {
     /// The read-modify-write strategy ("none", "read-committed", ..., "for-update"); "n/a" for an RPC.
     pub strategy: PathStrategy,
     pub expect: Expect,
+    /// Calls acknowledged.
     pub ops_ok: u64,
+    /// Calls certainly not applied (refused by the server, rolled back, or never sent).
     pub ops_failed: u64,
+    /// Calls whose connection died in flight: applied or not, unknown until the ledger says.
+    #[serde(default)]
+    pub ops_indeterminate: u64,
+    /// With `--ledger`: how the indeterminate calls resolved; null without it.
+    #[serde(default)]
+    pub indeterminate_resolved: Option<Resolved>,
     /// Transactions tried again after 40001/40P01 (`--retry`).
     pub retries: u64,
     /// Open model: calls that started more than 1 ms after they were due (the server could not

@@ -81,9 +81,11 @@ impl Failure {
 pub trait Caller: Send {
     /// Makes one call adding `deltas` to the row of `pick`, retrying as the path allows.
     /// Returns the outcome and the retries it took. A call that reads what it overwrites leaves
-    /// the values it read in `read` (the oracle's witnesses).
+    /// the values it read in `read` (the oracle's witnesses). `id` numbers the call within its
+    /// load (unique there): what `--ledger` records.
     fn call(
         &mut self,
+        id: u64,
         pick: Pick,
         deltas: &[Decimal],
         read: &mut Vec<Decimal>,

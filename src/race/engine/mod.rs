@@ -23,7 +23,7 @@ mod outcome;
 mod worker;
 
 pub use load::{Caller, Calls, Deltas, Failure, KeyDist, Load, Pick, Until};
-pub use outcome::{Absent, ErrorClass, Live, Outcome, WITNESS_LIMIT, new_histogram};
+pub use outcome::{Absent, ErrorClass, Live, Outcome, Unresolved, WITNESS_LIMIT, new_histogram};
 
 use crate::report::hlog::IntervalLog;
 use std::sync::atomic::Ordering;

@@ -58,8 +58,16 @@ impl Default for Live {
 
 /// Everything the workers of one load measured, merged.
 pub struct Outcome {
+    /// Acknowledged calls.
     pub ops_ok: u64,
+    /// Calls certainly not applied: the server refused them (an error for the statement, a
+    /// rollback) or they never reached it.
     pub ops_failed: u64,
+    /// Calls whose connection died while they were in flight: applied or not, nobody knows
+    /// until the ledger (if kept) says.
+    pub ops_indeterminate: u64,
+    /// Each indeterminate call, for the ledger to resolve: few (one per fault at most).
+    pub unresolved: Vec<Unresolved>,
     pub retries: u64,
     pub late_starts: u64,
     /// Open model with --duration: calls that were due before the end but never started.
@@ -95,6 +103,8 @@ impl Outcome {
         Outcome {
             ops_ok: 0,
             ops_failed: 0,
+            ops_indeterminate: 0,
+            unresolved: Vec::new(),
             retries: 0,
             late_starts: 0,
             not_started: 0,
@@ -117,6 +127,8 @@ impl Outcome {
     pub(super) fn merge(&mut self, other: Outcome) {
         self.ops_ok += other.ops_ok;
         self.ops_failed += other.ops_failed;
+        self.ops_indeterminate += other.ops_indeterminate;
+        self.unresolved.extend(other.unresolved);
         self.retries += other.retries;
         self.late_starts += other.late_starts;
         self.not_started += other.not_started;
@@ -178,15 +190,31 @@ impl Absent {
     }
 }
 
+/// A call whose outcome is unknown: enough to add it to the sums (and, for a read-modify-write,
+/// to the witnesses) if the ledger shows it committed.
+#[derive(Debug, Clone)]
+pub struct Unresolved {
+    /// The call's id within its load (what the ledger records).
+    pub id: u64,
+    pub key: u32,
+    pub deltas: Vec<Decimal>,
+    /// What a read-modify-write call read before its write (empty for an RPC).
+    pub read: Vec<Decimal>,
+}
+
 impl Outcome {
-    /// Books a failed call; one whose outcome is unknown widens its row's interval.
-    pub(super) fn failed(&mut self, key: u32, deltas: &[Decimal], e: &Failure) {
-        self.ops_failed += 1;
+    /// Books a call that did not end acknowledged: certainly failed, or indeterminate, which
+    /// widens its row's interval until the ledger resolves it.
+    pub(super) fn failed(&mut self, u: Unresolved, e: &Failure) {
         if let Failure::Indeterminate(_) = e {
-            let pos: Vec<Decimal> = deltas.iter().map(|d| (*d).max(Decimal::ZERO)).collect();
-            let neg: Vec<Decimal> = deltas.iter().map(|d| (*d).min(Decimal::ZERO)).collect();
-            self.unknown_pos.add(key, &pos, 1);
-            self.unknown_neg.add(key, &neg, 1);
+            self.ops_indeterminate += 1;
+            let pos: Vec<Decimal> = u.deltas.iter().map(|d| (*d).max(Decimal::ZERO)).collect();
+            let neg: Vec<Decimal> = u.deltas.iter().map(|d| (*d).min(Decimal::ZERO)).collect();
+            self.unknown_pos.add(u.key, &pos, 1);
+            self.unknown_neg.add(u.key, &neg, 1);
+            self.unresolved.push(u);
+        } else {
+            self.ops_failed += 1;
         }
         count_error(&mut self.errors, e);
     }

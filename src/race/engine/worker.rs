@@ -2,7 +2,7 @@
 //! through its `Caller`, and the bookkeeping of what came back.
 
 use super::load::{Caller, Deltas, KeyDist, Load, Pick, Until};
-use super::outcome::{Live, MAX_LATENCY_US, Outcome, WITNESS_LIMIT, record};
+use super::outcome::{Live, MAX_LATENCY_US, Outcome, Unresolved, WITNESS_LIMIT, record};
 use crate::race::oracle::Witness;
 use crate::report::hlog;
 use rand::rngs::SmallRng;
@@ -129,12 +129,13 @@ impl Worker {
                     break;
                 }
             };
+            let id = i;
             i += load.workers as u64;
             let pick = picker.pick(&mut rng);
             load.deltas.draw(&mut rng, &mut deltas);
             // No per-call wait on the cancellation token (it takes a lock): a worker sees it
             // between calls, and `run` stops waiting for a call that hangs (see GRACE).
-            let (result, retries) = caller.call(pick, &deltas, &mut read_values).await;
+            let (result, retries) = caller.call(id, pick, &deltas, &mut read_values).await;
             let done = Instant::now();
             self.live.done.fetch_add(1, Ordering::Relaxed);
             out.retries += u64::from(retries);
@@ -147,7 +148,13 @@ impl Worker {
                 }
                 (Pick::Existing(key), Err(e)) => {
                     self.live.failed.fetch_add(1, Ordering::Relaxed);
-                    out.failed(key, &deltas, &e);
+                    let u = Unresolved {
+                        id,
+                        key,
+                        deltas: deltas.clone(),
+                        read: read_values.clone(),
+                    };
+                    out.failed(u, &e);
                 }
             }
         }
