@@ -413,6 +413,10 @@ pub struct Tls {
     pub cipher: String,
     /// "none" (prefer, require), "ca" (verify-ca, require with sslrootcert) or "full" (verify-full).
     pub verified: String,
+    /// Whether the server saw a client certificate (`pg_stat_ssl.client_dn`); false in older
+    /// reports.
+    #[serde(default)]
+    pub client_cert: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
