@@ -1,12 +1,14 @@
 //! libpq's conventions for where to connect when no URL says it: the `PG*` environment
-//! variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, …) and the
-//! password file (`PGPASSFILE`, default `~/.pgpass`), as psql reads them. tokio-postgres reads
-//! neither, so a team's existing setup would otherwise have to be spelled out again.
+//! variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+//! `PGSSLCERT`, …) and the password file (`PGPASSFILE`, default `~/.pgpass`), as psql reads
+//! them. tokio-postgres reads neither, so a team's existing setup would otherwise have to be
+//! spelled out again. (`PGSSLCERT`/`PGSSLKEY` also fill in a URL that names no client
+//! certificate, as in libpq: see `tls::Requested::with_defaults`.)
 
 use std::path::PathBuf;
 
 /// The variables read, with the connection-string key each becomes.
-const VARIABLES: [(&str, &str); 10] = [
+const VARIABLES: [(&str, &str); 12] = [
     ("PGHOST", "host"),
     ("PGHOSTADDR", "hostaddr"),
     ("PGPORT", "port"),
@@ -15,6 +17,8 @@ const VARIABLES: [(&str, &str); 10] = [
     ("PGDATABASE", "dbname"),
     ("PGSSLMODE", "sslmode"),
     ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
     ("PGAPPNAME", "application_name"),
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
 ];

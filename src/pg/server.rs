@@ -101,7 +101,8 @@ pub async fn check_capacity(
 async fn tls_info(client: &tokio_postgres::Client, target: &Target) -> Result<Option<report::Tls>> {
     let rows = client
         .query_typed(
-            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            "SELECT version, cipher, client_dn IS NOT NULL FROM pg_stat_ssl \
+             WHERE pid = pg_backend_pid() AND ssl",
             &[],
         )
         .await
@@ -112,5 +113,6 @@ async fn tls_info(client: &tokio_postgres::Client, target: &Target) -> Result<Op
         version: r.get::<_, Option<String>>(0).unwrap_or_default(),
         cipher: r.get::<_, Option<String>>(1).unwrap_or_default(),
         verified: target.config().tls.verified().name().to_string(),
+        client_cert: r.get(2),
     }))
 }

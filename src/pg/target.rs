@@ -77,15 +77,20 @@ impl Target {
             ))
         })?;
         with_passfile(&mut config);
-        let tls = super::tls::Connector::new(&requested)
+        // As libpq: the client certificate from PGSSLCERT/PGSSLKEY or ~/.postgresql/ when the
+        // string names none.
+        let requested =
+            requested.with_defaults(|k| std::env::var(k).ok(), dirs::home_dir().as_deref());
+        let mut tls = super::tls::Connector::new(&requested)
             .map_err(|e| Error::Input(format!("--database-url {redacted_url}: {e}")))?;
-        let admin = super::Endpoint { config, tls };
         let dbname = format!("loadtest_{run_id}");
-        let client = admin.tls.connect(&admin.config).await.map_err(|e| {
+        // The first connection also settles sslmode=allow for the rest of the run.
+        let client = tls.settle(&config).await.map_err(|e| {
             Error::Environment(format!(
                 "cannot connect to --database-url {redacted_url}: {e}"
             ))
         })?;
+        let admin = super::Endpoint { config, tls };
         super::rights::Rights::of_current(&client)
             .await
             .map_err(Error::db(format!(

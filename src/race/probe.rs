@@ -3,11 +3,18 @@
 //! server connection is free, so a named prepared statement made in one transaction is missing
 //! (26000) in the next; the load would then blame the path for the connection. Found here, it
 //! stops the run before anything is timed, with the flag that fixes it.
+//!
+//! A session-mode pooler (PgBouncer `pool_mode = session`, Supavisor on 5432) instead gives each
+//! client a server for as long as it is connected, and accepts more clients than it has servers:
+//! the extra ones log in, then wait on their first statement until the pooler gives up (08P01,
+//! two minutes later by PgBouncer's default). So every connection must first answer a statement.
 
 use super::calls::NAMED_STATEMENTS_LOST;
 use super::plan::QueryMode;
 use crate::error::{Error, Result};
+use futures_util::StreamExt;
 use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
@@ -19,8 +26,15 @@ const ROUNDS: usize = 4;
 /// pooler with a single server connection keeps every statement, and must not deadlock here).
 const HOLD: Duration = Duration::from_millis(200);
 
-/// Proves `mode` works on every one of `conns` (the load's pooled connections, all held).
+/// How long the connections may go without one more of them answering before the rest are
+/// taken to be waiting for a server that will not come. Progress resets it, so a pooler that
+/// opens its servers slowly but steadily is waited for.
+const STALL: Duration = Duration::from_secs(5);
+
+/// Proves every one of `conns` (the load's pooled connections, all held) gets a server, then
+/// that `mode` works on each.
 pub async fn query_mode_works(conns: &[deadpool_postgres::Object], mode: QueryMode) -> Result<()> {
+    every_connection_answers(conns, STALL).await?;
     match mode {
         QueryMode::Prepared => named_statements_survive(conns).await,
         QueryMode::Extended => {
@@ -34,6 +48,46 @@ pub async fn query_mode_works(conns: &[deadpool_postgres::Object], mode: QueryMo
             first_error(join_all(runs).await, "simple")
         }
     }
+}
+
+/// Runs `SELECT 1` on every connection at once. Directly on a server each answers at once;
+/// through a session-mode pooler whose pool is smaller than `conns`, the ones without a server
+/// wait: when `stall` passes with no further answer, the run stops, naming how many did get one.
+async fn every_connection_answers(
+    conns: &[deadpool_postgres::Object],
+    stall: Duration,
+) -> Result<()> {
+    let mut pending: FuturesUnordered<_> =
+        conns.iter().map(|c| c.simple_query("SELECT 1")).collect();
+    let mut answered = 0;
+    loop {
+        match tokio::time::timeout(stall, pending.next()).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(Ok(_))) => answered += 1,
+            Ok(Some(Err(source))) => {
+                return Err(Error::Database {
+                    context: "cannot run a statement on every connection (--connections)".into(),
+                    source,
+                });
+            }
+            Err(_) => return Err(Error::Environment(starved(answered, conns.len(), stall))),
+        }
+    }
+}
+
+/// The sentence for connections that never got a server: the numbers and both fixes.
+fn starved(answered: usize, wanted: usize, stall: Duration) -> String {
+    let raise = "raise the pooler's pool size (PgBouncer default_pool_size; the run's own \
+        connection holds one server too)";
+    let fix = match answered {
+        0 => raise.to_string(),
+        n => format!("pass --connections {n}, or {raise}"),
+    };
+    format!(
+        "only {answered} of the {wanted} connections (--connections {wanted}) got a server \
+            within {} s, as through a session-mode pooler whose pool is smaller: {fix}",
+        stall.as_secs()
+    )
 }
 
 fn first_error<T>(results: Vec<Result<T, tokio_postgres::Error>>, mode: &str) -> Result<()> {
@@ -131,5 +185,23 @@ fn lost(r: Result<(), tokio_postgres::Error>) -> Result<()> {
                 .into(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starved_connections_name_the_numbers_and_the_fix() {
+        let m = starved(3, 8, STALL);
+        assert!(
+            m.starts_with("only 3 of the 8 connections (--connections 8) got a server within 5 s"),
+            "{m}"
+        );
+        assert!(m.contains("pass --connections 3, or raise"), "{m}");
+        let m = starved(0, 8, STALL);
+        assert!(!m.contains("pass --connections"), "{m}");
+        assert!(m.contains("raise the pooler's pool size"), "{m}");
     }
 }

@@ -444,8 +444,13 @@ pub struct Tls {
     pub version: String,
     /// e.g. "TLS_AES_256_GCM_SHA384", from `pg_stat_ssl`.
     pub cipher: String,
-    /// "none" (prefer, require), "ca" (verify-ca, require with sslrootcert) or "full" (verify-full).
+    /// "none" (allow, prefer, require), "ca" (verify-ca, require with sslrootcert) or "full"
+    /// (verify-full).
     pub verified: String,
+    /// Whether the server saw a client certificate (`pg_stat_ssl.client_dn`); false in older
+    /// reports.
+    #[serde(default)]
+    pub client_cert: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

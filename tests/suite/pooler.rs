@@ -23,6 +23,11 @@ struct Bouncer {
 
 impl Bouncer {
     fn start(pool_mode: &str) -> Bouncer {
+        Bouncer::with_pool(pool_mode, 20)
+    }
+
+    /// A PgBouncer with `pool_size` server connections per database and user.
+    fn with_pool(pool_mode: &str, pool_size: usize) -> Bouncer {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .unwrap()
@@ -44,7 +49,7 @@ impl Bouncer {
                  auth_type = trust\n\
                  auth_file = {auth}\n\
                  pool_mode = {pool_mode}\n\
-                 default_pool_size = 20\n\
+                 default_pool_size = {pool_size}\n\
                  max_client_conn = 500\n\
                  ignore_startup_parameters = extra_float_digits,options\n\
                  logfile = {log}\n",
@@ -164,6 +169,35 @@ fn a_session_pooler_keeps_named_statements() {
     let bouncer = Bouncer::start("session");
     // In session mode every client connection holds a server: no more than the pool's 20.
     let (code, err, report) = token_race(&bouncer.url(), &["--ops", "3000", "--connections", "16"]);
+    assert_eq!(code, Some(0), "{err}\n{}", bouncer.log());
+    assert_token_race_passed(&report.expect("a report"), "prepared");
+}
+
+#[test]
+fn a_session_pooler_smaller_than_the_connections_stops_before_the_load() {
+    let bouncer = Bouncer::with_pool("session", 4);
+    let began = Instant::now();
+    let (code, err, report) = token_race(&bouncer.url(), &["--ops", "300", "--connections", "8"]);
+    assert_eq!(code, Some(3), "{err}\n{}", bouncer.log());
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    // The run's own connection holds one of the 4 servers: 3 are left for the load.
+    assert!(
+        err.contains(
+            "only 3 of the 8 connections (--connections 8) got a server within 5 s, as through a \
+             session-mode pooler whose pool is smaller: pass --connections 3, or raise the \
+             pooler's pool size"
+        ),
+        "{err}"
+    );
+    assert!(report.is_none(), "no report before the load");
+    // Found in seconds, not after PgBouncer's two-minute query_wait_timeout.
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        began.elapsed()
+    );
+    // The number it names works.
+    let (code, err, report) = token_race(&bouncer.url(), &["--ops", "300", "--connections", "3"]);
     assert_eq!(code, Some(0), "{err}\n{}", bouncer.log());
     assert_token_race_passed(&report.expect("a report"), "prepared");
 }

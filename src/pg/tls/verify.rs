@@ -1,7 +1,9 @@
-//! The rustls side of a TLS policy: the roots (an `sslrootcert` file or the system's) and a
-//! certificate verifier per level of checking, on ring passed explicitly rather than installed
-//! as the process default.
+//! The rustls side of a TLS policy: the roots (an `sslrootcert` file or the system's), a
+//! certificate verifier per level of checking, and the client certificate when there is one, on
+//! ring passed explicitly rather than installed as the process default.
 
+use super::client::Identity;
+use super::error::SetupError;
 use super::params::Verified;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConfig, WebPkiServerVerifier};
@@ -9,21 +11,8 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-/// A TLS setting that cannot be used: the user fixes the URL or the file (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("sslrootcert {}: cannot read it: {reason}", path.display())]
-    RootCert { path: PathBuf, reason: String },
-    #[error("sslrootcert {}: holds no PEM certificate", path.display())]
-    NoCertificate { path: PathBuf },
-    #[error("no system root certificates found: pass sslrootcert=<the CA's PEM file>")]
-    NoSystemRoots,
-    #[error("cannot set up TLS: {0}")]
-    Rustls(String),
-}
 
 /// ring, passed explicitly rather than installed as the process default.
 pub(super) fn provider() -> Arc<CryptoProvider> {
@@ -38,30 +27,58 @@ fn builder(
         .expect("ring supports the default protocol versions")
 }
 
-pub(super) fn unverified(provider: Arc<CryptoProvider>) -> ClientConfig {
+pub(super) fn unverified(
+    provider: Arc<CryptoProvider>,
+    client: Option<&Identity>,
+) -> Result<ClientConfig, SetupError> {
     let algorithms = provider.signature_verification_algorithms;
-    builder(provider)
+    let b = builder(provider)
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Unverified(algorithms)))
-        .with_no_client_auth()
+        .with_custom_certificate_verifier(Arc::new(Unverified(algorithms)));
+    with_client(b, client)
 }
 
 pub(super) fn verifying(
     provider: Arc<CryptoProvider>,
     roots: RootCertStore,
     verified: Verified,
+    client: Option<&Identity>,
 ) -> Result<ClientConfig, SetupError> {
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| SetupError::Rustls(e.to_string()))?;
     let b = builder(provider);
-    Ok(match verified {
-        Verified::Full => b.with_webpki_verifier(webpki).with_no_client_auth(),
+    let b = match verified {
+        Verified::Full => b.with_webpki_verifier(webpki),
         _ => b
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyName(webpki)))
-            .with_no_client_auth(),
-    })
+            .with_custom_certificate_verifier(Arc::new(AnyName(webpki))),
+    };
+    with_client(b, client)
+}
+
+/// The last step: the client certificate, sent when the server asks for one (PostgreSQL asks
+/// when it has an `ssl_ca_file`), or none. rustls checks here that the key is the
+/// certificate's.
+fn with_client(
+    b: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    client: Option<&Identity>,
+) -> Result<ClientConfig, SetupError> {
+    match client {
+        None => Ok(b.with_no_client_auth()),
+        Some(id) => b
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .map_err(|e| SetupError::ClientAuth {
+                cert: id.cert_path.clone(),
+                key: id.key_path.clone(),
+                reason: match e {
+                    rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                        "the key is not the certificate's".to_string()
+                    }
+                    other => other.to_string(),
+                },
+            }),
+    }
 }
 
 pub(super) fn file_roots(path: &Path) -> Result<RootCertStore, SetupError> {
