@@ -7,6 +7,7 @@ mod util;
 
 mod suite {
     mod external;
+    mod faults;
     mod hlog;
     mod html_chromium;
     mod index_bench;

@@ -585,9 +585,13 @@ impl Caller for PgCaller {
             Ok(c) => c,
             // Never sent: certainly not applied.
             Err(e) => {
+                let why = match &e {
+                    deadpool_postgres::PoolError::Backend(e) => crate::pg::describe(e),
+                    other => other.to_string(),
+                };
                 let f = Failure::Refused {
                     class: NO_CONNECTION.into(),
-                    message: format!("no connection from the pool: {e}"),
+                    message: format!("no connection from the pool: {why}"),
                 };
                 return (Err(f), 0);
             }
@@ -596,9 +600,23 @@ impl Caller for PgCaller {
             match Prepared::on(&client, &self.kind, self.strategy, self.mode, &self.types).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let class = e.code().map_or("prepare", |c| c.code()).to_string();
+                    // Nothing was sent yet: certainly not applied. A connection that died
+                    // under it is the connection's failure, not the statement's.
+                    let code = e.code().map(|c| c.code());
+                    let class = match code {
+                        _ if e.is_closed() => NO_CONNECTION,
+                        Some(c) if ends_the_session(c) => NO_CONNECTION,
+                        Some(c) => c,
+                        None => "prepare",
+                    };
                     let message = crate::pg::describe(&e);
-                    return (Err(Failure::Refused { class, message }), 0);
+                    return (
+                        Err(Failure::Refused {
+                            class: class.into(),
+                            message,
+                        }),
+                        0,
+                    );
                 }
             };
         let ledger = self.ledger.map(|load| Ledger { load, id });

@@ -45,9 +45,15 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
     let started_at = chrono::Utc::now();
     let began = Instant::now();
     let progress = Progress::new(plan.quiet);
+    // Under faults, a connection cut by the proxy keeps its backend until the server notices:
+    // the scratch server gets room for a second pool's worth while the pool replaces them.
+    let headroom = match plan.faults.is_empty() {
+        true => plan.connections,
+        false => plan.connections * 2,
+    };
     let report = target::with_target(
         &plan.database,
-        plan.connections,
+        headroom,
         &run_id,
         stop,
         |l| progress.line(l),
@@ -251,9 +257,24 @@ async fn warm_up(
         })?;
         held.push(c);
     }
+    // A `--faults timeout` applies to the load's calls, not to proving and preparing: lifted
+    // here, and RESET (back to the connection's startup value) once done.
+    for c in held.iter().filter(|_| plan.faults.timeout().is_some()) {
+        c.batch_execute("SET statement_timeout = 0")
+            .await
+            .map_err(Error::db("cannot prepare the load's connections"))?;
+    }
+    let reset = async || -> Result<()> {
+        for c in held.iter().filter(|_| plan.faults.timeout().is_some()) {
+            c.batch_execute("RESET statement_timeout")
+                .await
+                .map_err(Error::db("cannot prepare the load's connections"))?;
+        }
+        Ok(())
+    };
     probe::query_mode_works(&held, plan.query_mode).await?;
     if plan.query_mode != plan::QueryMode::Prepared {
-        return Ok(());
+        return reset().await;
     }
     for c in &held {
         for p in &plan.scenario.paths {
@@ -265,7 +286,7 @@ async fn warm_up(
             }
         }
     }
-    Ok(())
+    reset().await
 }
 
 fn assemble(

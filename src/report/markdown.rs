@@ -16,8 +16,42 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
     witnessed(&mut s, race);
     error_table(&mut s, race);
     absent_keys(&mut s, race);
+    faults(&mut s, race);
     footer(&mut s, r, &race.settings);
     s
+}
+
+/// What `--faults` injected, and per path the calls it left indeterminate and how the ledger
+/// resolved them.
+fn faults(s: &mut String, race: &RaceBody) {
+    let Some(f) = &race.faults else {
+        return;
+    };
+    let injected: Vec<String> = f.injected.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(
+        s,
+        "
+Faults ({}): injected {}; the pool replaced {} connection(s) and stalled {:.2} s.",
+        f.spec,
+        injected.join(", "),
+        f.pool.connections_replaced,
+        f.pool.seconds_stalled
+    );
+    for p in race.paths.iter().filter(|p| p.ops_indeterminate > 0) {
+        let how = match p.indeterminate_resolved {
+            Some(r) => format!(
+                ": the ledger found {} committed and {} not",
+                r.committed, r.not_committed
+            ),
+            None => ": each row checked within its bounds (no --ledger)".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "
+{}: {} ok, {} failed, {} indeterminate{how}.",
+            p.name, p.ops_ok, p.ops_failed, p.ops_indeterminate
+        );
+    }
 }
 
 /// The verdict per path: expectation, calls, throughput, latency, lost updates.
