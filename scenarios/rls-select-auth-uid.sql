@@ -66,3 +66,22 @@ ALTER POLICY "Authors manage own posts" ON public.blog_posts
     USING ((select auth.uid()) = author_id) WITH CHECK ((select auth.uid()) = author_id);
 ALTER POLICY "Authors manage own comments" ON public.blog_comments
     USING ((select auth.uid()) = author_id) WITH CHECK ((select auth.uid()) = author_id);
+
+ALTER POLICY "Users can view own executions" ON public.workforce_executions
+    USING ((select auth.uid()) = user_id);
+ALTER POLICY "Users can create own executions" ON public.workforce_executions
+    WITH CHECK ((select auth.uid()) = user_id);
+ALTER POLICY "Users can update own executions" ON public.workforce_executions
+    USING ((select auth.uid()) = user_id) WITH CHECK ((select auth.uid()) = user_id);
+ALTER POLICY "Users can delete own executions" ON public.workforce_executions
+    USING ((select auth.uid()) = user_id);
+ALTER POLICY "Users can view own tasks" ON public.workforce_tasks
+    USING ((select auth.uid()) = user_id);
+ALTER POLICY "Users can create own tasks" ON public.workforce_tasks
+    WITH CHECK ((select auth.uid()) = user_id
+                AND EXISTS (SELECT 1 FROM public.workforce_executions e
+                            WHERE e.id = execution_id AND e.user_id = (select auth.uid())));
+ALTER POLICY "Users can update own tasks" ON public.workforce_tasks
+    USING ((select auth.uid()) = user_id) WITH CHECK ((select auth.uid()) = user_id);
+ALTER POLICY "Users can delete own tasks" ON public.workforce_tasks
+    USING ((select auth.uid()) = user_id);

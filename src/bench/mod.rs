@@ -524,7 +524,11 @@ fn judge(
             ));
         }
         if plan.as_authenticated {
-            warnings.extend(index_problems.into_iter().map(|p| format!("as authenticated: {p}")));
+            warnings.extend(
+                index_problems
+                    .into_iter()
+                    .map(|p| format!("as authenticated: {p}")),
+            );
         } else {
             failures.splice(0..0, index_problems);
         }

@@ -195,11 +195,18 @@ pub async fn run_once(
     let r = if ready.spec.rollback {
         client.execute(stmt, &refs).await
     } else {
-        client.query(stmt, &refs).await.map(|rows| rows.len() as u64)
+        client
+            .query(stmt, &refs)
+            .await
+            .map(|rows| rows.len() as u64)
     };
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     if in_tx {
-        let end = if ready.spec.rollback { "ROLLBACK" } else { "COMMIT" };
+        let end = if ready.spec.rollback {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
         if r.is_err() {
             client.batch_execute("ROLLBACK").await?;
         } else {

@@ -146,17 +146,16 @@ fn refused(e: &tokio_postgres::Error) -> Attack {
 fn attempt(pair: &Pair, action: &str, object: &str, attack: Attack, what: &str) -> Attempt {
     let (outcome, detail) = match attack {
         Attack::Refused(why) => (Outcome::Blocked, format!("refused: {why}")),
-        Attack::Ran(Measured::Foreign(0)) => (
-            Outcome::Blocked,
-            format!("no row of another user {what}"),
-        ),
-        Attack::Ran(Measured::Foreign(n)) => (
-            Outcome::Leaked,
-            format!("{n} row(s) of other users {what}"),
-        ),
-        Attack::Ran(Measured::Moved(m)) if m.is_empty() => {
-            (Outcome::Blocked, format!("nothing of {} moved", pair.victim_label))
+        Attack::Ran(Measured::Foreign(0)) => {
+            (Outcome::Blocked, format!("no row of another user {what}"))
         }
+        Attack::Ran(Measured::Foreign(n)) => {
+            (Outcome::Leaked, format!("{n} row(s) of other users {what}"))
+        }
+        Attack::Ran(Measured::Moved(m)) if m.is_empty() => (
+            Outcome::Blocked,
+            format!("nothing of {} moved", pair.victim_label),
+        ),
         Attack::Ran(Measured::Moved(m)) => (Outcome::Leaked, m.join("; ")),
     };
     Attempt {
@@ -216,7 +215,10 @@ async fn table(client: &Client, rel: &Relation, pair: &Pair) -> Result<Vec<Attem
         ),
         (
             "delete",
-            format!("DELETE FROM {} t WHERE t.ctid = ANY($1::text[]::tid[])", rel.sql),
+            format!(
+                "DELETE FROM {} t WHERE t.ctid = ANY($1::text[]::tid[])",
+                rel.sql
+            ),
         ),
     ] {
         begin(client).await?;
@@ -231,7 +233,11 @@ async fn table(client: &Client, rel: &Relation, pair: &Pair) -> Result<Vec<Attem
             Ok(n) => Attack::Ran(Measured::Foreign(n)),
         };
         rollback(client).await?;
-        let what = if action == "update" { "changed" } else { "deleted" };
+        let what = if action == "update" {
+            "changed"
+        } else {
+            "deleted"
+        };
         out.push(attempt(pair, action, &rel.name, attack, what));
     }
 
@@ -251,7 +257,14 @@ async fn table(client: &Client, rel: &Relation, pair: &Pair) -> Result<Vec<Attem
                 .iter()
                 .map(|(fk, parent)| format!("{parent} ({fk})"))
                 .collect();
-            let a = insert(client, rel, pair, "insert-under-victim-parent", Some((col, me))).await?;
+            let a = insert(
+                client,
+                rel,
+                pair,
+                "insert-under-victim-parent",
+                Some((col, me)),
+            )
+            .await?;
             out.extend(a.map(|mut x| {
                 x.detail = format!(
                     "own row under {}'s {}: {}",
@@ -270,7 +283,10 @@ async fn victim_ctids(client: &Client, rel: &Relation, victim: Uuid) -> Result<V
     let owner = rel.owner.as_deref().unwrap_or("NULL");
     let rows = client
         .query(
-            &format!("SELECT t.ctid::text FROM {} t WHERE ({owner}) = $1", rel.sql),
+            &format!(
+                "SELECT t.ctid::text FROM {} t WHERE ({owner}) = $1",
+                rel.sql
+            ),
             &[&victim],
         )
         .await
@@ -393,7 +409,11 @@ fn argument(ty: &str, id: Option<Uuid>, amount: i32) -> Option<String> {
 /// user's rows in every owned table.
 async fn ids_of(client: &Client, cat: &Catalog, user: Uuid) -> Result<Vec<(String, Uuid)>> {
     let mut out = vec![("auth.users id".to_string(), user)];
-    for rel in cat.relations.iter().filter(|r| !r.view && r.owner.is_some()) {
+    for rel in cat
+        .relations
+        .iter()
+        .filter(|r| !r.view && r.owner.is_some())
+    {
         if !rel.columns.iter().any(|c| c.name == "id" && c.ty == "uuid") {
             continue;
         }
@@ -454,7 +474,13 @@ async fn digest(client: &Client, sql: &str, user: Uuid) -> Result<Vec<String>> {
 
 /// Calls a function with each of the victim's ids (or, `negative`, each of the attacker's own
 /// ids with every number -1) and reports whose rows moved.
-async fn rpc(client: &Client, cat: &Catalog, f: &Function, pair: &Pair, negative: bool) -> Result<Attempt> {
+async fn rpc(
+    client: &Client,
+    cat: &Catalog,
+    f: &Function,
+    pair: &Pair,
+    negative: bool,
+) -> Result<Attempt> {
     let (target, label, amount, action) = match (negative, pair.actor_id()) {
         (true, Some(me)) => (me, pair.actor_label.clone(), -1, "rpc-negative-own"),
         _ => (pair.victim, pair.victim_label.clone(), 1, "rpc-victim-ids"),
@@ -468,7 +494,13 @@ async fn rpc(client: &Client, cat: &Catalog, f: &Function, pair: &Pair, negative
         .iter()
         .enumerate()
         .filter(|(_, t)| *t == "uuid")
-        .map(|(i, _)| f.arg_names.get(i).cloned().filter(|n| !n.is_empty()).unwrap_or(format!("${}", i + 1)))
+        .map(|(i, _)| {
+            f.arg_names
+                .get(i)
+                .cloned()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(format!("${}", i + 1))
+        })
         .collect();
     let candidates: Vec<(String, Uuid)> = if uuid_names.is_empty() {
         vec![("no id".into(), target)]

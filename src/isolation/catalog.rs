@@ -189,9 +189,12 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<Catalog> {
                 sql: format!("{}.{}", quote_ident(&schema), quote_ident(&name)),
                 view: r.get(3),
                 rls: r.get(4),
-                security_invoker: options
-                    .iter()
-                    .any(|o| matches!(o.as_str(), "security_invoker=true" | "security_invoker=on" | "security_invoker=1")),
+                security_invoker: options.iter().any(|o| {
+                    matches!(
+                        o.as_str(),
+                        "security_invoker=true" | "security_invoker=on" | "security_invoker=1"
+                    )
+                }),
                 anon: Grants {
                     select: r.get(6),
                     insert: r.get(7),

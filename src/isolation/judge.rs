@@ -4,7 +4,7 @@
 //! is not accepted fails the run. Pure.
 
 use super::catalog::Catalog;
-use crate::report::isolation_model::{Attempt, Finding, OwnRowLoad, Outcome};
+use crate::report::isolation_model::{Attempt, Finding, Outcome, OwnRowLoad};
 use crate::scenario::isolation::Accepted;
 
 /// Whether a leaked attempt went through a finding of this kind on its object.
@@ -16,7 +16,9 @@ fn exploits(kind: &str, a: &Attempt) -> bool {
     match kind {
         "unchecked-security-definer" | "rpc-leak" => a.action == "rpc-victim-ids",
         "negative-amount" => a.action == "rpc-negative-own",
-        "anon-access" => a.actor == "anon" && (a.action == "select" || a.action == "rpc-victim-ids"),
+        "anon-access" => {
+            a.actor == "anon" && (a.action == "select" || a.action == "rpc-victim-ids")
+        }
         "security-definer-view" => a.action == "select",
         "rls-disabled" | "always-true-policy" | "policy-leak" => table_action,
         _ => false,
@@ -48,7 +50,11 @@ fn runtime_finding(cat: &Catalog, a: &Attempt) -> Finding {
         ),
         action => {
             let cmd = command(action);
-            let role = if a.actor == "anon" { "anon" } else { "authenticated" };
+            let role = if a.actor == "anon" {
+                "anon"
+            } else {
+                "authenticated"
+            };
             let names: Vec<String> = cat
                 .policies_of(&a.object)
                 .filter(|p| p.permissive && p.governs(cmd) && p.applies_to(role))
@@ -57,7 +63,11 @@ fn runtime_finding(cat: &Catalog, a: &Attempt) -> Finding {
             let through = if names.is_empty() {
                 "no policy names the command, yet rows got through".to_string()
             } else {
-                format!("permissive {cmd} polic{} {}", if names.len() == 1 { "y" } else { "ies" }, names.join(", "))
+                format!(
+                    "permissive {cmd} polic{} {}",
+                    if names.len() == 1 { "y" } else { "ies" },
+                    names.join(", ")
+                )
             };
             (
                 "policy-leak",
@@ -147,10 +157,9 @@ pub fn judge(
         ));
     }
     if load.calls_failed > 0 {
-        let first = load
-            .errors
-            .first()
-            .map_or(String::new(), |e| format!(" (first: {} {})", e.sqlstate, e.message));
+        let first = load.errors.first().map_or(String::new(), |e| {
+            format!(" (first: {} {})", e.sqlstate, e.message)
+        });
         failures.push(format!(
             "{} of {} own-row calls failed during the attempts{first}",
             load.calls_failed,
@@ -163,7 +172,9 @@ pub fn judge(
             warnings.push(format!(
                 "[[accept]] {}{} matches no finding: remove it from the scenario file",
                 acc.object,
-                acc.kind.as_deref().map_or(String::new(), |k| format!(" ({k})"))
+                acc.kind
+                    .as_deref()
+                    .map_or(String::new(), |k| format!(" ({k})"))
             ));
         }
     }
@@ -202,7 +213,10 @@ mod tests {
         let (f, failures, _) = judge(&Catalog::default(), Vec::new(), &attempts, &[], &load());
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].kind.as_str(), f[0].exploited), ("policy-leak", true));
-        assert!(failures[0].starts_with("new leak: public.t (policy-leak)"), "{failures:?}");
+        assert!(
+            failures[0].starts_with("new leak: public.t (policy-leak)"),
+            "{failures:?}"
+        );
     }
 
     #[test]
@@ -229,7 +243,8 @@ mod tests {
             },
         ];
         let attempts = [leaked("A", "rpc-victim-ids", "public.f(uuid)")];
-        let (f, failures, warnings) = judge(&Catalog::default(), vec![lint], &attempts, &acc, &load());
+        let (f, failures, warnings) =
+            judge(&Catalog::default(), vec![lint], &attempts, &acc, &load());
         assert!(f[0].exploited && f[0].accepted);
         assert_eq!(f[0].reason.as_deref(), Some("known"));
         assert!(failures.is_empty(), "{failures:?}");

@@ -56,7 +56,11 @@ pub fn lint(c: &Catalog) -> Vec<Finding> {
         for p in &policies {
             let open = |e: &Option<String>| e.as_deref().is_some_and(|x| x.trim() == "true");
             if p.permissive && (open(&p.using) || open(&p.check)) {
-                let clause = if open(&p.using) { "USING" } else { "WITH CHECK" };
+                let clause = if open(&p.using) {
+                    "USING"
+                } else {
+                    "WITH CHECK"
+                };
                 out.push(finding(
                     &r.name,
                     "always-true-policy",
@@ -142,7 +146,12 @@ fn lint_function(f: &Function, out: &mut Vec<Finding>) {
         let ids: Vec<&str> = f
             .arg_types
             .iter()
-            .zip(f.arg_names.iter().map(String::as_str).chain(std::iter::repeat("")))
+            .zip(
+                f.arg_names
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::repeat("")),
+            )
             .filter(|(t, _)| *t == "uuid")
             .map(|(_, n)| n)
             .collect();
@@ -199,7 +208,9 @@ mod tests {
     fn a_wrapped_uid_is_evaluated_once() {
         assert!(uid_per_row("(auth.uid() = user_id)"));
         assert!(!uid_per_row("(( SELECT auth.uid() AS uid) = user_id)"));
-        assert!(uid_per_row("(( SELECT auth.uid() AS uid) = a) OR (auth.uid() = b)"));
+        assert!(uid_per_row(
+            "(( SELECT auth.uid() AS uid) = a) OR (auth.uid() = b)"
+        ));
         assert!(!uid_per_row("(published_at IS NOT NULL)"));
     }
 

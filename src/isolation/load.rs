@@ -25,7 +25,11 @@ struct Counts {
 
 /// Opens the workers' connections and checks each statement against the schema, before any
 /// attempt runs.
-pub async fn connect(endpoint: &Endpoint, spec: &LoadSpec, origin: &str) -> Result<Vec<tokio_postgres::Client>> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    spec: &LoadSpec,
+    origin: &str,
+) -> Result<Vec<tokio_postgres::Client>> {
     let mut clients = Vec::new();
     if spec.statements.is_empty() {
         return Ok(clients);
@@ -135,11 +139,10 @@ pub async fn run(
 
 fn note(c: &mut Counts, e: &tokio_postgres::Error) {
     c.failed += 1;
-    let code = e.code().map_or("connection".to_string(), |s| s.code().to_string());
-    c.errors
-        .entry(code)
-        .or_insert((0, pg::describe(e)))
-        .0 += 1;
+    let code = e
+        .code()
+        .map_or("connection".to_string(), |s| s.code().to_string());
+    c.errors.entry(code).or_insert((0, pg::describe(e))).0 += 1;
 }
 
 /// One own-row call: a transaction as the user, the statement, COMMIT.

@@ -50,8 +50,7 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
             for w in plan.schema.skip_warnings() {
                 progress.line(&w);
             }
-            let built =
-                schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
+            let built = schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
             stop.check(Ok(()))?;
             let (attackers, load_users) = seed(&client, plan).await?;
             let cat = catalog::read(&client, &s.exposed_schemas).await?;
@@ -80,7 +79,10 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
                 tokio::join!(attack, load::run(&clients, &s.load, &load_users, &done))
             };
             let (tried, mut warnings) = tried?;
-            let leaked = tried.iter().filter(|a| a.outcome == Outcome::Leaked).count();
+            let leaked = tried
+                .iter()
+                .filter(|a| a.outcome == Outcome::Leaked)
+                .count();
             progress.line(&format!(
                 "{} attempts, {leaked} leaked; own-row load: {} ok, {} failed",
                 tried.len(),
@@ -154,7 +156,11 @@ async fn seed(
         .await
         .map_err(Error::db("cannot set loadtest.users"))?;
     client.batch_execute(&s.setup_sql).await.map_err(|e| {
-        Error::Input(format!("{}: setup.sql failed: {}", s.origin, pg::describe(&e)))
+        Error::Input(format!(
+            "{}: setup.sql failed: {}",
+            s.origin,
+            pg::describe(&e)
+        ))
     })?;
     let ids: Vec<Uuid> = client
         .query("SELECT id FROM auth.users ORDER BY email, id", &[])

@@ -37,7 +37,9 @@ pub struct BenchRunAs {
 impl BenchBody {
     /// Who the timed queries ran as: "owner" unless the report says otherwise.
     pub fn ran_as(&self) -> &str {
-        self.settings.as_ref().map_or("owner", |s| s.as_role.as_str())
+        self.settings
+            .as_ref()
+            .map_or("owner", |s| s.as_role.as_str())
     }
 }
 

@@ -3,8 +3,8 @@
 //! meanwhile, and the findings accepted with a reason. Pure: TOML in, a validated
 //! [`IsolationScenario`] or a `file:line:col` error out.
 
-use super::parse::{ScenarioError, Source};
 use super::name_of;
+use super::parse::{ScenarioError, Source};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -165,7 +165,10 @@ pub fn parse(origin: &str, text: &str) -> Result<IsolationScenario, ScenarioErro
                 Some(w) => {
                     return Err(src.err(
                         w.span(),
-                        format!("load.workers must be between 1 and 256, not {}", w.get_ref()),
+                        format!(
+                            "load.workers must be between 1 and 256, not {}",
+                            w.get_ref()
+                        ),
                     ));
                 }
             };
@@ -236,7 +239,11 @@ mod tests {
     fn an_accepted_finding_needs_a_reason() {
         let text = format!("{MIN}[[accept]]\nobject = \"public.t\"\n");
         let e = parse("x.toml", &text).unwrap_err();
-        assert!(e.to_string().starts_with("x.toml:4:1: [[accept]] of public.t: a reason"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("x.toml:4:1: [[accept]] of public.t: a reason"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -253,7 +260,11 @@ mod tests {
 
     #[test]
     fn the_shipped_file_parses() {
-        let s = parse("rls.toml", include_str!("../../scenarios/rls-isolation.toml")).unwrap();
+        let s = parse(
+            "rls.toml",
+            include_str!("../../scenarios/rls-isolation.toml"),
+        )
+        .unwrap();
         assert!(s.accepted.iter().all(|a| !a.reason.is_empty()));
         assert_eq!(s.load.workers, 16);
     }
