@@ -586,13 +586,14 @@ fn assemble(
         load_rows_per_s: bench.data.rows_per_s,
         unindexed_foreign_keys: fks,
         index_bench: bench,
-        settings: Some(BenchRunAs {
-            as_role: actor.role().to_string(),
-            user: match actor {
-                Actor::User(id) => Some(id.to_string()),
-                Actor::Owner | Actor::Anon => None,
-            },
-        }),
+        // Only `--as authenticated` is recorded: an owner run's report stays as it always was.
+        settings: match actor {
+            Actor::User(id) => Some(BenchRunAs {
+                as_role: actor.role().to_string(),
+                user: Some(id.to_string()),
+            }),
+            Actor::Owner | Actor::Anon => None,
+        },
     });
     let mut schema = plan.before.clone();
     schema.migrations.push(plan.migration.clone());

@@ -46,6 +46,7 @@ fn seed_policies_block_every_cross_tenant_attempt_and_the_token_rpc_is_an_accept
     let (code, err, r) = run_scenario(file.to_str().unwrap(), &[]);
     assert_eq!(code, Some(0), "{err}");
     let r = r.unwrap();
+    super::schema::assert_valid("rls-isolation report", &r);
     assert_eq!(r["verdict"], "pass");
     for table in ["public.workforce_executions", "public.workforce_tasks"] {
         let tried = attempts(&r, table);
@@ -267,6 +268,7 @@ fn join_bench_as_authenticated_times_queries_under_the_policies() {
     );
     assert_eq!(code, Some(0), "{err}");
     let r = r.unwrap();
+    super::schema::assert_valid("join-bench --as authenticated report", &r);
     assert_eq!(r["settings"]["as"], "authenticated");
     let user = r["settings"]["user"].as_str().unwrap();
     // The plans are the authenticated role's: the policies' auth.uid(), inlined, reads the
