@@ -250,31 +250,31 @@ async fn table(client: &Client, rel: &Relation, pair: &Pair) -> Result<Vec<Attem
         "insert-under-victim-parent"
     };
     out.extend(insert(client, rel, pair, action, None).await?);
-    if let (Some(col), Some(me)) = (&rel.owner_column, pair.actor_id()) {
-        if !rel.owned_parents.is_empty() {
-            let parents: Vec<String> = rel
-                .owned_parents
-                .iter()
-                .map(|(fk, parent)| format!("{parent} ({fk})"))
-                .collect();
-            let a = insert(
-                client,
-                rel,
-                pair,
-                "insert-under-victim-parent",
-                Some((col, me)),
-            )
-            .await?;
-            out.extend(a.map(|mut x| {
-                x.detail = format!(
-                    "own row under {}'s {}: {}",
-                    pair.victim_label,
-                    parents.join(", "),
-                    x.detail
-                );
-                x
-            }));
-        }
+    if let (Some(col), Some(me)) = (&rel.owner_column, pair.actor_id())
+        && !rel.owned_parents.is_empty()
+    {
+        let parents: Vec<String> = rel
+            .owned_parents
+            .iter()
+            .map(|(fk, parent)| format!("{parent} ({fk})"))
+            .collect();
+        let a = insert(
+            client,
+            rel,
+            pair,
+            "insert-under-victim-parent",
+            Some((col, me)),
+        )
+        .await?;
+        out.extend(a.map(|mut x| {
+            x.detail = format!(
+                "own row under {}'s {}: {}",
+                pair.victim_label,
+                parents.join(", "),
+                x.detail
+            );
+            x
+        }));
     }
     Ok(out)
 }
@@ -328,15 +328,17 @@ async fn insert(
                 obj.remove(&c.name);
                 continue;
             }
-            if c.unique && c.textual && Some(&c.name) != rel.owner_column.as_ref() {
-                if let Some(serde_json::Value::String(v)) = obj.get_mut(&c.name) {
-                    v.push_str("-loadtest");
-                }
+            if c.unique
+                && c.textual
+                && Some(&c.name) != rel.owner_column.as_ref()
+                && let Some(serde_json::Value::String(v)) = obj.get_mut(&c.name)
+            {
+                v.push_str("-loadtest");
             }
-            if let Some((col, me)) = own {
-                if &c.name == col {
-                    obj.insert(c.name.clone(), serde_json::Value::String(me.to_string()));
-                }
+            if let Some((col, me)) = own
+                && &c.name == col
+            {
+                obj.insert(c.name.clone(), serde_json::Value::String(me.to_string()));
             }
             if obj.contains_key(&c.name) {
                 columns.push(crate::pg::quote_ident(&c.name));
@@ -517,13 +519,10 @@ async fn rpc(
         begin(client).await?;
         let before = digest(client, &dsql, target).await?;
         become_actor(client, pair.actor).await?;
-        match client.batch_execute(&sql).await {
-            Err(e) => {
-                refusals.push(crate::pg::describe(&e));
-                rollback(client).await?;
-                continue;
-            }
-            Ok(()) => {}
+        if let Err(e) = client.batch_execute(&sql).await {
+            refusals.push(crate::pg::describe(&e));
+            rollback(client).await?;
+            continue;
         }
         back_to_owner(client).await?;
         let after = digest(client, &dsql, target).await?;
