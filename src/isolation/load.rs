@@ -5,8 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::pg::{self, Endpoint, actor::Actor};
-use crate::report::ErrorReport;
-use crate::report::isolation_model::OwnRowLoad;
+use crate::report::isolation_model::{LoadError, OwnRowLoad};
 use crate::scenario::isolation::LoadSpec;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -128,7 +127,7 @@ pub async fn run(
         errors: total
             .errors
             .into_iter()
-            .map(|(sqlstate, (count, message))| ErrorReport {
+            .map(|(sqlstate, (count, message))| LoadError {
                 sqlstate,
                 count,
                 message,

@@ -2,7 +2,6 @@
 //! migrated schema and the leaks the attempts proved), then every attempt, then the own-row
 //! load that ran meanwhile. Pure data.
 
-use super::model::ErrorReport;
 use serde::{Deserialize, Serialize};
 
 /// An isolation run's part of a report (see `model::Body`).
@@ -98,5 +97,13 @@ pub struct OwnRowLoad {
     pub calls_failed: u64,
     pub duration_s: f64,
     pub throughput_ops_s: f64,
-    pub errors: Vec<ErrorReport>,
+    pub errors: Vec<LoadError>,
+}
+
+/// Failed own-row calls of one SQLSTATE (or `connection`), with the first message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadError {
+    pub sqlstate: String,
+    pub count: u64,
+    pub message: String,
 }
