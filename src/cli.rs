@@ -185,6 +185,15 @@ pub enum QueryModeArg {
     Simple,
 }
 
+/// `--as`: who an index benchmark's timed queries run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AsArg {
+    /// The connecting role, the tables' owner: RLS does not apply.
+    Owner,
+    /// `authenticated` with one seeded user's claims: every policy applies.
+    Authenticated,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RenderFormat {
     Md,
@@ -278,6 +287,12 @@ pub struct RunArgs {
     /// change between: every speedup interval should contain 1.
     #[arg(long)]
     pub aa: bool,
+
+    /// Index benchmarks: run every timed query as this API role, as Supabase's API does (in a
+    /// transaction, SET LOCAL ROLE authenticated with a user's JWT claims), so the policies
+    /// apply and their price is measured; `owner` (the default) bypasses RLS.
+    #[arg(long = "as", value_enum, default_value_t = AsArg::Owner, value_name = "ROLE")]
+    pub as_role: AsArg,
 
     /// Database connections in the pool (the workers share them).
     #[arg(long, default_value_t = race_plan::DEFAULT_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=5_000))]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod faults;
+pub mod isolation;
 pub mod pg;
 pub mod plan;
 pub mod progress;
@@ -32,6 +33,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::Migrate(p) => commands::migrate::migrate(p, stop).await,
         plan::Plan::Run(p) => commands::run::run(*p, stop).await,
         plan::Plan::Bench(p) => commands::run::bench(*p, stop).await,
+        plan::Plan::Isolation(p) => commands::run::isolation(*p, stop).await,
         plan::Plan::Report(c) => commands::report::report(c),
         plan::Plan::Nightly(p) => commands::nightly::nightly(p, stop).await,
     }

@@ -4,6 +4,7 @@
 use crate::bench::plan::{self as bench_plan, BenchPlan};
 use crate::cli::{self, CompatArg};
 use crate::error::{Error, Result};
+use crate::isolation::plan::IsolationPlan;
 use crate::pg::migrate;
 pub use crate::pg::schema::SchemaPlan;
 pub use crate::pg::target::DatabasePlan;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 pub enum Plan {
     Run(Box<RunPlan>),
     Bench(Box<BenchPlan>),
+    Isolation(Box<IsolationPlan>),
     Migrate(MigratePlan),
     List,
     /// Report commands read files only.
@@ -116,6 +118,9 @@ impl Plan {
                 match scenario::load(&origin, &text)? {
                     Loaded::Race(scenario) => Plan::Run(Box::new(race(a, scenario, command_line)?)),
                     Loaded::IndexBench(b) => Plan::Bench(Box::new(bench(a, b, command_line)?)),
+                    Loaded::Isolation(i) => {
+                        Plan::Isolation(Box::new(isolation(a, i, command_line)?))
+                    }
                 }
             }
         })
@@ -138,8 +143,51 @@ fn writable(dir: &std::path::Path) -> Result<()> {
     })
 }
 
+/// A tenant-isolation run takes the schema, database, seed and output flags only.
+fn isolation(
+    a: cli::RunArgs,
+    scenario: crate::scenario::IsolationScenario,
+    command_line: String,
+) -> Result<IsolationPlan> {
+    let other = [
+        (a.ops.is_some(), "--ops"),
+        (a.duration.is_some(), "--duration"),
+        (a.rate.is_some(), "--rate"),
+        (a.strategy != cli::StrategyArg::None, "--strategy"),
+        (a.matrix, "--matrix"),
+        (a.retry > 0, "--retry"),
+        (a.query_mode != cli::QueryModeArg::Prepared, "--query-mode"),
+        (a.mixed, "--mixed"),
+        (a.workers.is_some(), "--workers"),
+        (a.scale.is_some(), "--scale"),
+        (a.aa, "--aa"),
+        (a.as_role != cli::AsArg::Owner, "--as"),
+    ];
+    if let Some((_, flag)) = other.iter().find(|(given, _)| *given) {
+        return Err(Error::Input(format!(
+            "{flag} does not apply to {}, an rls-isolation scenario (it takes --seed, \
+             --migrations, --until, --compat, --report-dir and the database flags; the load is \
+             set in the file's [load])",
+            scenario.name
+        )));
+    }
+    Ok(IsolationPlan {
+        schema: schema(&a.migrations)?,
+        database: database(&a.database),
+        seed: a.seed,
+        report_dir: a.output.report_dir,
+        quiet: a.output.quiet,
+        command_line,
+        scenario,
+    })
+}
+
 fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<RunPlan> {
-    for (given, flag) in [(a.scale.is_some(), "--scale"), (a.aa, "--aa")] {
+    for (given, flag) in [
+        (a.scale.is_some(), "--scale"),
+        (a.aa, "--aa"),
+        (a.as_role != cli::AsArg::Owner, "--as"),
+    ] {
         if given {
             return Err(Error::Input(format!(
                 "{flag} applies to index-bench scenarios; {} is a race",
@@ -245,6 +293,7 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
             .workers
             .map_or(bench_plan::DEFAULT_WORKERS, |w| w as usize),
         seed: a.seed,
+        as_authenticated: a.as_role == cli::AsArg::Authenticated,
     };
     bench_plan(
         scenario,
@@ -262,6 +311,8 @@ struct BenchFlags {
     aa: bool,
     workers: usize,
     seed: u64,
+    /// `--as authenticated`.
+    as_authenticated: bool,
 }
 
 /// Splits the schema at the migration under test: before = the older ones, then that file.
@@ -290,6 +341,7 @@ fn bench_plan(
         aa: flags.aa,
         workers: flags.workers,
         seed: flags.seed,
+        as_authenticated: flags.as_authenticated,
         report_dir: output.report_dir.clone(),
         quiet: output.quiet,
         database: DatabasePlan {
@@ -385,6 +437,7 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
                         aa: false,
                         workers: bench_plan::DEFAULT_WORKERS,
                         seed: race_plan::DEFAULT_SEED,
+                        as_authenticated: false,
                     },
                     &a.output,
                     &a.database,
@@ -392,6 +445,8 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
                 )?);
                 continue;
             }
+            // Nightly tracks performance; tenant isolation is a correctness check of its own.
+            Loaded::Isolation(_) => continue,
         };
         runs.push(RunPlan {
             faults: Default::default(),

@@ -12,6 +12,7 @@ mod suite {
     mod html_chromium;
     mod index_bench;
     mod interrupt;
+    mod isolation;
     mod lint;
     mod migrations;
     mod pooler;

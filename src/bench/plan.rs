@@ -23,6 +23,8 @@ pub struct BenchPlan {
     pub aa: bool,
     pub workers: usize,
     pub seed: u64,
+    /// `--as authenticated`: every timed query runs as `authenticated` with a user's claims.
+    pub as_authenticated: bool,
     pub report_dir: PathBuf,
     pub quiet: bool,
     pub database: DatabasePlan,

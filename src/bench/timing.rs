@@ -4,6 +4,7 @@
 
 use crate::Stop;
 use crate::error::{Error, Result};
+use crate::pg::actor::Actor;
 use crate::race::values::KeyValue;
 use crate::scenario::bench::{BenchSettings, QuerySpec};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
@@ -29,6 +30,9 @@ pub struct Ready<'a> {
     pub rows: Vec<ParamRow>,
     /// A first parameter that matches nothing, when its type allows making one.
     pub missing: Option<KeyValue>,
+    /// Who every run of the query runs as (`--as`): the owner, or a user in a transaction of
+    /// its own, as Supabase's API runs it.
+    pub actor: Actor,
 }
 
 /// Which parameters one run used.
@@ -165,6 +169,7 @@ pub async fn prepare<'a>(
         spec: q,
         rows,
         missing,
+        actor: Actor::Owner,
     })
 }
 
@@ -177,18 +182,38 @@ pub async fn run_once(
 ) -> std::result::Result<(f64, u64), tokio_postgres::Error> {
     let params = ready.params(pick);
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    if ready.spec.rollback {
-        client.batch_execute("BEGIN").await?;
-        let t = Instant::now();
-        let r = client.execute(stmt, &refs).await;
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        client.batch_execute("ROLLBACK").await?;
-        Ok((ms, r?))
-    } else {
-        let t = Instant::now();
-        let rows = client.query(stmt, &refs).await?;
-        Ok((t.elapsed().as_secs_f64() * 1000.0, rows.len() as u64))
+    // As a user, the transaction and its claims are set up before the clock starts: the API
+    // pays them once per request whatever the query, the policies are what is measured.
+    let begin = ready.actor.begin();
+    let in_tx = ready.spec.rollback || begin.is_some();
+    if in_tx {
+        client
+            .batch_execute(begin.as_deref().unwrap_or("BEGIN"))
+            .await?;
     }
+    let t = Instant::now();
+    let r = if ready.spec.rollback {
+        client.execute(stmt, &refs).await
+    } else {
+        client
+            .query(stmt, &refs)
+            .await
+            .map(|rows| rows.len() as u64)
+    };
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if in_tx {
+        let end = if ready.spec.rollback {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
+        if r.is_err() {
+            client.batch_execute("ROLLBACK").await?;
+        } else {
+            client.batch_execute(end).await?;
+        }
+    }
+    Ok((ms, r?))
 }
 
 /// The timed runs of one query in one state (or two interleaved sides of the same state, for
@@ -296,15 +321,17 @@ pub async fn explain(client: &Client, ready: &Ready<'_>, pick: Pick) -> Result<P
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     let json_sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}", ready.spec.sql);
     let text_sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", ready.spec.sql);
-    if ready.spec.rollback {
+    let begin = ready.actor.begin();
+    let in_tx = ready.spec.rollback || begin.is_some();
+    if in_tx {
         client
-            .batch_execute("BEGIN")
+            .batch_execute(begin.as_deref().unwrap_or("BEGIN"))
             .await
             .map_err(Error::db(ctx()))?;
     }
     let json = client.query_one(&json_sql, &refs).await;
     let text = client.query(&text_sql, &refs).await;
-    if ready.spec.rollback {
+    if in_tx {
         client
             .batch_execute("ROLLBACK")
             .await

@@ -17,3 +17,9 @@ pub async fn bench(plan: BenchPlan, stop: Stop) -> Result<u8> {
     let (report, stamp) = crate::bench::execute(&plan, &stop).await?;
     publish(report, &plan.report_dir, &stamp)
 }
+
+/// `loadtest run` of a tenant-isolation scenario.
+pub async fn isolation(plan: crate::isolation::plan::IsolationPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = crate::isolation::execute(&plan, &stop).await?;
+    publish(report, &plan.report_dir, &stamp)
+}

@@ -4,6 +4,7 @@
 //!
 //! The SQL of the race paths lives in `race::calls`; this module only provides databases to run it on.
 
+pub mod actor;
 pub mod binaries;
 pub mod cluster;
 pub mod compat;

@@ -16,6 +16,31 @@ pub struct BenchBody {
     pub load_rows_per_s: f64,
     /// How it ran.
     pub index_bench: IndexBench,
+    /// Who the timed queries ran as (`--as`); absent in reports from before the flag, which ran
+    /// as the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<BenchRunAs>,
+}
+
+/// Who an index benchmark's timed queries ran as.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BenchRunAs {
+    /// "owner" (the tables' owner: RLS does not apply) or "authenticated" (a user's claims, in
+    /// a transaction per query, as Supabase's API runs it: every policy applies).
+    #[serde(rename = "as")]
+    pub as_role: String,
+    /// The user whose claims the queries carried (authenticated only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl BenchBody {
+    /// Who the timed queries ran as: "owner" unless the report says otherwise.
+    pub fn ran_as(&self) -> &str {
+        self.settings
+            .as_ref()
+            .map_or("owner", |s| s.as_role.as_str())
+    }
 }
 
 /// How the benchmark ran: the migration under test, the data, the timing rules.

@@ -9,6 +9,8 @@ pub mod compare;
 mod files;
 pub mod hlog;
 mod html;
+pub mod isolation_model;
+mod isolation_view;
 mod markdown;
 pub mod model;
 mod page;

@@ -2,6 +2,7 @@
 //! truth, pinned by `report.schema.json`) and rendered as Markdown and HTML.
 
 use super::bench_model;
+use super::isolation_model;
 use crate::pg::migrate;
 use crate::pg::provenance::GitState;
 use crate::pg::schema::SchemaPlan;
@@ -152,7 +153,15 @@ impl Report {
     pub fn race(&self) -> Option<&RaceBody> {
         match &self.body {
             Body::Race(r) => Some(r),
-            Body::IndexBench(_) => None,
+            Body::IndexBench(_) | Body::Isolation(_) => None,
+        }
+    }
+
+    /// The isolation run's findings and attempts; `None` for other kinds.
+    pub fn isolation(&self) -> Option<&isolation_model::IsolationBody> {
+        match &self.body {
+            Body::Isolation(i) => Some(i),
+            Body::Race(_) | Body::IndexBench(_) => None,
         }
     }
 
@@ -160,7 +169,7 @@ impl Report {
     pub fn bench(&self) -> Option<&bench_model::BenchBody> {
         match &self.body {
             Body::IndexBench(b) => Some(b),
-            Body::Race(_) => None,
+            Body::Race(_) | Body::Isolation(_) => None,
         }
     }
 
@@ -168,7 +177,7 @@ impl Report {
     pub fn race_mut(&mut self) -> Option<&mut RaceBody> {
         match &mut self.body {
             Body::Race(r) => Some(r),
-            Body::IndexBench(_) => None,
+            Body::IndexBench(_) | Body::Isolation(_) => None,
         }
     }
 
@@ -179,12 +188,14 @@ impl Report {
 }
 
 /// The part of a report that depends on its kind. In the JSON its keys sit beside the common
-/// ones; a report with `index_bench` is an index benchmark.
+/// ones; a report with `index_bench` is an index benchmark, one with `isolation` a tenant
+/// isolation run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 #[allow(clippy::large_enum_variant)]
 pub enum Body {
     IndexBench(bench_model::BenchBody),
+    Isolation(isolation_model::IsolationBody),
     Race(RaceBody),
 }
 

@@ -6,9 +6,11 @@
 
 pub mod bench;
 mod generators;
+pub mod isolation;
 mod parse;
 
 pub use bench::BenchScenario;
+pub use isolation::IsolationScenario;
 pub use parse::{ScenarioError, parse};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ pub const BUILTIN: &[(&str, &str)] = crate::builtin::SCENARIOS;
 pub enum Loaded {
     Race(Scenario),
     IndexBench(BenchScenario),
+    Isolation(IsolationScenario),
 }
 
 /// Parses a scenario file of either kind, told apart by its top-level `kind` key.
@@ -34,12 +37,16 @@ pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
         Some(k) if k.get_ref() == "index-bench" => {
             bench::parse(origin, text).map(Loaded::IndexBench)
         }
+        Some(k) if k.get_ref() == "rls-isolation" => {
+            isolation::parse(origin, text).map(Loaded::Isolation)
+        }
         Some(k) if k.get_ref() != "race" => Err(ScenarioError::at(
             origin,
             text,
             k.span().start,
             format!(
-                "kind = \"{}\": expected \"race\" (the default) or \"index-bench\"",
+                "kind = \"{}\": expected \"race\" (the default), \"index-bench\" or \
+                 \"rls-isolation\"",
                 k.get_ref()
             ),
         )),
@@ -52,6 +59,7 @@ impl Loaded {
         match self {
             Loaded::Race(s) => &s.description,
             Loaded::IndexBench(b) => &b.description,
+            Loaded::Isolation(i) => &i.description,
         }
     }
 }

@@ -21,6 +21,7 @@ pub fn incomparable(base: &BenchBody, new: &BenchBody) -> Vec<String> {
             b.migration.clone(),
         ),
         ("seed", a.seed.to_string(), b.seed.to_string()),
+        ("--as", base.ran_as().to_string(), new.ran_as().to_string()),
     ] {
         if x != y {
             out.push(format!("{what} {x} vs {y}"));

@@ -92,6 +92,7 @@ fn kind(b: &Body) -> &'static str {
     match b {
         Body::Race(_) => "race",
         Body::IndexBench(_) => "index benchmark",
+        Body::Isolation(_) => "isolation run",
     }
 }
 

@@ -1,0 +1,204 @@
+//! An isolation run as Markdown and as a self-contained HTML page: the findings first (what is
+//! open, why, whether an attempt got through, whether it is accepted), then every attempt, then
+//! the own-row load. Renders the model only.
+
+use super::isolation_model::{IsolationBody, Outcome};
+use super::model::Report;
+use super::page::{fill, header};
+use serde::Serialize;
+use std::fmt::Write;
+
+const TEMPLATE: &str = include_str!("templates/isolation.html");
+
+/// Markdown table cells may not hold `|` or line breaks.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn summary(i: &IsolationBody) -> String {
+    let leaked = i
+        .attempts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Leaked)
+        .count();
+    let users: Vec<String> = i
+        .isolation
+        .users
+        .iter()
+        .map(|u| format!("{} = {}", u.label, u.id))
+        .collect();
+    format!(
+        "{} attempts, {} leaked; {} findings ({} exploited, {} of those not accepted). Users: {}; \
+         anon. Own-row load: {} calls ok, {} failed ({} workers, {} load users, {:.0} calls/s).",
+        i.attempts.len(),
+        leaked,
+        i.findings.len(),
+        i.findings.iter().filter(|f| f.exploited).count(),
+        i.findings
+            .iter()
+            .filter(|f| f.exploited && !f.accepted)
+            .count(),
+        users.join(", "),
+        i.load.calls_ok,
+        i.load.calls_failed,
+        i.load.workers,
+        i.isolation.load_users,
+        i.load.throughput_ops_s
+    )
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report, i: &IsolationBody) -> String {
+    let mut s = header(r);
+    let _ = writeln!(s, "{}\n", summary(i));
+    let _ = writeln!(
+        s,
+        "## Findings\n\n| object | kind | severity | exploited | accepted | cause |\n\
+         |---|---|---|---|---|---|"
+    );
+    for f in &i.findings {
+        let accepted = match (&f.reason, f.accepted) {
+            (Some(r), true) => format!("yes: {}", cell(r)),
+            _ => yes(f.accepted).to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&f.object),
+            f.kind,
+            f.severity,
+            if f.exploited { "**yes**" } else { "no" },
+            accepted,
+            cell(&f.cause)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Attempts\n\n| actor | victim | action | object | outcome | detail |\n\
+         |---|---|---|---|---|---|"
+    );
+    for a in &i.attempts {
+        let outcome = match a.outcome {
+            Outcome::Leaked => "**leaked**",
+            Outcome::Blocked => "blocked",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            a.actor,
+            a.victim,
+            a.action,
+            cell(&a.object),
+            outcome,
+            cell(&a.detail)
+        );
+    }
+    for e in &i.load.errors {
+        let _ = writeln!(
+            s,
+            "\nown-row load error {}: {} × {}",
+            e.sqlstate, e.count, e.message
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n---\nloadtest {} · run {} at {} · PostgreSQL {} ({}) · migrations {} ({})",
+        r.tool.version,
+        r.run_id,
+        r.started_at,
+        r.database.server_version,
+        r.database.mode,
+        r.migrations.source,
+        &r.migrations.fingerprint[..r.migrations.fingerprint.len().min(12)]
+    );
+    s
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    scenario: &'a str,
+    description: &'a str,
+    verdict: &'a str,
+    verdict_label: &'a str,
+    failures: &'a [String],
+    warnings: &'a [String],
+    summary: String,
+    findings: Vec<FindingRow>,
+    attempts: Vec<AttemptRow>,
+    footer: String,
+}
+
+#[derive(Serialize)]
+struct FindingRow {
+    object: String,
+    kind: String,
+    severity: String,
+    exploited: &'static str,
+    accepted: String,
+    cause: String,
+    class: &'static str,
+}
+
+#[derive(Serialize)]
+struct AttemptRow {
+    actor: String,
+    victim: String,
+    action: String,
+    object: String,
+    outcome: &'static str,
+    detail: String,
+}
+
+/// The report as a self-contained HTML page.
+pub fn html(r: &Report, i: &IsolationBody) -> String {
+    let ctx = Context {
+        scenario: &r.scenario,
+        description: &r.description,
+        verdict: r.verdict.name(),
+        verdict_label: r.verdict.label(),
+        failures: &r.failures,
+        warnings: &r.warnings,
+        summary: summary(i),
+        findings: i
+            .findings
+            .iter()
+            .map(|f| FindingRow {
+                object: f.object.clone(),
+                kind: f.kind.clone(),
+                severity: f.severity.clone(),
+                exploited: yes(f.exploited),
+                accepted: match (&f.reason, f.accepted) {
+                    (Some(r), true) => format!("yes: {r}"),
+                    _ => yes(f.accepted).to_string(),
+                },
+                cause: f.cause.clone(),
+                class: if f.exploited && !f.accepted {
+                    "leak"
+                } else {
+                    ""
+                },
+            })
+            .collect(),
+        attempts: i
+            .attempts
+            .iter()
+            .map(|a| AttemptRow {
+                actor: a.actor.clone(),
+                victim: a.victim.clone(),
+                action: a.action.clone(),
+                object: a.object.clone(),
+                outcome: a.outcome.name(),
+                detail: a.detail.clone(),
+            })
+            .collect(),
+        footer: format!(
+            "loadtest {} · run {} at {} · PostgreSQL {} ({})",
+            r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
+        ),
+    };
+    fill("isolation", TEMPLATE, &ctx)
+}
