@@ -29,6 +29,12 @@ pub trait Restart: Send + Sync {
     fn crash_restart(&self) -> Result<(), String>;
 }
 
+impl Restart for crate::pg::cluster::Restarter {
+    fn crash_restart(&self) -> Result<(), String> {
+        crate::pg::cluster::Restarter::crash_restart(self).map_err(|e| e.to_string())
+    }
+}
+
 /// What the injector needs: the plan, a way to reach the server beside the load, the proxy the
 /// load goes through (for `cut`) and the server's restart (for `restart`).
 pub struct FaultEnv {

@@ -15,6 +15,7 @@ use super::binaries::Binaries;
 use super::template;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The fixed port number; it only names the socket file, since the server listens on no TCP port.
@@ -22,6 +23,7 @@ pub const PORT: u16 = 5432;
 const SUPERUSER: &str = "postgres";
 const OWNER_MARKER: &str = "loadtest.pid";
 const KEEP_MARKER: &str = "loadtest.keep";
+const LOG: &str = "postgres.log";
 
 /// The system user the server runs as when loadtest runs as root.
 #[derive(Debug, Clone)]
@@ -114,7 +116,10 @@ pub enum ClusterError {
 
 /// A running scratch cluster. Dropping it stops the server and removes its folder unless kept.
 pub struct ScratchCluster {
-    child: Option<Child>,
+    /// The postmaster; shared with the [`Restarter`], which replaces it after a crash.
+    child: Arc<Mutex<Option<Child>>>,
+    /// How it was started, for a restart.
+    opts: ClusterOptions,
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
     run_as: Option<RunAs>,
@@ -165,7 +170,8 @@ impl ScratchCluster {
             }
         }
         let mut cluster = ScratchCluster {
-            child: None,
+            child: Arc::default(),
+            opts: opts.clone(),
             dir: Some(dir),
             path,
             run_as: opts.run_as.clone(),
@@ -175,95 +181,11 @@ impl ScratchCluster {
                 duration: Duration::ZERO,
             },
         };
-        cluster.spawn(opts)?;
-        cluster.wait_ready()?;
+        let child = spawn(&cluster.path, opts, cluster.run_as.as_ref())?;
+        *lock(&cluster.child) = Some(child);
+        wait_ready(&cluster.path, &cluster.child)?;
         cluster.info.duration = began.elapsed();
         Ok(cluster)
-    }
-
-    fn spawn(&mut self, opts: &ClusterOptions) -> Result<(), ClusterError> {
-        use std::os::unix::process::CommandExt;
-        let log =
-            std::fs::File::create(self.log_path()).map_err(|source| ClusterError::Folder {
-                path: self.log_path(),
-                source,
-            })?;
-        let mut cmd = Command::new(opts.binaries.postgres());
-        cmd.arg("-D")
-            .arg(self.path.join("data"))
-            .arg("-k")
-            .arg(&self.path)
-            .arg("-p")
-            .arg(PORT.to_string());
-        let fixed = [
-            ("listen_addresses", String::new()),
-            ("fsync", "off".into()),
-            ("synchronous_commit", "off".into()),
-            ("full_page_writes", "off".into()),
-            ("max_connections", opts.max_connections.to_string()),
-            ("logging_collector", "off".into()),
-        ];
-        let extra = opts.settings.iter().map(|(k, v)| (k.as_str(), v.clone()));
-        for (k, v) in fixed.into_iter().chain(extra) {
-            cmd.arg("-c").arg(format!("{k}={v}"));
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|source| ClusterError::Folder {
-                path: self.log_path(),
-                source,
-            })?)
-            .stderr(log)
-            .env("LC_ALL", "C")
-            .process_group(0);
-        if let Some(r) = &self.run_as {
-            cmd.uid(r.uid).gid(r.gid);
-        }
-        if opts.tie_to_thread {
-            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let child = cmd.spawn().map_err(|source| ClusterError::Spawn {
-            path: opts.binaries.postgres(),
-            source,
-        })?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    /// Waits for `postmaster.pid` to say `ready` (PostgreSQL 10+ writes the state on line 8).
-    fn wait_ready(&mut self) -> Result<(), ClusterError> {
-        let pidfile = self.path.join("data").join("postmaster.pid");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&pidfile)
-                && text.lines().nth(7).map(str::trim) == Some("ready")
-            {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                return Err(ClusterError::Start(format!(
-                    "postgres exited with {status}: {}",
-                    self.log_tail()
-                )));
-            }
-            if Instant::now() > deadline {
-                return Err(ClusterError::Start(format!(
-                    "not ready after 60 s: {}",
-                    self.log_tail()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
     }
 
     /// The folder holding the data directory, the socket and the server log.
@@ -272,7 +194,20 @@ impl ScratchCluster {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.path.join("postgres.log")
+        self.path.join(LOG)
+    }
+
+    /// The server's crash-and-restart, for `--faults restart:once`.
+    pub fn restarter(&self) -> Restarter {
+        let mut opts = self.opts.clone();
+        // The restarted server is started from whichever thread restarts it, which may end
+        // before the run does: it is stopped by this handle's Drop instead.
+        opts.tie_to_thread = false;
+        Restarter {
+            child: self.child.clone(),
+            path: self.path.clone(),
+            opts,
+        }
     }
 
     /// Connection settings for a database of this cluster (over the unix socket).
@@ -300,7 +235,7 @@ impl ScratchCluster {
         if let Some(dir) = self.dir.take() {
             let _ = dir.keep();
         }
-        self.child = None;
+        *lock(&self.child) = None;
         let stop = format!(
             "{} -D {} stop && rm -rf {}",
             self.pg_ctl.display(),
@@ -313,35 +248,10 @@ impl ScratchCluster {
         }
     }
 
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
-        if tail.is_empty() {
-            "(the server log is empty)".into()
-        } else {
-            tail
-        }
-    }
-
     /// Fast shutdown (SIGINT), escalating to SIGKILL after 10 s; then the folder goes.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        // SIGKILL leaves backends behind; kill the whole process group.
-                        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+        if let Some(child) = lock(&self.child).take() {
+            end(child, nix::sys::signal::Signal::SIGINT);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.close();
@@ -349,9 +259,159 @@ impl ScratchCluster {
     }
 }
 
+/// Sends `signal` to the postmaster and waits for it to exit, escalating to SIGKILL of its
+/// whole process group (backends included) after 10 s.
+fn end(mut child: Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, signal);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// The slot's lock; a panic while it was held leaves a child handle that is still right.
+fn lock(slot: &Mutex<Option<Child>>) -> std::sync::MutexGuard<'_, Option<Child>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The last lines of the server log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path.join(LOG)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    if tail.is_empty() {
+        "(the server log is empty)".into()
+    } else {
+        tail
+    }
+}
+
+/// Crashes and restarts a scratch cluster's server (`--faults restart:once`), sharing the
+/// cluster's postmaster slot so that the cluster's Drop stops the new one.
+pub struct Restarter {
+    child: Arc<Mutex<Option<Child>>>,
+    path: PathBuf,
+    opts: ClusterOptions,
+}
+
+impl Restarter {
+    /// Immediate-mode stop (SIGQUIT: no checkpoint, crash recovery at the next start, as after
+    /// a power cut), then a start; blocks until the server accepts connections again.
+    pub fn crash_restart(&self) -> Result<(), ClusterError> {
+        let mut slot = lock(&self.child);
+        let Some(old) = slot.take() else {
+            return Err(ClusterError::Start("the server is not running".into()));
+        };
+        end(old, nix::sys::signal::Signal::SIGQUIT);
+        // The old postmaster is gone: its pid file, if it left one, would pass for "ready".
+        let _ = std::fs::remove_file(self.path.join("data").join("postmaster.pid"));
+        // The crashed postmaster leaves its pid file; the new one checks that pid is gone.
+        *slot = Some(spawn(&self.path, &self.opts, self.opts.run_as.as_ref())?);
+        drop(slot);
+        wait_ready(&self.path, &self.child)
+    }
+}
+
 impl Drop for ScratchCluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+fn spawn(
+    path: &Path,
+    opts: &ClusterOptions,
+    run_as: Option<&RunAs>,
+) -> Result<Child, ClusterError> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(path.join(LOG)).map_err(|source| ClusterError::Folder {
+        path: path.join(LOG),
+        source,
+    })?;
+    let mut cmd = Command::new(opts.binaries.postgres());
+    cmd.arg("-D")
+        .arg(path.join("data"))
+        .arg("-k")
+        .arg(path)
+        .arg("-p")
+        .arg(PORT.to_string());
+    let fixed = [
+        ("listen_addresses", String::new()),
+        ("fsync", "off".into()),
+        ("synchronous_commit", "off".into()),
+        ("full_page_writes", "off".into()),
+        ("max_connections", opts.max_connections.to_string()),
+        ("logging_collector", "off".into()),
+    ];
+    let extra = opts.settings.iter().map(|(k, v)| (k.as_str(), v.clone()));
+    for (k, v) in fixed.into_iter().chain(extra) {
+        cmd.arg("-c").arg(format!("{k}={v}"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|source| ClusterError::Folder {
+            path: path.join(LOG),
+            source,
+        })?)
+        .stderr(log)
+        .env("LC_ALL", "C")
+        .process_group(0);
+    if let Some(r) = run_as {
+        cmd.uid(r.uid).gid(r.gid);
+    }
+    if opts.tie_to_thread {
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd.spawn().map_err(|source| ClusterError::Spawn {
+        path: opts.binaries.postgres(),
+        source,
+    })?;
+    Ok(child)
+}
+
+/// Waits for `postmaster.pid` to say `ready` (PostgreSQL 10+ writes the state on line 8).
+fn wait_ready(path: &Path, slot: &Mutex<Option<Child>>) -> Result<(), ClusterError> {
+    let pidfile = path.join("data").join("postmaster.pid");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile)
+            && text.lines().nth(7).map(str::trim) == Some("ready")
+        {
+            return Ok(());
+        }
+        let mut child = lock(slot);
+        if let Some(c) = child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            *child = None;
+            return Err(ClusterError::Start(format!(
+                "postgres exited with {status}: {}",
+                log_tail(path)
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(ClusterError::Start(format!(
+                "not ready after 60 s: {}",
+                log_tail(path)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -112,8 +112,11 @@ impl Target {
 
     /// The server's crash-and-restart for `--faults restart:once`: the scratch cluster only
     /// (never a server loadtest did not start).
-    pub fn restarter(&self) -> Option<std::sync::Arc<dyn crate::faults::Restart>> {
-        None
+    pub fn restarter(&self) -> Option<super::cluster::Restarter> {
+        match self {
+            Target::Embedded { cluster, .. } => Some(cluster.restarter()),
+            Target::External { .. } => None,
+        }
     }
 
     pub fn dbname(&self) -> &str {

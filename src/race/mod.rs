@@ -105,7 +105,9 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 plan: plan.faults.clone(),
                 side: target.config(),
                 proxy: proxy.clone(),
-                restart: target.restarter(),
+                restart: target
+                    .restarter()
+                    .map(|r| Arc::new(r) as Arc<dyn faults::Restart>),
             });
             let race = Race {
                 plan,
@@ -119,6 +121,8 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 progress,
                 faults: fault_env.as_ref(),
                 injected: Default::default(),
+                endpoint: target.config(),
+                after_restart: Default::default(),
             };
             let paths = match plan.mode {
                 RaceMode::Mixed(_) => race.mixed().await?,
@@ -128,9 +132,9 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 let injected = race.injected.lock().map(|c| c.clone()).unwrap_or_default();
                 faults_report(env, injected, &paths, opened.load(Ordering::Relaxed), plan)
             });
+            let database = server::database_info(race.db(), target).await?;
             drop(race);
             drop(proxy);
-            let database = server::database_info(&client, target).await?;
             let mut report = assemble(
                 plan,
                 &run_id,

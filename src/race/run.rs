@@ -42,9 +42,18 @@ pub struct Race<'a> {
     pub faults: Option<&'a FaultEnv>,
     /// Faults injected so far, over every load.
     pub injected: std::sync::Mutex<Injected>,
+    /// Where the run's own connection goes, to open it again after a restart fault.
+    pub endpoint: crate::pg::Endpoint,
+    /// The run's own connection after a restart fault ended `client`.
+    pub after_restart: tokio::sync::OnceCell<tokio_postgres::Client>,
 }
 
 impl Race<'_> {
+    /// The run's own connection: the first one, or the one opened after a restart.
+    pub fn db(&self) -> &tokio_postgres::Client {
+        self.after_restart.get().unwrap_or(self.client)
+    }
+
     /// Each path in turn on freshly reset counters; with `--matrix`, every read-modify-write
     /// path once per strategy.
     pub async fn sequential(&self) -> Result<Vec<PathReport>> {
@@ -67,7 +76,7 @@ impl Race<'_> {
     /// ledger's `load`; the first load is the one a restart fault hits).
     async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<PathReport> {
         let columns = &self.plan.scenario.counters.columns;
-        self.table.reset(self.client).await?;
+        self.table.reset(self.db()).await?;
         let initial = self.read().await?;
         let label = label(spec, strategy, self.plan.mode == RaceMode::Matrix);
         let live = Arc::new(Live::default());
@@ -103,6 +112,12 @@ impl Race<'_> {
         let mut outcome = engine::run(calls, load, live, &self.stop.token).await;
         if let Some(i) = injector {
             let injected = i.stop().await;
+            if injected.get("restart").is_some_and(|n| *n > 0) {
+                let fresh = crate::pg::connect(&self.endpoint)
+                    .await
+                    .map_err(Error::db("cannot reconnect after the restart fault"))?;
+                let _ = self.after_restart.set(fresh);
+            }
             if let Ok(mut all) = self.injected.lock() {
                 for (k, v) in injected {
                     *all.entry(k).or_default() += v;
@@ -176,7 +191,7 @@ impl Race<'_> {
     async fn resolve(&self, n: i32, outcome: &mut Outcome, spec: &PathSpec) -> Result<Resolved> {
         let ids: Vec<i64> = outcome.unresolved.iter().map(|u| u.id as i64).collect();
         let rows = self
-            .client
+            .db()
             .query(
                 &format!("SELECT id FROM {LEDGER_TABLE} WHERE load = $1 AND id = ANY($2)"),
                 &[&n, &ids],
@@ -273,7 +288,7 @@ impl Race<'_> {
                 columns[0].name
             )));
         }
-        self.table.reset(self.client).await?;
+        self.table.reset(self.db()).await?;
         let live = Arc::new(Live::default());
         let bar = self
             .progress
@@ -410,7 +425,7 @@ impl Race<'_> {
     async fn read(&self) -> Result<Vec<Vec<Decimal>>> {
         let mut by_key = self
             .table
-            .read(self.client, self.plan.scenario.counters.columns.len())
+            .read(self.db(), self.plan.scenario.counters.columns.len())
             .await?;
         self.keys
             .iter()

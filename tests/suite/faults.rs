@@ -110,6 +110,7 @@ fn bad_fault_specs_are_one_line_and_exit_2_before_anything_runs() {
         (vec!["--faults", "kill:1ms"], "below 10 ms"),
         (vec!["--faults", "kill:1s", "--mixed"], "not --mixed"),
         (vec!["--ledger", "--mixed"], "not --mixed"),
+        (vec!["--faults", "restart:twice"], "only 'once'"),
         (
             vec![
                 "--faults",
@@ -131,4 +132,38 @@ fn bad_fault_specs_are_one_line_and_exit_2_before_anything_runs() {
         assert!(e.contains(says), "{args:?}: {e}");
         assert_eq!(std::fs::read_dir(reports.path()).unwrap().count(), 0);
     }
+}
+
+#[test]
+fn a_crash_and_restart_of_the_scratch_server_leaves_the_rpc_exact_and_nothing_behind() {
+    let reports = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "token-race", "--quiet", "--ops", "3000", "--ledger"])
+        .args(["--faults", "restart:once", "--report-dir"])
+        .arg(reports.path())
+        .env("LOADTEST_SCRATCH_DIR", scratch.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = report(reports.path());
+    assert_eq!(
+        count(&r["faults"]["injected"]["restart"]),
+        1,
+        "{}",
+        r["faults"]
+    );
+    let rpc = path(&r, "rpc");
+    accounted(rpc, 3000);
+    let res = &rpc["indeterminate_resolved"];
+    assert_eq!(
+        count(&res["committed"]) + count(&res["not_committed"]),
+        count(&rpc["ops_indeterminate"])
+    );
+    assert_eq!(rpc["counters"][0]["missing"], "0");
+    assert_eq!(rpc["counters"][0]["extra"], "0");
+    assert!(count(&path(&r, "fallback")["lost_updates"]) > 0);
+    // The restarted server was stopped too, and its folder is gone.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    assert!(servers_mentioning(scratch.path().to_str().unwrap()).is_empty());
 }

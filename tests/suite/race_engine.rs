@@ -14,11 +14,12 @@ fn every_shipped_scenario_holds_its_expectations_at_a_small_size() {
     let mut ran = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
-        if std::fs::read_to_string(&path)
-            .unwrap()
-            .contains("kind = \"index-bench\"")
+        let text = std::fs::read_to_string(&path).unwrap();
+        if ["index-bench", "rls-isolation"]
+            .iter()
+            .any(|k| text.contains(&format!("kind = \"{k}\"")))
         {
-            continue; // timed by tests/suite/index_bench.rs
+            continue; // index benches: tests/suite/index_bench.rs; isolation: isolation.rs
         }
         let (code, err, r) = race(path.to_str().unwrap(), &["--ops", "2000"]);
         assert_eq!(code, Some(0), "{}: {err}", path.display());
