@@ -6,6 +6,7 @@
 mod util;
 
 mod suite {
+    mod catalogue;
     mod external;
     mod faults;
     mod hlog;
