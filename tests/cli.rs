@@ -21,6 +21,7 @@ mod suite {
     mod race_engine;
     mod reports;
     mod roles;
+    mod safety;
     mod schema;
     mod tls;
     mod token_race;
