@@ -24,6 +24,28 @@ fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A whole number in `lo..=hi`, with the range in the message. The flags that take one also
+/// allow negative numbers, so `--ops -5` is this error about `--ops` rather than clap's
+/// "unexpected argument '-5'".
+fn whole(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {lo} to {hi}")),
+    }
+}
+
+fn parse_ops(s: &str) -> Result<u64, String> {
+    whole(s, 1, 1_000_000_000)
+}
+
+fn parse_workers(s: &str) -> Result<u64, String> {
+    whole(s, 1, 100_000)
+}
+
+fn parse_connections(s: &str) -> Result<u64, String> {
+    whole(s, 1, 5_000)
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches("/s");
     match n.parse::<f64>() {
@@ -107,7 +129,7 @@ pub struct NightlyArgs {
     pub suite: Option<PathBuf>,
 
     /// Calls per path of every scenario.
-    #[arg(long, default_value_t = race_plan::DEFAULT_OPS, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(long, default_value_t = race_plan::DEFAULT_OPS, allow_negative_numbers = true, value_parser = parse_ops)]
     pub ops: u64,
 
     /// Smallest slowdown that counts, e.g. 10%.
@@ -226,7 +248,7 @@ pub struct RunArgs {
     pub scenario: String,
 
     /// Calls per path [default: 20000].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000), conflicts_with = "duration")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_ops, conflicts_with = "duration")]
     pub ops: Option<u64>,
 
     /// Run each path for this long instead of a number of calls (e.g. 30s, 2m).
@@ -235,7 +257,7 @@ pub struct RunArgs {
 
     /// Open model: start calls at this fixed rate (per second, e.g. 5000 or 5000/s) whatever
     /// the server does; latency counts from when each call was due. Default: closed model.
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// How read-modify-write paths run: as written (none), in a transaction at an isolation
@@ -276,7 +298,7 @@ pub struct RunArgs {
 
     /// Concurrent in-flight calls; for an index benchmark, the concurrent clients of its
     /// throughput phase [default: 256; index benchmarks: 4].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_workers)]
     pub workers: Option<u64>,
 
     /// Index benchmarks: multiply every table's row count (1 = about 3 million rows).
@@ -295,7 +317,7 @@ pub struct RunArgs {
     pub as_role: AsArg,
 
     /// Database connections in the pool (the workers share them).
-    #[arg(long, default_value_t = race_plan::DEFAULT_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    #[arg(long, default_value_t = race_plan::DEFAULT_CONNECTIONS as u64, allow_negative_numbers = true, value_parser = parse_connections)]
     pub connections: u64,
 
     /// Seed for keys and deltas: the same seed and workers draw the same calls.

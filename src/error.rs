@@ -74,8 +74,8 @@ pub enum Error {
         context: String,
         source: tokio_postgres::Error,
     },
-    /// A report could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    /// A report could not be written (what was half written is removed).
+    #[error("cannot write {}: {source}{}", path.display(), write_fix(source))]
     WriteFile {
         path: PathBuf,
         source: std::io::Error,
@@ -83,6 +83,20 @@ pub enum Error {
     /// SIGINT or SIGTERM arrived; everything was cleaned up.
     #[error("interrupted; the scratch database was cleaned up")]
     Interrupted(Signal),
+}
+
+/// What would let a report be written, by the kind of the write error.
+fn write_fix(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            "; nothing was kept: free space there, or pass --report-dir on a disk with room"
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            "; pass a --report-dir loadtest may write to"
+        }
+        _ => "",
+    }
 }
 
 impl Error {

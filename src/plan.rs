@@ -390,6 +390,7 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
                 )));
             }
             let (all, skipped) = migrate::load_dir(dir)?;
+            migrations_found(dir, &all, &skipped)?;
             let git = crate::pg::provenance::of_dir(dir);
             (dir.display().to_string(), all, skipped, git)
         }
@@ -402,6 +403,35 @@ fn schema(a: &cli::MigrationArgs) -> Result<SchemaPlan> {
         skipped,
         git,
     })
+}
+
+/// Refuses a folder that would silently test the wrong schema: one with no migration at all (a
+/// wrong path), or with a file named like a migration that is not `.sql` (`…_fix.sql.txt`),
+/// which would be skipped. Other files (a README) are only warned about.
+fn migrations_found(
+    dir: &std::path::Path,
+    all: &[migrate::Migration],
+    skipped: &[String],
+) -> Result<()> {
+    let looks_versioned = |name: &str| {
+        let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && name.as_bytes().get(digits) == Some(&b'_')
+    };
+    if let Some(name) = skipped.iter().find(|n| looks_versioned(n)) {
+        return Err(Error::Input(format!(
+            "--migrations {}: {name} is named like a migration but is not a .sql file; rename it \
+                to <version>_<name>.sql or move it out of the folder",
+            dir.display()
+        )));
+    }
+    if all.is_empty() {
+        return Err(Error::Input(format!(
+            "--migrations {}: no <version>_<name>.sql files there; pass the folder that holds \
+                the migrations (e.g. supabase/migrations)",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {

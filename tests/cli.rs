@@ -6,6 +6,7 @@
 mod util;
 
 mod suite {
+    mod catalogue;
     mod external;
     mod faults;
     mod hlog;
@@ -20,6 +21,7 @@ mod suite {
     mod race_engine;
     mod reports;
     mod roles;
+    mod safety;
     mod schema;
     mod tls;
     mod token_race;

@@ -62,7 +62,7 @@ pub enum MigrateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("migration {origin} is not UTF-8 text")]
+    #[error("migration {origin} is not UTF-8 text: save it as UTF-8")]
     NotUtf8 { origin: String },
     #[error(
         "{dir}: migration version {version} appears twice ({first} and {second}); every file \

@@ -87,7 +87,8 @@ impl Target {
         // The first connection also settles sslmode=allow for the rest of the run.
         let client = tls.settle(&config).await.map_err(|e| {
             Error::Environment(format!(
-                "cannot connect to --database-url {redacted_url}: {e}"
+                "cannot connect to --database-url {redacted_url}: {e}{}",
+                connect_fix(&e, config.get_password().is_some())
             ))
         })?;
         let admin = super::Endpoint { config, tls };
@@ -271,6 +272,39 @@ pub async fn with_target<T>(
         }
     }
     result
+}
+
+/// What would let the first connection succeed, by SQLSTATE (a TLS failure carries its own).
+fn connect_fix(e: &super::tls::ConnectError, has_password: bool) -> &'static str {
+    use tokio_postgres::error::SqlState;
+    if e.tls.is_some() {
+        return "";
+    }
+    match e.source.code() {
+        Some(c) if *c == SqlState::INVALID_PASSWORD => {
+            "; check the password in the URL (or PGPASSWORD, ~/.pgpass)"
+        }
+        Some(c) if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            "; check the user in the URL, or the server's pg_hba.conf rule for it"
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => {
+            "; name a database that exists (e.g. postgres): loadtest creates its own next to it"
+        }
+        Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
+            "; the server is out of connections: retry later or raise max_connections"
+        }
+        Some(_) => "",
+        None => {
+            let io = std::error::Error::source(&e.source).is_some_and(|s| s.is::<std::io::Error>());
+            match (io, has_password) {
+                (true, _) => "; is the server running and listening at that host and port?",
+                // Not the network and not the server's word: the driver's own refusal, which
+                // without a password is the server asking for one.
+                (false, false) => "; put the password in the URL, PGPASSWORD or ~/.pgpass",
+                (false, true) => "",
+            }
+        }
+    }
 }
 
 /// A short random id naming the run's database and report.

@@ -83,13 +83,20 @@ pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, cr
             .open(&json_path)
         {
             Ok(mut f) => {
-                write_hlogs(report, dir, &base)?;
-                let json = serde_json::to_string_pretty(report).expect("report serialises");
-                let md = markdown(report);
-                f.write_all(json.as_bytes()).map_err(err(&json_path))?;
-                f.write_all(b"\n").map_err(err(&json_path))?;
-                std::fs::write(&md_path, &md).map_err(err(&md_path))?;
-                std::fs::write(&html_path, html(report)).map_err(err(&html_path))?;
+                let written = (|| {
+                    write_hlogs(report, dir, &base)?;
+                    let json = serde_json::to_string_pretty(report).expect("report serialises");
+                    let md = markdown(report);
+                    f.write_all(json.as_bytes()).map_err(err(&json_path))?;
+                    f.write_all(b"\n").map_err(err(&json_path))?;
+                    std::fs::write(&md_path, &md).map_err(err(&md_path))?;
+                    std::fs::write(&html_path, html(report)).map_err(err(&html_path))
+                })();
+                if let Err(e) = written {
+                    // A full disk must not leave a half report that reads as a result.
+                    remove_set(dir, &base);
+                    return Err(e);
+                }
                 return Ok(Written {
                     json: json_path,
                     markdown: md_path,
@@ -101,6 +108,16 @@ pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, cr
         }
     }
     unreachable!("1.. is endless")
+}
+
+/// Removes every file of the set `<base>.*` (best effort: the write error is what matters).
+fn remove_set(dir: &Path, base: &str) {
+    let prefix = format!("{base}.");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Writes each path's interval log as `<dir>/<base>.<path>.hlog` and names it in the path's

@@ -1,5 +1,5 @@
 //! The race engine: every shipped scenario, the participant-stats race, strategies, mixed
-//! fleets, the open model, and malformed scenario files.
+//! fleets and the open model (malformed scenario files are in the catalogue, `catalogue.rs`).
 
 use crate::util::*;
 
@@ -176,66 +176,6 @@ fn the_open_model_reports_late_starts_when_the_server_is_saturated() {
             .iter()
             .any(|w| w.as_str().unwrap().contains("started late"))
     );
-}
-
-#[test]
-fn malformed_scenario_files_are_one_line_and_exit_2() {
-    let good = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/token-race.toml"),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cases = [
-        (
-            "missing-key",
-            good.replace("table = \"user_subscriptions\"\n", ""),
-            "missing field `table`",
-        ),
-        (
-            "wrong-type",
-            good.replace("rows = 1000", "rows = \"many\""),
-            "wrong-type.toml:7:8: invalid type",
-        ),
-        (
-            "unknown-kind",
-            good.replace("kind = \"rpc\"", "kind = \"stored-procedure\""),
-            "unknown variant `stored-procedure`",
-        ),
-        (
-            "bad-sql",
-            good.replace(
-                "SELECT increment_token_usage($1, $2)",
-                "SELEC increment_token_usage($1, $2)",
-            ),
-            "path 'rpc': the SQL does not prepare",
-        ),
-        (
-            "no-such-function",
-            good.replace("increment_token_usage($1, $2)", "increment_tokens($1, $2)"),
-            "42883",
-        ),
-        (
-            "wrong-arity",
-            good.replace(
-                "increment_token_usage($1, $2)",
-                "increment_token_usage($1, 5)",
-            ),
-            "takes 1 parameters",
-        ),
-    ];
-    for (name, text, needle) in cases {
-        let file = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&file, text).unwrap();
-        let (code, err, r) = race(file.to_str().unwrap(), &["--ops", "10"]);
-        assert_eq!(code, Some(2), "{name}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
-        assert!(err.contains(needle), "{name}: {err}");
-        assert!(
-            err.contains(&format!("{name}.toml")),
-            "{name}: the file is named: {err}"
-        );
-        assert!(r.is_none(), "{name}: no report for a bad scenario");
-    }
 }
 
 /// Issue 5's calibration, with real runs: ten comparisons of the same code at the same settings
