@@ -48,7 +48,10 @@ impl Race<'_> {
                 (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
             };
             for strategy in strategies {
-                self.stop.check(Ok(()))?;
+                // Interrupted: the paths so far make the partial report.
+                if self.stop.token.is_cancelled() {
+                    return Ok(out);
+                }
                 out.push(self.one(spec, strategy).await?);
             }
         }
@@ -87,31 +90,34 @@ impl Race<'_> {
                 deltas,
             )
             .await;
-        let outcome = engine::run(calls, load, live, &self.stop.token).await;
+        let mut outcome = engine::run(calls, load, live, self.stop).await;
         drop(bar);
-        if outcome.interrupted {
-            return Err(self.stop.error());
-        }
-        connection_faults(&label, &outcome)?;
-        let final_values = self.read().await?;
+        self.ended(&label, &outcome)?;
+        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
         let max_delta: Vec<Decimal> = columns
             .iter()
             .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
             .collect();
-        let verdict = oracle::check(&oracle::Observed {
-            columns: columns.len(),
-            keys: self.keys.len(),
-            initial: &initial,
-            final_values: &final_values,
-            acked: &outcome.acked,
-            unknown_pos: &outcome.unknown_pos,
-            unknown_neg: &outcome.unknown_neg,
-            witnesses: &outcome.witnesses,
-            max_delta: &max_delta,
-            // Capped witnesses cannot prove the chain: count a lower bound instead.
-            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. })
-                && outcome.witnesses_dropped == 0,
-        });
+        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
+        let complete = outcome.witnesses_dropped == 0;
+        let history = outcome
+            .witnesses
+            .as_mut()
+            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
+            .map(|h| h as &mut dyn oracle::History);
+        let verdict = oracle::check(
+            &oracle::Observed {
+                columns: columns.len(),
+                keys: self.keys.len(),
+                initial: &initial,
+                final_values: &final_values,
+                acked: &outcome.acked,
+                unknown_pos: &outcome.unknown_pos,
+                unknown_neg: &outcome.unknown_neg,
+                max_delta: &max_delta,
+            },
+            history,
+        );
         let mut report = path_report(
             spec,
             label,
@@ -132,6 +138,25 @@ impl Race<'_> {
             held(spec.expect, short, report.ops_failed, verdict.rows_over)
         };
         Ok(report)
+    }
+
+    /// What ends a run after a path's load: a worker's panic (exit 3), a second signal (no
+    /// report), or calls that failed because of the connection (exit 3). An interrupted load is
+    /// still judged: its abandoned calls are of unknown outcome and widen the bounds.
+    fn ended(&self, label: &str, outcome: &Outcome) -> Result<()> {
+        if let Some(m) = &outcome.panicked {
+            return Err(Error::Environment(format!(
+                "path '{label}': a load worker panicked ({m}); the run was stopped and cleaned \
+                    up (a bug in loadtest: please report it)"
+            )));
+        }
+        if self.stop.at_once() {
+            return Err(self.stop.error());
+        }
+        if !outcome.interrupted {
+            connection_faults(label, outcome)?;
+        }
+        Ok(())
     }
 
     /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
@@ -228,17 +253,14 @@ impl Race<'_> {
                     Deltas::Counting(units),
                 )
                 .await;
-            runs.push(engine::run(calls, load, live.clone(), &self.stop.token));
+            runs.push(engine::run(calls, load, live.clone(), self.stop));
         }
         let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
         drop(bar);
-        if outcomes.iter().any(|o| o.interrupted) {
-            return Err(self.stop.error());
-        }
         for (spec, outcome) in paths.iter().zip(&outcomes) {
-            connection_faults(&format!("{}@mixed", spec.name), outcome)?;
+            self.ended(&format!("{}@mixed", spec.name), outcome)?;
         }
-        let final_values = self.read().await?;
+        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
         let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
         let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
         let attribution = oracle::attribute(&calls, base, &first);
