@@ -198,3 +198,6 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a load worker panicked".into())
 }
+
+#[cfg(test)]
+mod tests;
