@@ -68,7 +68,7 @@ fn twenty_signals_at_random_moments_leave_nothing_behind() {
     let seed: u64 = std::env::var("INTERRUPT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random());
+        .unwrap_or_else(rand::random);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let plan: Vec<(u64, bool)> = (0..20)
         .map(|n| (rng.random_range(0..=1500), n % 5 == 4))
