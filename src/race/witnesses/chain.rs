@@ -13,8 +13,7 @@
 //! would, skips part of the chain at such a collision and counts too many losses: rare at 20,000
 //! calls, hundreds of times at millions.)
 
-use super::Layout;
-use super::sort::delta;
+use super::{Layout, delta};
 use crate::race::oracle::{History, LostPair};
 use rust_decimal::Decimal;
 use std::collections::HashMap;

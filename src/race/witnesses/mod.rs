@@ -56,6 +56,15 @@ pub(crate) fn decimals(bytes: &[u8]) -> Vec<Decimal> {
         .collect()
 }
 
+/// What a record's call added: written − read, per column.
+pub(crate) fn delta(layout: Layout, rec: &[u8]) -> Vec<Decimal> {
+    decimals(layout.written(rec))
+        .into_iter()
+        .zip(decimals(layout.read(rec)))
+        .map(|(w, r)| w - r)
+        .collect()
+}
+
 /// Appends one value in the record encoding.
 fn put(buf: &mut Vec<u8>, d: Decimal) {
     buf.extend_from_slice(&d.normalize().serialize());

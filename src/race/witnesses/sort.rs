@@ -8,7 +8,7 @@
 //! while a chunk is in memory, up to `chain::EXAMPLES` per row.
 
 use super::chain::{EXAMPLES, Row, Sorted};
-use super::{Layout, decimals};
+use super::{Layout, decimals, delta};
 use crate::race::oracle::LostPair;
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
@@ -100,15 +100,6 @@ fn find_examples(chunk: &[u8], layout: Layout, examples: &mut HashMap<u32, Vec<L
             });
         }
     }
-}
-
-/// What a record's call added: written − read, per column.
-pub(super) fn delta(layout: Layout, rec: &[u8]) -> Vec<Decimal> {
-    decimals(layout.written(rec))
-        .into_iter()
-        .zip(decimals(layout.read(rec)))
-        .map(|(w, r)| w - r)
-        .collect()
 }
 
 /// Merges sorted runs into one.
