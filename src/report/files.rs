@@ -119,6 +119,19 @@ fn whole_file(dir: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFi
     Ok(f)
 }
 
+/// Writes `bytes` to `path` whole or not at all: through a temporary file in its folder and a
+/// rename (what every report file goes through).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    persist(dir, bytes, path).map_err(|source| crate::Error::WriteFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
 fn persist(dir: &Path, bytes: &[u8], path: &Path) -> std::io::Result<()> {
     whole_file(dir, bytes)?
