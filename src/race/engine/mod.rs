@@ -90,10 +90,15 @@ pub async fn run<C: Calls>(calls: Arc<C>, load: Load, live: Arc<Live>, stop: &St
         && !total.interrupted
         && total.panicked.is_none()
     {
-        let sorted = tokio::task::spawn_blocking(move || spill.finish()).await;
+        let sorting = tokio::task::spawn_blocking(move || spill.finish());
+        // A second signal does not wait for the sort (the run ends without a report).
+        let sorted = tokio::select! {
+            r = sorting => r.ok().and_then(Result::ok),
+            _ = stop.now.cancelled() => None,
+        };
         match sorted {
-            Ok(Ok(sorted)) => total.witnesses = Some(sorted),
-            _ => total.witnesses_dropped = total.witnesses_dropped.max(1),
+            Some(sorted) => total.witnesses = Some(sorted),
+            None => total.witnesses_dropped = total.witnesses_dropped.max(1),
         }
     }
     total
