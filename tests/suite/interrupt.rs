@@ -10,10 +10,10 @@ use std::time::Duration;
 
 #[test]
 fn sigint_mid_load_writes_a_partial_report_that_accounts_for_every_call() {
-    // Into the first path's load (its connections are open, and it has had time to start).
+    // Into the first path's load, once its counters move.
     let i = signal_run(
         &["run", "token-race", "--ops", "100000000"],
-        Duration::from_millis(3000),
+        Duration::from_millis(300),
         true,
         &[(SIGINT, Duration::ZERO)],
     );
@@ -42,20 +42,41 @@ fn sigint_mid_load_writes_a_partial_report_that_accounts_for_every_call() {
 
 #[test]
 fn a_second_sigint_tears_down_at_once_without_a_report() {
+    // Calls that take 1.5 s each: after the first SIGINT the run would wait its 3 s grace for
+    // them; the second one abandons them at once.
+    let migrations = migrations_with(&[(
+        "29991231000000_slow_rpc.sql",
+        "CREATE OR REPLACE FUNCTION public.increment_token_usage(p_user_id uuid, p_tokens_used integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  PERFORM pg_sleep(1.5);
+  UPDATE public.user_subscriptions SET used_tokens = used_tokens + p_tokens_used
+  WHERE user_id = p_user_id;
+END $$;
+",
+    )]);
+    let dir = migrations.path().to_str().unwrap();
     let i = signal_run(
-        &["run", "token-race", "--ops", "100000000"],
-        Duration::from_millis(500),
+        &[
+            "run",
+            "token-race",
+            "--ops",
+            "100000000",
+            "--migrations",
+            dir,
+        ],
+        Duration::from_millis(100),
         true,
         &[
             (SIGINT, Duration::ZERO),
-            (SIGINT, Duration::from_millis(20)),
+            (SIGINT, Duration::from_millis(100)),
         ],
     );
     let reports = i.assert_clean_with(130);
     assert!(reports.is_empty(), "no report after a second signal");
     assert!(
-        i.stopped_after < Duration::from_secs(5),
-        "{:?}",
+        i.stopped_after < Duration::from_millis(2500),
+        "waited {:?}: the calls in flight were not abandoned",
         i.stopped_after
     );
 }

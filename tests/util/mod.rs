@@ -233,13 +233,38 @@ pub fn servers_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// How many processes `pid` has as children (a server's backends and helpers).
-pub fn children_of(pid: &str) -> usize {
-    let out = Command::new("ps")
-        .args(["--ppid", pid, "-o", "pid="])
-        .output()
+/// Whether a token race's load on the scratch cluster under `scratch` has begun: a counter in
+/// its database has moved.
+pub fn token_race_load_began(scratch: &Path) -> bool {
+    let Some(cluster) = std::fs::read_dir(scratch)
+        .ok()
+        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+    else {
+        return false;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    rt.block_on(async {
+        let mut c = tokio_postgres::Config::new();
+        c.host_path(&cluster)
+            .port(loadtest::pg::cluster::PORT)
+            .user("postgres")
+            .dbname("postgres");
+        let Ok((client, conn)) = c.connect(tokio_postgres::NoTls).await else {
+            return false;
+        };
+        tokio::spawn(conn);
+        client
+            .query_one(
+                "SELECT coalesce(sum(used_tokens), 0) > 0 FROM user_subscriptions",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false)
+    })
 }
 
 /// What a run interrupted by a signal left: its exit code, stderr, how long it took to stop, and
@@ -286,13 +311,8 @@ pub fn signal_run(
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let server = servers_mentioning(scratch.path().to_str().unwrap());
-    let pid = server
-        .first()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string));
-    // The pool opens its connections just before the load: 32 of them mean the load is on.
-    while in_load && Instant::now() < deadline && children_of(pid.as_deref().unwrap_or("0")) < 32 {
-        std::thread::sleep(Duration::from_millis(20));
+    while in_load && Instant::now() < deadline && !token_race_load_began(scratch.path()) {
+        std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(settle);
     assert!(
