@@ -33,6 +33,16 @@ pub enum Signal {
     Terminate,
 }
 
+impl Signal {
+    /// "SIGINT" or "SIGTERM".
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A flag, scenario file or migrations folder is wrong: the user fixes their input.

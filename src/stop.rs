@@ -1,5 +1,7 @@
 //! How a run learns it must stop (SIGINT, SIGTERM): a token passed explicitly, no global state.
 //! Once stopped, every outcome becomes "interrupted", so teardown errors never reach the user.
+//! The first signal lets a run finish its calls in flight (bounded) and write a partial report;
+//! a second one abandons them and skips the report: cleanup only.
 
 use crate::error::{Error, Result, Signal};
 use std::sync::{Arc, OnceLock};
@@ -8,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 /// How a run learns it must stop (SIGINT, SIGTERM), passed explicitly: no global state.
 #[derive(Clone, Default)]
 pub struct Stop {
+    /// The first signal: stop starting work, finish what is in flight, report, clean up.
     pub token: CancellationToken,
+    /// A second signal: abandon what is in flight and clean up at once, no report.
+    pub now: CancellationToken,
     signal: Arc<OnceLock<Signal>>,
 }
 
@@ -24,8 +29,12 @@ impl Stop {
             let mut stream = signal(kind)?;
             let s = stop.clone();
             tokio::spawn(async move {
-                if stream.recv().await.is_some() {
-                    s.trigger(which);
+                while stream.recv().await.is_some() {
+                    if s.token.is_cancelled() {
+                        s.now.cancel();
+                    } else {
+                        s.trigger(which);
+                    }
                 }
             });
         }
@@ -38,9 +47,19 @@ impl Stop {
         self.token.cancel();
     }
 
+    /// The signal that stopped the run (SIGINT when triggered without one).
+    pub fn signal(&self) -> Signal {
+        self.signal.get().copied().unwrap_or(Signal::Interrupt)
+    }
+
     /// The error a stopped run returns.
     pub fn error(&self) -> Error {
-        Error::Interrupted(self.signal.get().copied().unwrap_or(Signal::Interrupt))
+        Error::Interrupted(self.signal())
+    }
+
+    /// Whether a second signal asked to tear down at once.
+    pub fn at_once(&self) -> bool {
+        self.now.is_cancelled()
     }
 
     /// Once stopped, any outcome becomes "interrupted": errors caused by the teardown (a

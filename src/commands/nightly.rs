@@ -171,9 +171,7 @@ fn compare_with_baseline(base: &NightlyReport, new: &NightlyReport, threshold: f
     ok
 }
 
+/// The combined report and the tracker files, whole or not at all.
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::WriteFile {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::report::write_whole(path, text.as_bytes())
 }

@@ -7,15 +7,19 @@ use crate::error::Result;
 use crate::race::plan::RunPlan;
 
 /// `loadtest run`.
+/// Interrupted: the partial report is written and the exit code is the signal's (130/143), also
+/// when the signal came while the report was being written.
 pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
     let (report, stamp) = crate::race::execute(&plan, &stop).await?;
-    publish(report, &plan.report_dir, &stamp)
+    let code = publish(report, &plan.report_dir, &stamp)?;
+    stop.check(Ok(code))
 }
 
 /// `loadtest run` of an index benchmark.
 pub async fn bench(plan: BenchPlan, stop: Stop) -> Result<u8> {
     let (report, stamp) = crate::bench::execute(&plan, &stop).await?;
-    publish(report, &plan.report_dir, &stamp)
+    let code = publish(report, &plan.report_dir, &stamp)?;
+    stop.check(Ok(code))
 }
 
 /// `loadtest run` of a tenant-isolation scenario.

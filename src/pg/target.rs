@@ -260,8 +260,10 @@ pub async fn with_target<T>(
         Ok(()) => body(&target).await,
         Err(e) => Err(e),
     };
-    let result = stop.check(result);
-    let keep = db.keep && !matches!(result, Err(Error::Interrupted(_)));
+    // A body that returns a result although interrupted (a race's partial report) keeps it;
+    // an error after a signal is the signal's doing.
+    let result = result.map_err(|e| stop.or(e));
+    let keep = db.keep && !stop.token.is_cancelled();
     match target.close(keep).await {
         Ok(Some(how)) => say(&how),
         Ok(None) => {}

@@ -2,7 +2,6 @@
 //! should know (warnings), one sentence each, judged on the typed report rows.
 
 use super::calls;
-use super::engine;
 use crate::report::{CounterReport, PathReport, PathStrategy, per_column};
 use crate::scenario::{Expect, Strategy};
 use rust_decimal::Decimal;
@@ -126,11 +125,9 @@ fn warned(p: &PathReport) -> Vec<String> {
     }
     if p.witnesses_dropped > 0 {
         warnings.push(format!(
-            "path '{}': witnesses were kept for the first {} calls only ({} dropped to bound \
-                memory), so its lost updates are a lower bound",
-            p.name,
-            engine::WITNESS_LIMIT,
-            p.witnesses_dropped
+            "path '{}': {} witness(es) could not be written to the temporary file (is the temp \
+                folder full? TMPDIR moves it), so its lost updates are a lower bound",
+            p.name, p.witnesses_dropped
         ));
     }
     if p.late_starts > 0 || p.not_started > 0 {

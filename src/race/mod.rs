@@ -6,7 +6,9 @@
 //! - `table`: the counter table (keys, reset, read) and the scenario's setup;
 //! - `probe`: before the load, whether the query mode works through the connection (a
 //!   transaction-mode pooler loses named prepared statements);
-//! - `oracle`: what each row should hold, exact; `run`: the paths of one run; `judge`: verdicts.
+//! - `oracle`: what each row should hold, exact; `run`: the paths of one run; `judge`: verdicts;
+//! - `witnesses`: read-modify-write witnesses spilled to a temporary file, sorted, and the
+//!   chains of writes the oracle walks in them.
 
 pub mod calls;
 pub mod engine;
@@ -17,6 +19,7 @@ pub mod probe;
 pub mod run;
 pub mod table;
 pub mod values;
+pub mod witnesses;
 
 use crate::Stop;
 use crate::error::{Error, Result};
@@ -132,7 +135,15 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 let injected = race.injected.lock().map(|c| c.clone()).unwrap_or_default();
                 faults_report(env, injected, &paths, opened.load(Ordering::Relaxed), plan)
             });
-            let database = server::database_info(race.db(), target).await?;
+            // Interrupted: a partial report of what ran, unless nothing did or a second
+            // signal asked for cleanup only.
+            let interrupted = stop.token.is_cancelled();
+            if interrupted && (paths.is_empty() || stop.at_once()) {
+                return Err(stop.error());
+            }
+            let database = server::database_info(race.db(), target)
+                .await
+                .map_err(|e| stop.or(e))?;
             drop(race);
             drop(proxy);
             let mut report = assemble(
@@ -145,6 +156,9 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 database,
             );
             report.warnings.splice(0..0, built.warnings);
+            if interrupted {
+                report.interrupted(stop.signal().name());
+            }
             Ok(report)
         },
     )

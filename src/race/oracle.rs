@@ -15,27 +15,24 @@
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
-/// One read-modify-write witness: the key, what the call read and the delta it added, in one
-/// allocation (read values, then deltas).
-#[derive(Debug, Clone)]
-pub struct Witness {
-    pub key: u32,
-    values: Box<[Decimal]>,
-}
+/// A path's read-modify-write history (its witnesses), as the oracle asks about a row that fell
+/// short. Implemented over the witnesses spilled to disk (`race::witnesses`), so the oracle
+/// stays pure and memory does not grow with the run.
+pub trait History {
+    /// Follows the row's history backwards from its final value: the call that wrote the final
+    /// value, the call that wrote what that one read, ... down to the initial value. The calls
+    /// on this chain survived; every other acknowledged call that added something was
+    /// overwritten. Returns how many were, and the sum of their deltas; `None` when no chain
+    /// reaches the initial value (another writer, or a call of unknown outcome, took part).
+    fn lost_by_chain(
+        &mut self,
+        key: u32,
+        initial: &[Decimal],
+        final_values: &[Decimal],
+    ) -> Option<(u64, Vec<Decimal>)>;
 
-impl Witness {
-    pub fn new(key: u32, read: &[Decimal], delta: &[Decimal]) -> Witness {
-        Witness {
-            key,
-            values: read.iter().chain(delta).copied().collect(),
-        }
-    }
-    pub fn read(&self) -> &[Decimal] {
-        &self.values[..self.values.len() / 2]
-    }
-    pub fn delta(&self) -> &[Decimal] {
-        &self.values[self.values.len() / 2..]
-    }
+    /// Up to `most` pairs of acknowledged calls on the row that read the same value.
+    fn same_read_pairs(&mut self, key: u32, most: usize) -> Vec<LostPair>;
 }
 
 /// Per-row sums of the counter columns and call counts, stored flat (one slot per row touched),
@@ -113,11 +110,8 @@ pub struct Observed<'a> {
     pub acked: &'a RowSums,
     pub unknown_pos: &'a RowSums,
     pub unknown_neg: &'a RowSums,
-    /// Read-modify-write witnesses; empty for opaque paths.
-    pub witnesses: &'a [Witness],
     /// The largest delta per column (for the lower bound on lost calls).
     pub max_delta: &'a [Decimal],
-    pub has_witnesses: bool,
 }
 
 /// Totals for one counter column.
@@ -169,7 +163,9 @@ impl Verdict {
     }
 }
 
-pub fn check(o: &Observed) -> Verdict {
+/// Judges every row; `history` (read-modify-write paths whose every witness was kept) makes the
+/// lost-update count exact, without it the count is a lower bound.
+pub fn check(o: &Observed, mut history: Option<&mut dyn History>) -> Verdict {
     let zero = vec![Decimal::ZERO; o.columns];
     let mut columns = vec![
         ColumnVerdict {
@@ -180,12 +176,9 @@ pub fn check(o: &Observed) -> Verdict {
         };
         o.columns
     ];
-    let mut by_key: HashMap<u32, Vec<&Witness>> = HashMap::new();
-    for w in o.witnesses.iter().filter(|_| o.has_witnesses) {
-        by_key.entry(w.key).or_default().push(w);
-    }
-    let (mut rows_short, mut rows_over, mut lost, mut exact) = (0, 0, 0u64, o.has_witnesses);
-    let mut lost_amount = o.has_witnesses.then(|| vec![Decimal::ZERO; o.columns]);
+    let has_witnesses = history.is_some();
+    let (mut rows_short, mut rows_over, mut lost, mut exact) = (0, 0, 0u64, has_witnesses);
+    let mut lost_amount = has_witnesses.then(|| vec![Decimal::ZERO; o.columns]);
     let mut examples = Vec::new();
     for k in 0..o.keys {
         let key = k as u32;
@@ -215,13 +208,15 @@ pub fn check(o: &Observed) -> Verdict {
         if !short {
             continue;
         }
-        let witnesses = by_key.get(&key);
-        if let Some(ws) = witnesses
+        if let Some(h) = history.as_deref_mut()
             && examples.len() < EXAMPLES
         {
-            examples.extend(same_read_pairs(key, ws, EXAMPLES - examples.len()));
+            examples.extend(h.same_read_pairs(key, EXAMPLES - examples.len()));
         }
-        match witnesses.and_then(|ws| lost_by_chain(ws, init, fin)) {
+        let chain = history
+            .as_deref_mut()
+            .and_then(|h| h.lost_by_chain(key, init, fin));
+        match chain {
             Some((n, amount)) => {
                 lost += n;
                 if let Some(total) = lost_amount.as_mut() {
@@ -250,65 +245,6 @@ fn add_into(acc: &mut [Decimal], v: &[Decimal]) {
     for (a, b) in acc.iter_mut().zip(v) {
         *a += *b;
     }
-}
-
-/// Pairs of calls on one row that read the same value and both committed their write.
-fn same_read_pairs(key: u32, ws: &[&Witness], most: usize) -> Vec<LostPair> {
-    let mut first_by_read: HashMap<Vec<Decimal>, &Witness> = HashMap::new();
-    let mut out = Vec::new();
-    for w in ws {
-        match first_by_read.get(&normalise(w.read())) {
-            Some(first) if out.len() < most => out.push(LostPair {
-                key,
-                read: w.read().to_vec(),
-                first_delta: first.delta().to_vec(),
-                second_delta: w.delta().to_vec(),
-            }),
-            Some(_) => break,
-            None => {
-                first_by_read.insert(normalise(w.read()), w);
-            }
-        }
-    }
-    out
-}
-
-/// Follows the row's history backwards from its final value: the call that wrote the final
-/// value, the call that wrote what that one read, ... down to the initial value. The calls on
-/// this chain survived; every other acknowledged, non-zero call was overwritten. Returns how
-/// many were, and the sum of their deltas. `None` when no chain reaches the initial value
-/// (another writer, or a call of unknown outcome, took part).
-fn lost_by_chain(
-    ws: &[&Witness],
-    initial: &[Decimal],
-    final_values: &[Decimal],
-) -> Option<(u64, Vec<Decimal>)> {
-    let effective: Vec<&&Witness> = ws
-        .iter()
-        .filter(|w| w.delta().iter().any(|d| !d.is_zero()))
-        .collect();
-    let mut by_written: HashMap<Vec<Decimal>, Vec<usize>> = HashMap::new();
-    for (i, w) in effective.iter().enumerate() {
-        let written: Vec<Decimal> = w.read().iter().zip(w.delta()).map(|(r, d)| r + d).collect();
-        by_written.entry(normalise(&written)).or_default().push(i);
-    }
-    let target = normalise(initial);
-    let mut current = normalise(final_values);
-    let mut on_chain = vec![false; effective.len()];
-    while current != target {
-        let i = by_written.get_mut(&current)?.pop()?;
-        on_chain[i] = true;
-        current = normalise(effective[i].read());
-    }
-    let mut amount = vec![Decimal::ZERO; initial.len()];
-    let mut lost = 0;
-    for (w, kept) in effective.iter().zip(&on_chain) {
-        if !kept {
-            lost += 1;
-            add_into(&mut amount, w.delta());
-        }
-    }
-    Some((lost, amount))
 }
 
 /// Mixed runs: every call of path *j* adds `unit_j` (powers of a base larger than any path's
@@ -352,11 +288,6 @@ pub struct Attribution {
     pub over: u64,
 }
 
-/// Decimals compare equal across scales (1.50 == 1.5) but hash differently; normalise for maps.
-fn normalise(v: &[Decimal]) -> Vec<Decimal> {
-    v.iter().map(|d| d.normalize()).collect()
-}
-
 /// The fewest calls that could account for the shortfall: each call adds at most `max_delta`.
 fn lower_bound(short_by: &[Decimal], max_delta: &[Decimal]) -> u64 {
     short_by
@@ -374,26 +305,24 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
-    fn w(key: u32, read: i64, delta: i64) -> Witness {
-        Witness::new(key, &[Decimal::from(read)], &[Decimal::from(delta)])
-    }
-
-    fn run(witnesses: &[Witness], final_value: i64, has_witnesses: bool) -> Verdict {
+    /// One row from 0, calls adding `deltas`, judged without witnesses (an opaque path).
+    fn run(deltas: &[i64], final_value: i64) -> Verdict {
         let mut acked = RowSums::new(1);
-        let sum: Decimal = witnesses.iter().map(|w| w.delta()[0]).sum();
-        acked.add(0, &[sum], 1);
-        check(&Observed {
-            columns: 1,
-            keys: 1,
-            initial: &[vec![Decimal::ZERO]],
-            final_values: &[vec![Decimal::from(final_value)]],
-            acked: &acked,
-            unknown_pos: &RowSums::new(1),
-            unknown_neg: &RowSums::new(1),
-            witnesses,
-            max_delta: &[dec!(10)],
-            has_witnesses,
-        })
+        let sum: Decimal = deltas.iter().copied().map(Decimal::from).sum();
+        acked.add(0, &[sum], deltas.len() as u64);
+        check(
+            &Observed {
+                columns: 1,
+                keys: 1,
+                initial: &[vec![Decimal::ZERO]],
+                final_values: &[vec![Decimal::from(final_value)]],
+                acked: &acked,
+                unknown_pos: &RowSums::new(1),
+                unknown_neg: &RowSums::new(1),
+                max_delta: &[dec!(10)],
+            },
+            None,
+        )
     }
 
     #[test]
@@ -412,17 +341,6 @@ mod tests {
     }
 
     #[test]
-    fn witnesses_name_pairs_and_agree_with_the_totals() {
-        let v = run(&[w(0, 0, 3), w(0, 3, 4), w(0, 3, 5)], 8, true);
-        assert_eq!(v.examples.len(), 1);
-        assert_eq!(v.examples[0].read, vec![dec!(3)]);
-        assert_eq!(
-            v.lost_amount_from_witnesses,
-            Some(vec![v.columns[0].missing])
-        );
-    }
-
-    #[test]
     fn row_sums_merge_by_row() {
         let mut a = RowSums::new(2);
         a.add(7, &[dec!(1), dec!(0.5)], 1);
@@ -437,25 +355,8 @@ mod tests {
     }
 
     #[test]
-    fn serial_history_loses_nothing() {
-        let v = run(&[w(0, 0, 3), w(0, 3, 4), w(0, 7, 5)], 12, true);
-        assert!(v.is_exact());
-        assert_eq!(v.lost_updates, 0);
-        assert_eq!(v.columns[0].missing, Decimal::ZERO);
-    }
-
-    #[test]
-    fn two_calls_reading_the_same_value_lose_one() {
-        // both read 3; the second write (3+5) erased the first (3+4)
-        let v = run(&[w(0, 0, 3), w(0, 3, 4), w(0, 3, 5)], 8, true);
-        assert_eq!(v.columns[0].missing, dec!(4));
-        assert_eq!(v.lost_updates, 1);
-        assert!(v.lost_updates_exact);
-    }
-
-    #[test]
     fn without_witnesses_the_count_is_a_lower_bound() {
-        let v = run(&[w(0, 0, 3), w(0, 3, 4), w(0, 3, 5)], 3, false);
+        let v = run(&[3, 4, 5], 3);
         assert_eq!(v.columns[0].missing, dec!(9));
         assert_eq!(v.lost_updates, 1); // ceil(9 / 10)
         assert!(!v.lost_updates_exact);
@@ -463,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_total_above_the_sum_is_an_increment_applied_twice() {
-        let v = run(&[w(0, 0, 3)], 6, false);
+        let v = run(&[3], 6);
         assert_eq!(v.rows_over, 1);
         assert_eq!(v.columns[0].extra, dec!(3));
         assert!(!v.is_exact());
@@ -476,18 +377,19 @@ mod tests {
         let mut up = RowSums::new(1);
         up.add(0, &[dec!(2)], 1);
         for fin in [5, 7] {
-            let v = check(&Observed {
-                columns: 1,
-                keys: 1,
-                initial: &[vec![Decimal::ZERO]],
-                final_values: &[vec![Decimal::from(fin)]],
-                acked: &acked,
-                unknown_pos: &up,
-                unknown_neg: &RowSums::new(1),
-                witnesses: &[],
-                max_delta: &[dec!(2)],
-                has_witnesses: false,
-            });
+            let v = check(
+                &Observed {
+                    columns: 1,
+                    keys: 1,
+                    initial: &[vec![Decimal::ZERO]],
+                    final_values: &[vec![Decimal::from(fin)]],
+                    acked: &acked,
+                    unknown_pos: &up,
+                    unknown_neg: &RowSums::new(1),
+                    max_delta: &[dec!(2)],
+                },
+                None,
+            );
             assert!(v.is_exact(), "final {fin}");
         }
     }
@@ -497,18 +399,19 @@ mod tests {
         let mut acked = RowSums::new(1);
         acked.add(0, &[dec!(5)], 1);
         acked.add(1, &[dec!(5)], 1);
-        let v = check(&Observed {
-            columns: 1,
-            keys: 2,
-            initial: &[vec![Decimal::ZERO], vec![Decimal::ZERO]],
-            final_values: &[vec![dec!(3)], vec![dec!(7)]],
-            acked: &acked,
-            unknown_pos: &RowSums::new(1),
-            unknown_neg: &RowSums::new(1),
-            witnesses: &[],
-            max_delta: &[dec!(5)],
-            has_witnesses: false,
-        });
+        let v = check(
+            &Observed {
+                columns: 1,
+                keys: 2,
+                initial: &[vec![Decimal::ZERO], vec![Decimal::ZERO]],
+                final_values: &[vec![dec!(3)], vec![dec!(7)]],
+                acked: &acked,
+                unknown_pos: &RowSums::new(1),
+                unknown_neg: &RowSums::new(1),
+                max_delta: &[dec!(5)],
+            },
+            None,
+        );
         assert_eq!(v.columns[0].expected, v.columns[0].actual);
         assert_eq!((v.rows_short, v.rows_over), (1, 1));
         assert_eq!(v.columns[0].missing, dec!(2));
@@ -519,18 +422,19 @@ mod tests {
     fn exact_decimals_with_four_places() {
         let mut acked = RowSums::new(1);
         acked.add(0, &[dec!(0.0001) + dec!(0.0002)], 1);
-        let v = check(&Observed {
-            columns: 1,
-            keys: 1,
-            initial: &[vec![Decimal::ZERO]],
-            final_values: &[vec![dec!(0.000300)]],
-            acked: &acked,
-            unknown_pos: &RowSums::new(1),
-            unknown_neg: &RowSums::new(1),
-            witnesses: &[],
-            max_delta: &[dec!(0.0002)],
-            has_witnesses: false,
-        });
+        let v = check(
+            &Observed {
+                columns: 1,
+                keys: 1,
+                initial: &[vec![Decimal::ZERO]],
+                final_values: &[vec![dec!(0.000300)]],
+                acked: &acked,
+                unknown_pos: &RowSums::new(1),
+                unknown_neg: &RowSums::new(1),
+                max_delta: &[dec!(0.0002)],
+            },
+            None,
+        );
         assert!(v.is_exact());
     }
 }

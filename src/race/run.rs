@@ -65,7 +65,10 @@ impl Race<'_> {
                 (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
             };
             for strategy in strategies {
-                self.stop.check(Ok(()))?;
+                // Interrupted: the paths so far make the partial report.
+                if self.stop.token.is_cancelled() {
+                    return Ok(out);
+                }
                 out.push(self.one(spec, strategy, out.len() as i32).await?);
             }
         }
@@ -109,7 +112,7 @@ impl Race<'_> {
         let injector = self
             .faults
             .map(|env| Injector::start(env, n == 0, RESTART_AFTER));
-        let mut outcome = engine::run(calls, load, live, &self.stop.token).await;
+        let mut outcome = engine::run(calls, load, live, self.stop).await;
         if let Some(i) = injector {
             let injected = i.stop().await;
             if injected.get("restart").is_some_and(|n| *n > 0) {
@@ -125,36 +128,36 @@ impl Race<'_> {
             }
         }
         drop(bar);
-        if outcome.interrupted {
-            return Err(self.stop.error());
-        }
-        // Under --faults, connection faults are what was asked for: accounted, not fatal.
-        if self.faults.is_none() {
-            connection_faults(&label, &outcome)?;
-        }
+        self.ended(&label, &outcome)?;
         let resolved = match self.plan.ledger {
             true => Some(self.resolve(n, &mut outcome, spec).await?),
             false => None,
         };
-        let final_values = self.read().await?;
+        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
         let max_delta: Vec<Decimal> = columns
             .iter()
             .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
             .collect();
-        let verdict = oracle::check(&oracle::Observed {
-            columns: columns.len(),
-            keys: self.keys.len(),
-            initial: &initial,
-            final_values: &final_values,
-            acked: &outcome.acked,
-            unknown_pos: &outcome.unknown_pos,
-            unknown_neg: &outcome.unknown_neg,
-            witnesses: &outcome.witnesses,
-            max_delta: &max_delta,
-            // Capped witnesses cannot prove the chain: count a lower bound instead.
-            has_witnesses: matches!(spec.kind, PathKind::ReadModifyWrite { .. })
-                && outcome.witnesses_dropped == 0,
-        });
+        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
+        let complete = outcome.witnesses_dropped == 0;
+        let history = outcome
+            .witnesses
+            .as_mut()
+            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
+            .map(|h| h as &mut dyn oracle::History);
+        let verdict = oracle::check(
+            &oracle::Observed {
+                columns: columns.len(),
+                keys: self.keys.len(),
+                initial: &initial,
+                final_values: &final_values,
+                acked: &outcome.acked,
+                unknown_pos: &outcome.unknown_pos,
+                unknown_neg: &outcome.unknown_neg,
+                max_delta: &max_delta,
+            },
+            history,
+        );
         let mut report = path_report(
             spec,
             label,
@@ -186,7 +189,7 @@ impl Race<'_> {
     }
 
     /// Resolves every indeterminate call of load `n` from the ledger: one that committed joins
-    /// the acknowledged sums (and, for a read-modify-write, the witnesses), one that did not is
+    /// the acknowledged sums (a read-modify-write one makes the witness count a lower bound), one that did not is
     /// dropped; the oracle then checks the rows to the unit.
     async fn resolve(&self, n: i32, outcome: &mut Outcome, spec: &PathSpec) -> Result<Resolved> {
         let ids: Vec<i64> = outcome.unresolved.iter().map(|u| u.id as i64).collect();
@@ -205,10 +208,10 @@ impl Race<'_> {
             if committed.contains(&(u.id as i64)) {
                 resolved.committed += 1;
                 outcome.acked.add(u.key, &u.deltas, 1);
+                // Its read is not in the spilled history: the chains it belongs to can no
+                // longer be walked exactly, so the lost-update count becomes a lower bound.
                 if rmw {
-                    outcome
-                        .witnesses
-                        .push(oracle::Witness::new(u.key, &u.read, &u.deltas));
+                    outcome.witnesses_dropped += 1;
                 }
             } else {
                 resolved.not_committed += 1;
@@ -218,6 +221,26 @@ impl Race<'_> {
         outcome.unknown_pos = oracle::RowSums::new(columns);
         outcome.unknown_neg = oracle::RowSums::new(columns);
         Ok(resolved)
+    }
+
+    /// What ends a run after a path's load: a worker's panic (exit 3), a second signal (no
+    /// report), or calls that failed because of the connection (exit 3). An interrupted load is
+    /// still judged: its abandoned calls are of unknown outcome and widen the bounds.
+    fn ended(&self, label: &str, outcome: &Outcome) -> Result<()> {
+        if let Some(m) = &outcome.panicked {
+            return Err(Error::Environment(format!(
+                "path '{label}': a load worker panicked ({m}); the run was stopped and cleaned \
+                    up (a bug in loadtest: please report it)"
+            )));
+        }
+        if self.stop.at_once() {
+            return Err(self.stop.error());
+        }
+        // Under --faults, connection faults are what was asked for: accounted, not fatal.
+        if !outcome.interrupted && self.faults.is_none() {
+            connection_faults(label, outcome)?;
+        }
+        Ok(())
     }
 
     /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
@@ -314,17 +337,14 @@ impl Race<'_> {
                     Deltas::Counting(units),
                 )
                 .await;
-            runs.push(engine::run(calls, load, live.clone(), &self.stop.token));
+            runs.push(engine::run(calls, load, live.clone(), self.stop));
         }
         let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
         drop(bar);
-        if outcomes.iter().any(|o| o.interrupted) {
-            return Err(self.stop.error());
-        }
         for (spec, outcome) in paths.iter().zip(&outcomes) {
-            connection_faults(&format!("{}@mixed", spec.name), outcome)?;
+            self.ended(&format!("{}@mixed", spec.name), outcome)?;
         }
-        let final_values = self.read().await?;
+        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
         let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
         let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
         let attribution = oracle::attribute(&calls, base, &first);

@@ -61,6 +61,10 @@ pub struct Written {
 /// Writes `<dir>/<scenario>-<UTC timestamp>.json`, `.md`, `.html` and one
 /// `.<path>.hlog` per path with interval histograms (named in the report's `hlog` keys), never
 /// overwriting an earlier report (a second run in the same second gets a `-2` suffix).
+///
+/// Every file is written to a temporary file in `dir` and renamed into place, so a reader (or a
+/// signal, or a full disk) never sees half a file: the JSON first, which claims the name, then
+/// the others. A temporary file is removed on every error.
 pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, crate::Error> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
@@ -74,63 +78,80 @@ pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, cr
             format!("{}-{stamp}-{n}", report.scenario)
         };
         let json_path = dir.join(format!("{base}.json"));
-        let md_path = dir.join(format!("{base}.md"));
-        let html_path = dir.join(format!("{base}.html"));
-        use std::io::Write;
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&json_path)
+        if json_path.exists() {
+            continue;
+        }
+        let hlogs = hlogs(report, &base);
+        let json = serde_json::to_string_pretty(report).expect("report serialises") + "\n";
+        match whole_file(dir, json.as_bytes())
+            .and_then(|f| f.persist_noclobber(&json_path).map_err(|e| e.error))
         {
-            Ok(mut f) => {
-                let written = (|| {
-                    write_hlogs(report, dir, &base)?;
-                    let json = serde_json::to_string_pretty(report).expect("report serialises");
-                    let md = markdown(report);
-                    f.write_all(json.as_bytes()).map_err(err(&json_path))?;
-                    f.write_all(b"\n").map_err(err(&json_path))?;
-                    std::fs::write(&md_path, &md).map_err(err(&md_path))?;
-                    std::fs::write(&html_path, html(report)).map_err(err(&html_path))
-                })();
-                if let Err(e) = written {
-                    // A full disk must not leave a half report that reads as a result.
-                    remove_set(dir, &base);
-                    return Err(e);
-                }
-                return Ok(Written {
-                    json: json_path,
-                    markdown: md_path,
-                    html: html_path,
-                });
-            }
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(err(&json_path)(e)),
         }
+        for (path, text) in hlogs {
+            let path = dir.join(path);
+            persist(dir, &text, &path).map_err(err(&path))?;
+        }
+        let md_path = dir.join(format!("{base}.md"));
+        persist(dir, markdown(report).as_bytes(), &md_path).map_err(err(&md_path))?;
+        let html_path = dir.join(format!("{base}.html"));
+        persist(dir, html(report).as_bytes(), &html_path).map_err(err(&html_path))?;
+        return Ok(Written {
+            json: json_path,
+            markdown: md_path,
+            html: html_path,
+        });
     }
     unreachable!("1.. is endless")
 }
 
-/// Removes every file of the set `<base>.*` (best effort: the write error is what matters).
-fn remove_set(dir: &Path, base: &str) {
-    let prefix = format!("{base}.");
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+/// `bytes` in a new temporary file in `dir`, flushed to the disk.
+fn whole_file(dir: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut f = tempfile::Builder::new()
+        .prefix(".loadtest-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    f.write_all(bytes)?;
+    f.as_file().sync_all()?;
+    Ok(f)
 }
 
-/// Writes each path's interval log as `<dir>/<base>.<path>.hlog` and names it in the path's
-/// `hlog` key (relative to the JSON's folder).
-fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate::Error> {
+/// Writes `bytes` to `path` whole or not at all: through a temporary file in its folder and a
+/// rename (what every report file goes through).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), crate::Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    persist(dir, bytes, path).map_err(|source| crate::Error::WriteFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
+fn persist(dir: &Path, bytes: &[u8], path: &Path) -> std::io::Result<()> {
+    whole_file(dir, bytes)?
+        .persist(path)
+        .map(drop)
+        .map_err(|e| e.error)
+}
+
+/// Each path's interval log, as `(<base>.<path>.hlog, its text)`, named in the path's `hlog`
+/// key (relative to the JSON's folder).
+fn hlogs(report: &mut Report, base: &str) -> Vec<(String, Vec<u8>)> {
     let about = format!(
         "Logged with loadtest {}: scenario {}, run {}; latency of acknowledged calls in \
             microseconds",
         report.tool.version, report.scenario, report.run_id
     );
     let Body::Race(race) = &mut report.body else {
-        return Ok(());
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for p in &mut race.paths {
         let Some(log) = &p.intervals else { continue };
         let safe: String = p
@@ -145,12 +166,11 @@ fn write_hlogs(report: &mut Report, dir: &Path, base: &str) -> Result<(), crate:
             })
             .collect();
         let name = format!("{base}.{safe}.hlog");
-        let path = dir.join(&name);
         let mut text = Vec::new();
-        log.write(&mut text, &format!("{about}, path {}", p.name))
-            .and_then(|()| std::fs::write(&path, &text))
-            .map_err(|source| crate::Error::WriteFile { path, source })?;
-        p.hlog = Some(name);
+        // Writing into a Vec cannot fail.
+        let _ = log.write(&mut text, &format!("{about}, path {}", p.name));
+        p.hlog = Some(name.clone());
+        out.push((name, text));
     }
-    Ok(())
+    out
 }

@@ -17,7 +17,7 @@ mod page;
 mod render;
 pub mod trackers;
 
-pub use files::{load, load_nightly, write};
+pub use files::{load, load_nightly, write, write_whole};
 pub use model::*;
 pub use render::{html, markdown};
 pub use trackers::trackers;

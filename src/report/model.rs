@@ -22,12 +22,15 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The oldest report version this loadtest still reads.
 pub const OLDEST_READABLE: u32 = 1;
 
-/// Whether every expectation of a run held.
+/// Whether every expectation of a run held, or whether a signal stopped it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
+    /// SIGINT or SIGTERM stopped the run: a partial report of the paths that ran, the last one
+    /// cut short (its calls in flight waited for, or booked as of unknown outcome).
+    Interrupted,
 }
 
 impl Verdict {
@@ -58,6 +61,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
+            Verdict::Interrupted => "INTERRUPTED",
         }
     }
 
@@ -66,6 +70,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Interrupted => "interrupted",
         }
     }
 }
@@ -147,6 +152,16 @@ impl Report {
             command_line: run.command_line.to_string(),
             machine: Machine::current(),
         }
+    }
+
+    /// Marks a run a signal stopped: its verdict is `interrupted`, and a warning says what the
+    /// numbers cover.
+    pub fn interrupted(&mut self, signal: &str) {
+        self.verdict = Verdict::Interrupted;
+        self.warnings.push(format!(
+            "interrupted by {signal}: a partial report; the last path's load stopped early, its \
+                calls in flight were waited for or counted as of unknown outcome"
+        ));
     }
 
     /// The race's settings and paths; `None` for an index benchmark.

@@ -1,15 +1,129 @@
-//! Interrupting a race: SIGINT mid-run stops the scratch server and removes its folder, and no
-//! half report is written (the index bench's load is interrupted in `index_bench.rs`).
+//! Interrupting a race: a signal at any moment (migrations, load, oracle, report writing) stops
+//! the scratch server, removes its folder, leaves only whole report files and exits 130/143; a
+//! run stopped during its load writes a partial report that accounts for every call it counted.
+//! (The index bench's load is interrupted in `index_bench.rs`.)
 
 use crate::util::*;
+use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
 #[test]
-fn sigint_mid_run_stops_the_server_and_removes_the_folder() {
-    // Past the migrations, into the load.
-    interrupt(
+fn sigint_mid_load_writes_a_partial_report_that_accounts_for_every_call() {
+    // Into the first path's load, once its counters move.
+    let i = signal_run(
         &["run", "token-race", "--ops", "100000000"],
-        Duration::from_millis(1500),
-    )
-    .assert_clean();
+        Duration::from_millis(300),
+        true,
+        &[(SIGINT, Duration::ZERO)],
+    );
+    let reports = i.assert_clean_with(130);
+    assert!(
+        i.stopped_after < Duration::from_secs(10),
+        "{:?}",
+        i.stopped_after
+    );
+    assert_eq!(reports.len(), 1, "one partial report: {}", i.stderr);
+    let r = &reports[0];
+    assert_eq!(r["verdict"], "interrupted");
+    let rpc = path(r, "rpc");
+    let ok = rpc["ops_ok"].as_u64().unwrap();
+    assert!(ok > 0 && ok < 100_000_000, "{ok}");
+    // Every acknowledged call is in the table, and nothing more: the partial counts are whole.
+    assert_eq!(rpc["lost_updates"], 0, "{rpc}");
+    assert_eq!(rpc["rows_short"], 0, "{rpc}");
+    assert_eq!(rpc["rows_over"], 0, "{rpc}");
+    assert!(
+        r["warnings"].to_string().contains("interrupted by SIGINT"),
+        "{}",
+        r["warnings"]
+    );
+}
+
+#[test]
+fn a_second_sigint_tears_down_at_once_without_a_report() {
+    // Calls that take 1.5 s each: after the first SIGINT the run would wait its 3 s grace for
+    // them; the second one abandons them at once.
+    let migrations = migrations_with(&[(
+        "29991231000000_slow_rpc.sql",
+        "CREATE OR REPLACE FUNCTION public.increment_token_usage(p_user_id uuid, p_tokens_used integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  PERFORM pg_sleep(1.5);
+  UPDATE public.user_subscriptions SET used_tokens = used_tokens + p_tokens_used
+  WHERE user_id = p_user_id;
+END $$;
+",
+    )]);
+    let dir = migrations.path().to_str().unwrap();
+    let i = signal_run(
+        &[
+            "run",
+            "token-race",
+            "--ops",
+            "100000000",
+            "--migrations",
+            dir,
+        ],
+        Duration::from_millis(100),
+        true,
+        &[
+            (SIGINT, Duration::ZERO),
+            (SIGINT, Duration::from_millis(100)),
+        ],
+    );
+    let reports = i.assert_clean_with(130);
+    assert!(reports.is_empty(), "no report after a second signal");
+    assert!(
+        i.stopped_after < Duration::from_millis(2500),
+        "waited {:?}: the calls in flight were not abandoned",
+        i.stopped_after
+    );
+}
+
+#[test]
+fn twenty_signals_at_random_moments_leave_nothing_behind() {
+    // Each run on its own scratch cluster, the signal 0–1.5 s after its server started: during
+    // the migrations, the seeding, either path's load, the oracle or the report writing. Every
+    // fifth is a SIGTERM (exit 143). Four at a time, to keep the test short.
+    let seed: u64 = std::env::var("INTERRUPT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let plan: Vec<(u64, bool)> = (0..20)
+        .map(|n| (rng.random_range(0..=1500), n % 5 == 4))
+        .collect();
+    for batch in plan.chunks(4) {
+        let runs: Vec<_> = batch
+            .iter()
+            .map(|&(delay, term)| {
+                std::thread::spawn(move || {
+                    let signal = if term { SIGTERM } else { SIGINT };
+                    let i = signal_run(
+                        &["run", "token-race", "--ops", "3000", "--quiet"],
+                        Duration::from_millis(delay),
+                        false,
+                        &[(signal, Duration::ZERO)],
+                    );
+                    (delay, term, i)
+                })
+            })
+            .collect();
+        for r in runs {
+            let (delay, term, i) = r.join().unwrap();
+            let code = if term { 143 } else { 130 };
+            let reports =
+                std::panic::catch_unwind(|| i.assert_clean_with(code)).unwrap_or_else(|_| {
+                    panic!("signal {delay} ms after the server started (INTERRUPT_SEED={seed})")
+                });
+            for r in reports {
+                let verdict = r["verdict"].as_str().unwrap().to_string();
+                assert!(
+                    ["interrupted", "pass"].contains(&verdict.as_str()),
+                    "{verdict} (INTERRUPT_SEED={seed})"
+                );
+            }
+        }
+    }
 }

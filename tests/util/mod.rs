@@ -233,8 +233,42 @@ pub fn servers_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// What a run interrupted by SIGINT left: its exit code, stderr, how long it took to stop, and
-/// its scratch and report folders (which must be empty).
+/// Whether a token race's load on the scratch cluster under `scratch` has begun: a counter in
+/// its database has moved.
+pub fn token_race_load_began(scratch: &Path) -> bool {
+    let Some(cluster) = std::fs::read_dir(scratch)
+        .ok()
+        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+    else {
+        return false;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = tokio_postgres::Config::new();
+        c.host_path(&cluster)
+            .port(loadtest::pg::cluster::PORT)
+            .user("postgres")
+            .dbname("postgres");
+        let Ok((client, conn)) = c.connect(tokio_postgres::NoTls).await else {
+            return false;
+        };
+        tokio::spawn(conn);
+        client
+            .query_one(
+                "SELECT coalesce(sum(used_tokens), 0) > 0 FROM user_subscriptions",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false)
+    })
+}
+
+/// What a run interrupted by a signal left: its exit code, stderr, how long it took to stop, and
+/// its scratch and report folders.
 pub struct Interrupted {
     pub code: Option<i32>,
     pub stderr: String,
@@ -246,6 +280,19 @@ pub struct Interrupted {
 /// Starts `loadtest <args> --report-dir <new folder>` on a scratch cluster of its own, waits
 /// until its server runs and then `settle` longer, sends SIGINT and waits for the exit.
 pub fn interrupt(args: &[&str], settle: std::time::Duration) -> Interrupted {
+    use nix::sys::signal::Signal::SIGINT;
+    signal_run(args, settle, false, &[(SIGINT, std::time::Duration::ZERO)])
+}
+
+/// As [`interrupt`], sending each of `signals` after its delay (the first `settle` after the
+/// server started — or, with `in_load`, after the load's connections are open — each next one
+/// that long after the one before).
+pub fn signal_run(
+    args: &[&str],
+    settle: std::time::Duration,
+    in_load: bool,
+    signals: &[(nix::sys::signal::Signal, std::time::Duration)],
+) -> Interrupted {
     use std::time::{Duration, Instant};
     let scratch = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
@@ -262,19 +309,26 @@ pub fn interrupt(args: &[&str], settle: std::time::Duration) -> Interrupted {
     while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
         && Instant::now() < deadline
     {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while in_load && Instant::now() < deadline && !token_race_load_began(scratch.path()) {
+        std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(settle);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "loadtest {args:?} ended before the signal: give it more work"
+    );
     let signalled = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    for &(signal, after) in signals {
+        std::thread::sleep(after);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+    }
+    let mut stderr = String::new();
+    // Read stderr before waiting: a full pipe would block the child.
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let status = child.wait().unwrap();
     let stopped_after = signalled.elapsed();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     Interrupted {
         code: status.code(),
         stderr,
@@ -285,9 +339,15 @@ pub fn interrupt(args: &[&str], settle: std::time::Duration) -> Interrupted {
 }
 
 impl Interrupted {
-    /// Exit 130, and no scratch folder, server or half-written report left behind.
+    /// Exit 130, and no scratch folder or server left behind; any report is whole.
     pub fn assert_clean(&self) {
-        assert_eq!(self.code, Some(130), "{}", self.stderr);
+        self.assert_clean_with(130);
+    }
+
+    /// Exit `code`, no scratch folder or server left behind, and every file in the report
+    /// folder whole: no temporary file, every JSON parses. Returns the JSON reports.
+    pub fn assert_clean_with(&self, code: i32) -> Vec<serde_json::Value> {
+        assert_eq!(self.code, Some(code), "{}", self.stderr);
         assert!(self.stderr.contains("interrupted"), "{}", self.stderr);
         let scratch = self.scratch.path();
         assert_eq!(
@@ -299,11 +359,19 @@ impl Interrupted {
             servers_mentioning(scratch.to_str().unwrap()).is_empty(),
             "server left running"
         );
-        assert_eq!(
-            std::fs::read_dir(self.reports.path()).unwrap().count(),
-            0,
-            "no half report"
-        );
+        let mut reports = Vec::new();
+        for f in std::fs::read_dir(self.reports.path()).unwrap() {
+            let path = f.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            assert!(!name.starts_with('.'), "temporary file left: {name}");
+            if name.ends_with(".json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}"));
+                reports.push(json);
+            }
+        }
+        reports
     }
 }
 

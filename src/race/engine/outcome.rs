@@ -1,8 +1,9 @@
-//! What the workers of one load measured: counts, latencies, errors by class, per-row sums for
-//! the oracle and witnesses; owned by each worker and merged once at the end.
+//! What the workers of one load measured: counts, errors by class, per-row sums for the oracle;
+//! owned by each worker and merged once at the end, plus what `run` adds (latencies, witnesses).
 
 use super::load::Failure;
-use crate::race::oracle::{RowSums, Witness};
+use crate::race::oracle::RowSums;
+use crate::race::witnesses::Sorted;
 use crate::report::hlog::IntervalLog;
 use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
@@ -13,11 +14,6 @@ use std::time::Duration;
 
 /// The highest latency recorded exactly (60 s, in µs); slower calls are clamped to it.
 pub(super) const MAX_LATENCY_US: u64 = 60_000_000;
-
-/// At most this many witnesses are kept per load (about 70 bytes each for one counter column),
-/// so memory stays bounded however long a run is; past it, lost updates are counted as a lower
-/// bound and the report says the witnesses were capped.
-pub const WITNESS_LIMIT: usize = 500_000;
 
 /// Errors of one class (SQLSTATE or loadtest's own), with the first message seen.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +75,7 @@ pub struct Outcome {
     /// The median latency (µs) of the calls acknowledged in each `SAMPLE_EVERY` interval that
     /// had any: the spread `report compare` judges a latency change by.
     pub latency_p50_samples: Vec<f64>,
+    /// The acknowledged calls' latencies, recorded by `run`'s collector (a worker's is empty).
     pub latency_us: Histogram<u64>,
     /// The acknowledged calls' latencies per `hlog::INTERVAL` of completion time (set by
     /// `run`, not by workers). Its total equals `ops_ok` unless workers were abandoned after an
@@ -92,10 +89,15 @@ pub struct Outcome {
     /// split into positive and negative parts per column: they widen the oracle's bounds.
     pub unknown_pos: RowSums,
     pub unknown_neg: RowSums,
-    pub witnesses: Vec<Witness>,
-    /// Calls whose witness was not kept because of `WITNESS_LIMIT`.
+    /// Read-modify-write paths: every acknowledged call's witness, on disk, sorted once the
+    /// load ended (set by `run`; `None` for other paths and interrupted loads).
+    pub witnesses: Option<Sorted>,
+    /// Calls whose witness could not be kept (the spill file failed): when non-zero, lost
+    /// updates are counted as a lower bound.
     pub witnesses_dropped: u64,
     pub interrupted: bool,
+    /// A worker panicked (a bug): the load was stopped, and this is the panic's message.
+    pub panicked: Option<String>,
 }
 
 impl Outcome {
@@ -118,9 +120,10 @@ impl Outcome {
             acked: RowSums::new(columns),
             unknown_pos: RowSums::new(columns),
             unknown_neg: RowSums::new(columns),
-            witnesses: Vec::new(),
+            witnesses: None,
             witnesses_dropped: 0,
             interrupted: false,
+            panicked: None,
         }
     }
 
@@ -132,9 +135,6 @@ impl Outcome {
         self.retries += other.retries;
         self.late_starts += other.late_starts;
         self.not_started += other.not_started;
-        self.latency_us
-            .add(&other.latency_us)
-            .expect("same histogram bounds");
         merge_errors(&mut self.errors, other.errors);
         self.absent.sent += other.absent.sent;
         self.absent.accepted += other.absent.accepted;
@@ -142,7 +142,6 @@ impl Outcome {
         self.acked.merge(&other.acked);
         self.unknown_pos.merge(&other.unknown_pos);
         self.unknown_neg.merge(&other.unknown_neg);
-        self.witnesses.extend(other.witnesses);
         self.witnesses_dropped += other.witnesses_dropped;
         self.interrupted |= other.interrupted;
     }

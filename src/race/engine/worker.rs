@@ -1,9 +1,10 @@
 //! One worker: its schedule (closed or open model), the key and deltas of each call, the call
 //! through its `Caller`, and the bookkeeping of what came back.
 
+use super::load::Failure;
 use super::load::{Caller, Deltas, KeyDist, Load, Pick, Until};
-use super::outcome::{Live, MAX_LATENCY_US, Outcome, Unresolved, WITNESS_LIMIT, record};
-use crate::race::oracle::Witness;
+use super::outcome::{Live, MAX_LATENCY_US, Outcome, Unresolved, record};
+use crate::race::witnesses::Sink;
 use crate::report::hlog;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -64,8 +65,8 @@ pub(super) struct Worker {
     pub(super) started: Instant,
     pub(super) load: Arc<Load>,
     pub(super) live: Arc<Live>,
-    /// Whether to keep a witness per acknowledged call (read-modify-write paths).
-    pub(super) witnesses: bool,
+    /// Where each acknowledged call's witness goes (read-modify-write paths).
+    pub(super) witnesses: Option<Sink>,
     pub(super) hand_in: UnboundedSender<(u64, Vec<u64>)>,
 }
 
@@ -85,9 +86,16 @@ struct Pending {
 }
 
 impl Worker {
-    /// Calls `i = w, w + workers, …` until the load's end, the deadline or cancellation.
-    pub(super) async fn run(self, mut caller: impl Caller, cancel: &CancellationToken) -> Outcome {
-        let load = &*self.load;
+    /// Calls `i = w, w + workers, …` until the load's end, the deadline or `cancel`; a call still
+    /// in flight when `abandon` fires is dropped and booked as of unknown outcome.
+    pub(super) async fn run(
+        mut self,
+        mut caller: impl Caller,
+        cancel: &CancellationToken,
+        abandon: &CancellationToken,
+    ) -> Outcome {
+        let load = self.load.clone();
+        let load = &*load;
         let mut out = Outcome::new(load.columns);
         let mut pending = Pending {
             interval: 0,
@@ -133,9 +141,32 @@ impl Worker {
             i += load.workers as u64;
             let pick = picker.pick(&mut rng);
             load.deltas.draw(&mut rng, &mut deltas);
-            // No per-call wait on the cancellation token (it takes a lock): a worker sees it
-            // between calls, and `run` stops waiting for a call that hangs (see GRACE).
-            let (result, retries) = caller.call(id, pick, &deltas, &mut read_values).await;
+            // `abandon` is this worker's own child token: polled only when the call does not
+            // complete at once, and its lock is not shared with other workers.
+            let (result, retries) = tokio::select! {
+                biased;
+                r = caller.call(id, pick, &deltas, &mut read_values) => r,
+                _ = abandon.cancelled() => {
+                    let e = Failure::Indeterminate(
+                        "abandoned: still in flight when the interrupted load stopped waiting"
+                            .into(),
+                    );
+                    match pick {
+                        Pick::Existing(key) => {
+                            let u = Unresolved {
+                                id,
+                                key,
+                                deltas: deltas.clone(),
+                                read: read_values.clone(),
+                            };
+                            out.failed(u, &e);
+                        }
+                        Pick::Absent(_) => out.absent.count(Some(e)),
+                    }
+                    out.interrupted = true;
+                    break;
+                }
+            };
             let done = Instant::now();
             self.live.done.fetch_add(1, Ordering::Relaxed);
             out.retries += u64::from(retries);
@@ -144,7 +175,7 @@ impl Worker {
                 (Pick::Absent(_), r) => out.absent.count(r.err()),
                 (Pick::Existing(key), Ok(())) => {
                     self.acknowledged(&mut out, key, &deltas, &read_values);
-                    self.latency(&mut pending, done, latency_us, &mut out);
+                    self.latency(&mut pending, done, latency_us);
                 }
                 (Pick::Existing(key), Err(e)) => {
                     self.live.failed.fetch_add(1, Ordering::Relaxed);
@@ -160,6 +191,9 @@ impl Worker {
         }
         if !pending.interval_us.is_empty() {
             let _ = self.hand_in.send((pending.interval, pending.interval_us));
+        }
+        if let Some(sink) = self.witnesses.take() {
+            out.witnesses_dropped += sink.finish();
         }
         out
     }
@@ -192,22 +226,17 @@ impl Worker {
     }
 
     /// Books an acknowledged call: its deltas for the oracle and, when kept, its witness.
-    fn acknowledged(&self, out: &mut Outcome, key: u32, deltas: &[Decimal], read: &[Decimal]) {
+    fn acknowledged(&mut self, out: &mut Outcome, key: u32, deltas: &[Decimal], read: &[Decimal]) {
         out.ops_ok += 1;
         out.acked.add(key, deltas, 1);
-        if self.witnesses {
-            if out.witnesses.len() < WITNESS_LIMIT / self.load.workers.max(1) {
-                out.witnesses.push(Witness::new(key, read, deltas));
-            } else {
-                out.witnesses_dropped += 1;
-            }
+        if let Some(sink) = &mut self.witnesses {
+            sink.push(key, read, deltas);
         }
     }
 
-    /// Records an acknowledged call's latency in the worker's histogram, the interval log (in
-    /// batches) and the live p99 (every `LIVE_EVERY` calls, never waiting for the lock).
-    fn latency(&self, p: &mut Pending, done: Instant, us: u64, out: &mut Outcome) {
-        record(&mut out.latency_us, us);
+    /// Records an acknowledged call's latency in the interval log and the path's histogram (in
+    /// batches, through the collector) and the live p99 (every `LIVE_EVERY` calls, never waiting for the lock).
+    fn latency(&self, p: &mut Pending, done: Instant, us: u64) {
         // Never waits: a call missed while the sampler holds the lock only thins the window.
         if let Ok(mut h) = self.live.window_us.try_lock() {
             record(&mut h, us);

@@ -1,0 +1,110 @@
+//! The engine's own endings, with callers that need no database: a worker's panic stops the
+//! load, and calls still in flight when a run stops waiting are counted once, as unknown.
+
+use super::*;
+use crate::Signal;
+use rust_decimal::Decimal;
+
+/// Worker `bad` panics on its `at`-th call; a call after `hang_after` calls never returns.
+struct Scripted {
+    bad: Option<(usize, u64)>,
+    hang_after: u64,
+}
+
+struct ScriptedCaller {
+    calls: u64,
+    panic_at: Option<u64>,
+    hang_after: u64,
+}
+
+impl Caller for ScriptedCaller {
+    fn call(
+        &mut self,
+        _id: u64,
+        _pick: Pick,
+        _deltas: &[Decimal],
+        _read: &mut Vec<Decimal>,
+    ) -> impl Future<Output = (Result<(), Failure>, u32)> + Send {
+        self.calls += 1;
+        let (n, panic_at, hang_after) = (self.calls, self.panic_at, self.hang_after);
+        async move {
+            tokio::task::yield_now().await;
+            if Some(n) == panic_at {
+                panic!("scripted panic");
+            }
+            if n > hang_after {
+                std::future::pending::<()>().await;
+            }
+            (Ok(()), 0)
+        }
+    }
+}
+
+impl Calls for Scripted {
+    type Caller = ScriptedCaller;
+    fn caller(&self, worker: usize) -> ScriptedCaller {
+        ScriptedCaller {
+            calls: 0,
+            panic_at: self.bad.filter(|(w, _)| *w == worker).map(|(_, at)| at),
+            hang_after: self.hang_after,
+        }
+    }
+    fn has_witnesses(&self) -> bool {
+        false
+    }
+}
+
+fn load(workers: usize, ops: u64) -> Load {
+    Load {
+        until: Until::Ops(ops),
+        rate: None,
+        workers,
+        seed: 1,
+        stream: 0,
+        keys: 10,
+        absent: 0,
+        dist: KeyDist::Uniform,
+        absent_share: 0.0,
+        deltas: Deltas::Counting(vec![Decimal::ONE]),
+        columns: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_s_panic_stops_the_load_and_is_named() {
+    let calls = Arc::new(Scripted {
+        bad: Some((3, 50)),
+        hang_after: u64::MAX,
+    });
+    let stop = Stop::default();
+    let out = run(calls, load(8, 10_000_000), Arc::default(), &stop).await;
+    assert_eq!(out.panicked.as_deref(), Some("scripted panic"));
+    assert!(out.ops_ok < 10_000_000, "the load went on: {}", out.ops_ok);
+    assert!(!stop.token.is_cancelled(), "a panic is not a signal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_at_a_second_signal_are_abandoned_and_counted_once() {
+    let workers = 6;
+    let calls = Arc::new(Scripted {
+        bad: None,
+        hang_after: 9,
+    });
+    let stop = Stop::default();
+    let s = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.trigger(Signal::Interrupt);
+        s.now.cancel();
+    });
+    let started = Instant::now();
+    let out = run(calls, load(workers, 1_000), Arc::default(), &stop).await;
+    assert!(started.elapsed() < GRACE, "waited {:?}", started.elapsed());
+    assert!(out.interrupted);
+    // Every worker made 9 calls, and its 10th hung: booked once, as of unknown outcome.
+    assert_eq!(out.ops_ok, 9 * workers as u64);
+    assert_eq!(out.ops_failed, workers as u64);
+    assert_eq!(out.errors["connection"].count, workers as u64);
+    let unknown: u64 = (0..10).map(|k| out.unknown_pos.calls(k)).sum();
+    assert_eq!(unknown, workers as u64);
+}

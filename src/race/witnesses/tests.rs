@@ -1,0 +1,149 @@
+//! The witnesses on disk against the oracle: chains, examples, the external sort.
+
+use super::*;
+use crate::race::oracle::{self, History, Observed, RowSums, Verdict};
+use rust_decimal_macros::dec;
+
+/// Spills `(key, read, delta)` witnesses of one column and sorts them.
+fn sorted(witnesses: &[(u32, i64, i64)]) -> Sorted {
+    let spill = Spill::new(1);
+    let mut sink = spill.sink();
+    for &(key, read, delta) in witnesses {
+        sink.push(key, &[Decimal::from(read)], &[Decimal::from(delta)]);
+    }
+    assert_eq!(sink.finish(), 0);
+    spill.finish().unwrap()
+}
+
+/// One row from 0 whose calls are `witnesses`, ending at `final_value`, judged with them.
+fn run(witnesses: &[(u32, i64, i64)], final_value: i64) -> Verdict {
+    let mut acked = RowSums::new(1);
+    for &(key, _, delta) in witnesses {
+        acked.add(key, &[Decimal::from(delta)], 1);
+    }
+    let mut history = sorted(witnesses);
+    oracle::check(
+        &Observed {
+            columns: 1,
+            keys: 1,
+            initial: &[vec![Decimal::ZERO]],
+            final_values: &[vec![Decimal::from(final_value)]],
+            acked: &acked,
+            unknown_pos: &RowSums::new(1),
+            unknown_neg: &RowSums::new(1),
+            max_delta: &[dec!(10)],
+        },
+        Some(&mut history),
+    )
+}
+
+#[test]
+fn witnesses_name_pairs_and_agree_with_the_totals() {
+    let v = run(&[(0, 0, 3), (0, 3, 4), (0, 3, 5)], 8);
+    assert_eq!(v.examples.len(), 1);
+    assert_eq!(v.examples[0].read, vec![dec!(3)]);
+    assert_eq!(
+        v.lost_amount_from_witnesses,
+        Some(vec![v.columns[0].missing])
+    );
+}
+
+#[test]
+fn serial_history_loses_nothing() {
+    let v = run(&[(0, 0, 3), (0, 3, 4), (0, 7, 5)], 12);
+    assert!(v.is_exact());
+    assert_eq!(v.lost_updates, 0);
+    assert_eq!(v.columns[0].missing, Decimal::ZERO);
+}
+
+#[test]
+fn two_calls_reading_the_same_value_lose_one() {
+    // both read 3; the second write (3+5) erased the first (3+4)
+    let v = run(&[(0, 0, 3), (0, 3, 4), (0, 3, 5)], 8);
+    assert_eq!(v.columns[0].missing, dec!(4));
+    assert_eq!(v.lost_updates, 1);
+    assert!(v.lost_updates_exact);
+}
+
+#[test]
+fn a_collision_takes_the_writer_that_read_the_latest_value() {
+    // History 0 → 3 → 7 → 10. A lost call read 0 and also wrote 7 (0 + 7): taking it at 7
+    // would skip 3 and count two losses instead of one.
+    let v = run(&[(0, 0, 3), (0, 0, 7), (0, 3, 4), (0, 7, 3)], 10);
+    assert_eq!(v.lost_updates, 1);
+    assert_eq!(v.lost_amount_from_witnesses, Some(vec![dec!(7)]));
+    assert!(v.lost_updates_exact);
+}
+
+#[test]
+fn no_chain_from_the_final_value_is_a_lower_bound() {
+    // -1 was written by no witness: another writer took part.
+    let v = run(&[(0, 0, 3), (0, 3, 4)], -1);
+    assert!(!v.lost_updates_exact);
+    assert_eq!(v.lost_amount_from_witnesses, None);
+}
+
+#[test]
+fn zero_deltas_leave_no_witness() {
+    let s = sorted(&[(0, 5, 0), (1, 5, 2)]);
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
+fn equal_values_of_other_scales_chain() {
+    // 1.50 read, 1.5 written: the same value.
+    let spill = Spill::new(1);
+    let mut sink = spill.sink();
+    sink.push(0, &[dec!(0)], &[dec!(1.50)]);
+    sink.push(0, &[dec!(1.5)], &[dec!(2.25)]);
+    sink.finish();
+    let mut s = spill.finish().unwrap();
+    assert_eq!(
+        s.lost_by_chain(0, &[dec!(0.0)], &[dec!(3.750)]),
+        Some((0, vec![Decimal::ZERO]))
+    );
+}
+
+#[test]
+fn many_runs_merge_and_every_chain_resolves() {
+    // Enough records for many sorted runs and two merge passes (the unit tests' chunks are
+    // small): 8 rows, each a serial history of 1,000 calls plus one lost call every 7th step
+    // (it read the same value as the survivor).
+    let rows = 8u32;
+    let steps = 1_000i64;
+    let mut witnesses = Vec::new();
+    let mut expected_lost = 0;
+    for step in 0..steps {
+        for key in 0..rows {
+            let read = step * 10 + i64::from(key);
+            let delta = 10;
+            witnesses.push((key, read, delta));
+            if step % 7 == 0 {
+                witnesses.push((key, read, 3));
+                expected_lost += 1;
+            }
+        }
+    }
+    let spill = Spill::new(1);
+    let mut sinks: Vec<Sink> = (0..4).map(|_| spill.sink()).collect();
+    for (i, &(key, read, delta)) in witnesses.iter().enumerate() {
+        sinks[i % 4].push(key, &[Decimal::from(read)], &[Decimal::from(delta)]);
+    }
+    for s in sinks {
+        assert_eq!(s.finish(), 0);
+    }
+    assert_eq!(spill.records(), witnesses.len() as u64);
+    let mut s = spill.finish().unwrap();
+    let runs = witnesses.len() * Layout { columns: 1 }.size() / sort::CHUNK_BYTES;
+    assert!(runs > sort::FAN_IN, "{runs} runs");
+    let mut lost = 0;
+    for key in 0..rows {
+        let init = Decimal::from(key);
+        let fin = Decimal::from(steps * 10 + i64::from(key));
+        let (n, amount) = s.lost_by_chain(key, &[init], &[fin]).expect("a chain");
+        assert_eq!(amount, vec![Decimal::from(3 * n)]);
+        lost += n;
+    }
+    assert_eq!(lost, expected_lost);
+    assert_eq!(s.same_read_pairs(0, 3).len(), 3);
+}
