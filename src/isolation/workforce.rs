@@ -154,7 +154,7 @@ async fn run(p: &Prepared, spec: &WorkforceSpec) -> Vec<WorkerResult> {
                         Ok(true) => *c.completed.entry(x).or_default() += 1,
                         Ok(false) => {
                             c.errors
-                                .entry("no-row".into())
+                                .entry("no_row".into())
                                 .or_insert((
                                     0,
                                     "the owner's UPDATE of its own task or execution touched no row"
