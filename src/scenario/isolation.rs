@@ -214,18 +214,17 @@ pub fn parse(origin: &str, text: &str) -> Result<IsolationScenario, ScenarioErro
         Some(w) => {
             let section = w.span();
             let w = w.into_inner();
-            let bounded = |v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, dflt: i64| {
-                match v {
-                    None => Ok(dflt),
-                    Some(n) if (lo..=hi).contains(n.get_ref()) => Ok(*n.get_ref()),
-                    Some(n) => Err(src.err(
-                        n.span(),
-                        format!(
-                            "workforce.{key} must be between {lo} and {hi}, not {}",
-                            n.get_ref()
-                        ),
-                    )),
-                }
+            let bounded = |v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, dflt: i64| match v
+            {
+                None => Ok(dflt),
+                Some(n) if (lo..=hi).contains(n.get_ref()) => Ok(*n.get_ref()),
+                Some(n) => Err(src.err(
+                    n.span(),
+                    format!(
+                        "workforce.{key} must be between {lo} and {hi}, not {}",
+                        n.get_ref()
+                    ),
+                )),
             };
             let spec = WorkforceSpec {
                 executions: bounded(&w.executions, "executions", 1, 100, 2)? as u32,
