@@ -6,6 +6,7 @@
 mod util;
 
 mod suite {
+    mod advisors;
     mod catalogue;
     mod external;
     mod faults;

@@ -138,6 +138,19 @@ pub fn uid_per_row(expr: &str) -> bool {
 }
 
 fn lint_function(f: &Function, out: &mut Vec<Finding>) {
+    // Trigger functions too (splinter's function_search_path_mutable flags them): a trigger
+    // runs with the search_path of whoever fired it.
+    if !f.fixed_search_path {
+        out.push(finding(
+            &f.name,
+            "mutable-search-path",
+            if f.security_definer { "medium" } else { "low" },
+            "no fixed search_path (SET search_path): the caller's search_path decides which \
+             objects its unqualified names mean"
+                .into(),
+        ));
+    }
+    // Nobody calls a trigger function with ids of their choosing.
     if f.returns == "trigger" || f.returns == "event_trigger" {
         return;
     }
@@ -179,16 +192,6 @@ fn lint_function(f: &Function, out: &mut Vec<Finding>) {
                 "anon may EXECUTE this SECURITY DEFINER function: it runs without a login".into(),
             ));
         }
-    }
-    if !f.fixed_search_path {
-        out.push(finding(
-            &f.name,
-            "mutable-search-path",
-            if f.security_definer { "medium" } else { "low" },
-            "no fixed search_path (SET search_path): the caller's search_path decides which \
-             objects its unqualified names mean"
-                .into(),
-        ));
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - `catalog`: what is exposed and who owns which row; `lints`: static findings (pure);
 //! - `attempts`: the cross-tenant attempts; `load`: the concurrent own-row calls;
+//! - `workforce`: colliding task creation and counter increments on the workforce tables,
+//!   concurrently with the rest;
 //! - `judge`: findings × attempts × accepted → verdict (pure).
 
 pub mod attempts;
@@ -15,6 +17,7 @@ pub mod judge;
 pub mod lints;
 pub mod load;
 pub mod plan;
+pub mod workforce;
 
 use crate::Stop;
 use crate::error::{Error, Result};
@@ -36,9 +39,10 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
     let began = Instant::now();
     let progress = Progress::new(plan.quiet);
     let s = &plan.scenario;
+    let workforce_workers = s.workforce.as_ref().map_or(0, |w| w.workers);
     let report = target::with_target(
         &plan.database,
-        s.load.workers + 2,
+        s.load.workers + workforce_workers + 2,
         &run_id,
         stop,
         |l| progress.line(l),
@@ -46,7 +50,12 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
             let client = pg::connect(&target.config())
                 .await
                 .map_err(Error::db("cannot connect to the scratch database"))?;
-            server::check_capacity(&client, s.load.workers + 1, "load.workers").await?;
+            server::check_capacity(
+                &client,
+                s.load.workers + workforce_workers + 1,
+                "load.workers + workforce.workers",
+            )
+            .await?;
             for w in plan.schema.skip_warnings() {
                 progress.line(&w);
             }
@@ -66,19 +75,56 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
             ));
             let pairs = pairs(&attackers);
             let clients = load::connect(&target.config(), &s.load, &s.origin).await?;
+            let wf = match &s.workforce {
+                Some(spec) => Some((
+                    workforce::prepare(&client, &target.config(), spec, &load_users, &s.origin)
+                        .await?,
+                    spec,
+                )),
+                None => None,
+            };
             let done = AtomicBool::new(false);
             let attack = async {
                 let r = attempts::run(&client, &cat, &pairs, stop).await;
                 done.store(true, Ordering::Relaxed);
                 r
             };
-            let (tried, own) = if clients.is_empty() || load_users.is_empty() {
-                done.store(true, Ordering::Relaxed);
-                (attack.await, load::run(&[], &s.load, &[], &done).await)
-            } else {
-                tokio::join!(attack, load::run(&clients, &s.load, &load_users, &done))
+            let own_load = async {
+                if clients.is_empty() || load_users.is_empty() {
+                    done.store(true, Ordering::Relaxed);
+                    load::run(&[], &s.load, &[], &done).await
+                } else {
+                    load::run(&clients, &s.load, &load_users, &done).await
+                }
             };
+            let colliding = async {
+                match &wf {
+                    Some((p, spec)) => Some(workforce::execute(p, spec).await),
+                    None => None,
+                }
+            };
+            let (tried, own, wf_result) = tokio::join!(attack, own_load, colliding);
             let (tried, mut warnings) = tried?;
+            let (wf_report, wf_failures) = match wf_result {
+                Some(r) => {
+                    let (w, f) = r?;
+                    progress.line(&format!(
+                        "workforce: {} task inserts, {} duplicates rejected (23505), {} stored, \
+                         {} duplicates stored; completed_tasks {}/{}, failed_tasks {}/{} \
+                         (actual/expected)",
+                        w.task_inserts,
+                        w.duplicates_rejected,
+                        w.stored,
+                        w.duplicates_stored,
+                        w.completed_tasks.actual,
+                        w.completed_tasks.expected,
+                        w.failed_tasks.actual,
+                        w.failed_tasks.expected
+                    ));
+                    (Some(w), f)
+                }
+                None => (None, Vec::new()),
+            };
             let leaked = tried
                 .iter()
                 .filter(|a| a.outcome == Outcome::Leaked)
@@ -89,8 +135,9 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
                 own.calls_ok,
                 own.calls_failed
             ));
-            let (findings, failures, more) =
+            let (findings, mut failures, more) =
                 judge::judge(&cat, static_findings, &tried, &s.accepted, &own);
+            failures.extend(wf_failures);
             warnings.extend(more);
             if own.calls_ok + own.calls_failed == 0 {
                 warnings.push(
@@ -116,6 +163,7 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
                 findings,
                 attempts: tried,
                 load: own,
+                workforce: wf_report,
             });
             let run = report::Run {
                 scenario: &s.name,

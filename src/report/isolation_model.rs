@@ -15,6 +15,10 @@ pub struct IsolationBody {
     pub attempts: Vec<Attempt>,
     /// The own-row calls that ran concurrently with the attempts.
     pub load: OwnRowLoad,
+    /// Colliding task creation and counter increments on the workforce tables, run
+    /// concurrently too; absent when the scenario has no `[workforce]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workforce: Option<Workforce>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,4 +110,37 @@ pub struct LoadError {
     pub sqlstate: String,
     pub count: u64,
     pub message: String,
+}
+
+/// The workforce concurrency check: many workers, each acting as the execution's owner, create
+/// the same task ids in the same executions at once; the unique `(execution_id, task_id)`
+/// constraint must reject every duplicate (23505) and the executions' `completed_tasks` /
+/// `failed_tasks` must end exactly at what was acknowledged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Workforce {
+    pub workers: usize,
+    pub executions: u32,
+    /// Distinct task ids per execution; every one is created by every worker.
+    pub task_ids: u32,
+    /// INSERTs issued (executions × task ids × workers).
+    pub task_inserts: u64,
+    /// INSERTs refused with 23505 (unique_violation).
+    pub duplicates_rejected: u64,
+    /// Task rows of this check in the database afterwards.
+    pub stored: u64,
+    /// Rows beyond one per (execution, task id): must be 0.
+    pub duplicates_stored: u64,
+    pub completed_tasks: CounterCheck,
+    pub failed_tasks: CounterCheck,
+    /// Calls that failed with anything but 23505 on an INSERT (any fails the run).
+    pub errors: Vec<LoadError>,
+    pub duration_s: f64,
+}
+
+/// One counter summed over the executions: what it started at plus the acknowledged
+/// increments, against what the database holds afterwards.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CounterCheck {
+    pub expected: i64,
+    pub actual: i64,
 }

@@ -2,7 +2,7 @@
 //! open, why, whether an attempt got through, whether it is accepted), then every attempt, then
 //! the own-row load. Renders the model only.
 
-use super::isolation_model::{IsolationBody, Outcome};
+use super::isolation_model::{IsolationBody, Outcome, Workforce};
 use super::model::Report;
 use super::page::{fill, header};
 use serde::Serialize;
@@ -51,10 +51,35 @@ fn summary(i: &IsolationBody) -> String {
     )
 }
 
+/// The workforce concurrency check in one sentence, when it ran.
+fn workforce_line(w: &Workforce) -> String {
+    format!(
+        "Workforce: {} workers created {} task ids in {} executions each, as the owners: {} task \
+         inserts, {} duplicates rejected (23505), {} stored, {} duplicates stored; \
+         completed_tasks {} (expected {}), failed_tasks {} (expected {}); {} other errors; {:.1} s.",
+        w.workers,
+        w.task_ids,
+        w.executions,
+        w.task_inserts,
+        w.duplicates_rejected,
+        w.stored,
+        w.duplicates_stored,
+        w.completed_tasks.actual,
+        w.completed_tasks.expected,
+        w.failed_tasks.actual,
+        w.failed_tasks.expected,
+        w.errors.iter().map(|e| e.count).sum::<u64>(),
+        w.duration_s
+    )
+}
+
 /// The report as Markdown.
 pub fn markdown(r: &Report, i: &IsolationBody) -> String {
     let mut s = header(r);
     let _ = writeln!(s, "{}\n", summary(i));
+    if let Some(w) = &i.workforce {
+        let _ = writeln!(s, "{}\n", workforce_line(w));
+    }
     let _ = writeln!(
         s,
         "## Findings\n\n| object | kind | severity | exploited | accepted | cause |\n\
@@ -104,6 +129,13 @@ pub fn markdown(r: &Report, i: &IsolationBody) -> String {
             e.sqlstate, e.count, e.message
         );
     }
+    for e in i.workforce.iter().flat_map(|w| &w.errors) {
+        let _ = writeln!(
+            s,
+            "\nworkforce error {}: {} × {}",
+            e.sqlstate, e.count, e.message
+        );
+    }
     let _ = writeln!(
         s,
         "\n---\nloadtest {} · run {} at {} · PostgreSQL {} ({}) · migrations {} ({})",
@@ -127,6 +159,8 @@ struct Context<'a> {
     failures: &'a [String],
     warnings: &'a [String],
     summary: String,
+    /// Empty when the check did not run.
+    workforce: String,
     findings: Vec<FindingRow>,
     attempts: Vec<AttemptRow>,
     footer: String,
@@ -163,6 +197,7 @@ pub fn html(r: &Report, i: &IsolationBody) -> String {
         failures: &r.failures,
         warnings: &r.warnings,
         summary: summary(i),
+        workforce: i.workforce.as_ref().map_or(String::new(), workforce_line),
         findings: i
             .findings
             .iter()

@@ -23,7 +23,20 @@ pub struct IsolationScenario {
     /// Seeds the users and their rows; reads `current_setting('loadtest.users')`.
     pub setup_sql: String,
     pub load: LoadSpec,
+    /// Colliding task creation on the workforce tables; `None` without a `[workforce]` table.
+    pub workforce: Option<WorkforceSpec>,
     pub accepted: Vec<Accepted>,
+}
+
+/// The workforce concurrency check: `workers` connections, each acting as the execution's
+/// owner, create the same `task_ids` task ids in the first execution of each of the first
+/// `executions` load users at once, so every id collides `workers` times; each created task is
+/// then completed (or, every fourth, failed) with an increment of the execution's counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkforceSpec {
+    pub executions: u32,
+    pub task_ids: u32,
+    pub workers: usize,
 }
 
 /// The own-row calls run concurrently with the attempts.
@@ -63,6 +76,7 @@ struct Raw {
     isolation: RawIsolation,
     setup: RawSetup,
     load: Option<Spanned<RawLoad>>,
+    workforce: Option<Spanned<RawWorkforce>>,
     #[serde(default)]
     accept: Vec<Spanned<RawAccept>>,
 }
@@ -108,6 +122,14 @@ struct RawLoad {
     calls: Option<u64>,
     workers: Option<Spanned<i64>>,
     statements: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkforce {
+    executions: Option<Spanned<i64>>,
+    task_ids: Option<Spanned<i64>>,
+    workers: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +209,41 @@ pub fn parse(origin: &str, text: &str) -> Result<IsolationScenario, ScenarioErro
             }
         }
     };
+    let workforce = match raw.workforce {
+        None => None,
+        Some(w) => {
+            let section = w.span();
+            let w = w.into_inner();
+            let bounded = |v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, dflt: i64| match v
+            {
+                None => Ok(dflt),
+                Some(n) if (lo..=hi).contains(n.get_ref()) => Ok(*n.get_ref()),
+                Some(n) => Err(src.err(
+                    n.span(),
+                    format!(
+                        "workforce.{key} must be between {lo} and {hi}, not {}",
+                        n.get_ref()
+                    ),
+                )),
+            };
+            let spec = WorkforceSpec {
+                executions: bounded(&w.executions, "executions", 1, 100, 2)? as u32,
+                task_ids: bounded(&w.task_ids, "task_ids", 1, 10_000, 100)? as u32,
+                workers: bounded(&w.workers, "workers", 2, 64, 8)? as usize,
+            };
+            if spec.executions > load_users as u32 {
+                return Err(src.err(
+                    w.executions.as_ref().map_or(section, |n| n.span()),
+                    format!(
+                        "workforce.executions ({}) needs as many load users; isolation.load_users \
+                         is {load_users}",
+                        spec.executions
+                    ),
+                ));
+            }
+            Some(spec)
+        }
+    };
     let mut accepted = Vec::new();
     for a in raw.accept {
         let span = a.span();
@@ -217,6 +274,7 @@ pub fn parse(origin: &str, text: &str) -> Result<IsolationScenario, ScenarioErro
         load_users: load_users as u32,
         setup_sql: raw.setup.sql,
         load,
+        workforce,
         accepted,
     })
 }
@@ -267,5 +325,26 @@ mod tests {
         .unwrap();
         assert!(s.accepted.iter().all(|a| !a.reason.is_empty()));
         assert_eq!(s.load.workers, 16);
+        assert!(s.workforce.is_some());
+    }
+
+    #[test]
+    fn workforce_defaults_and_bounds() {
+        let s = parse("x.toml", &format!("{MIN}[workforce]\n")).unwrap();
+        assert_eq!(
+            s.workforce,
+            Some(WorkforceSpec {
+                executions: 2,
+                task_ids: 100,
+                workers: 8
+            })
+        );
+        assert!(parse("x.toml", MIN).unwrap().workforce.is_none());
+        let e = parse("x.toml", &format!("{MIN}[workforce]\nworkers = 1\n")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.toml:5:11: workforce.workers must be between 2 and 64, not 1"),
+            "{e}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! cross-tenant attempt on the workforce tables; the unchecked SECURITY DEFINER RPCs are
 //! exploited findings, accepted only with a written reason; a policy opened with USING (true)
 //! is a new leak that fails the run; a fixed RPC's finding disappears. And `--as
-//! authenticated` for index benchmarks.
+//! authenticated` for index benchmarks. And the workforce tables under colliding concurrent
+//! task creation: the unique (execution_id, task_id) constraint rejects every duplicate and
+//! the counters end exact; without the constraint, duplicates are stored and the run fails.
 
 use crate::util::*;
 use serde_json::Value;
@@ -14,7 +16,9 @@ const SHIPPED: &str = include_str!("../../scenarios/rls-isolation.toml");
 fn scenario(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let text = SHIPPED
         .replace("calls = 4000", "calls = 300")
-        .replace("workers = 16", "workers = 4");
+        .replace("workers = 16", "workers = 4")
+        .replace("task_ids = 100", "task_ids = 40")
+        .replace("workers = 8", "workers = 6");
     let file = dir.join("rls-isolation.toml");
     std::fs::write(&file, edit(text)).unwrap();
     file
@@ -119,6 +123,60 @@ fn seed_policies_block_every_cross_tenant_attempt_and_the_token_rpc_is_an_accept
         r["load"]
     );
     assert_eq!(r["load"]["calls_failed"], 0);
+    // Concurrency on the workforce tables: 6 workers × 40 task ids × 2 executions, every id
+    // created by every worker; the unique constraint lets exactly one through.
+    let w = &r["workforce"];
+    assert_eq!(w["task_inserts"], 6 * 40 * 2, "{w}");
+    assert_eq!(w["stored"], 40 * 2, "{w}");
+    assert_eq!(w["duplicates_stored"], 0, "{w}");
+    assert_eq!(w["duplicates_rejected"], 5 * 40 * 2, "{w}");
+    assert_eq!(w["errors"].as_array().unwrap().len(), 0, "{w}");
+    for counter in ["completed_tasks", "failed_tasks"] {
+        assert_eq!(w[counter]["expected"], w[counter]["actual"], "{w}");
+    }
+    // Seeded at 0; every fourth task fails: 30 completed and 10 failed per execution.
+    assert_eq!(w["completed_tasks"]["actual"], 60, "{w}");
+    assert_eq!(w["failed_tasks"]["actual"], 20, "{w}");
+}
+
+#[test]
+fn without_the_unique_task_constraint_concurrent_duplicates_are_stored_and_fail() {
+    let m = migrations_with(&[(
+        "29991231000000_drop_task_key.sql",
+        "ALTER TABLE public.workforce_tasks DROP CONSTRAINT workforce_tasks_execution_task_key;",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), |t| t);
+    let (code, err, r) = run_scenario(
+        file.to_str().unwrap(),
+        &["--migrations", m.path().to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = r.unwrap();
+    super::schema::assert_valid("rls-isolation report without the task key", &r);
+    let w = &r["workforce"];
+    assert_eq!(w["duplicates_rejected"], 0, "{w}");
+    assert!(w["duplicates_stored"].as_u64().unwrap() > 0, "{w}");
+    assert_eq!(
+        w["stored"].as_u64().unwrap(),
+        80 + w["duplicates_stored"].as_u64().unwrap(),
+        "{w}"
+    );
+    // The increments stay exact (each is one atomic UPDATE): only the duplicates fail.
+    for counter in ["completed_tasks", "failed_tasks"] {
+        assert_eq!(w[counter]["expected"], w[counter]["actual"], "{w}");
+    }
+    let failures: Vec<&str> = r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("duplicate task(s) stored"),
+        "{failures:?}"
+    );
 }
 
 #[test]
