@@ -101,9 +101,11 @@ async fn calls_in_flight_at_a_second_signal_are_abandoned_and_counted_once() {
     let out = run(calls, load(workers, 1_000), Arc::default(), &stop).await;
     assert!(started.elapsed() < GRACE, "waited {:?}", started.elapsed());
     assert!(out.interrupted);
-    // Every worker made 9 calls, and its 10th hung: booked once, as of unknown outcome.
+    // Every worker made 9 calls, and its 10th hung: booked once, as indeterminate.
     assert_eq!(out.ops_ok, 9 * workers as u64);
-    assert_eq!(out.ops_failed, workers as u64);
+    assert_eq!(out.ops_failed, 0);
+    assert_eq!(out.ops_indeterminate, workers as u64);
+    assert_eq!(out.unresolved.len(), workers);
     assert_eq!(out.errors["connection"].count, workers as u64);
     let unknown: u64 = (0..10).map(|k| out.unknown_pos.calls(k)).sum();
     assert_eq!(unknown, workers as u64);
