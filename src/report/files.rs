@@ -90,14 +90,27 @@ pub fn write(report: &mut Report, dir: &Path, stamp: &str) -> Result<Written, cr
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(err(&json_path)(e)),
         }
-        for (path, text) in hlogs {
-            let path = dir.join(path);
-            persist(dir, &text, &path).map_err(err(&path))?;
-        }
         let md_path = dir.join(format!("{base}.md"));
-        persist(dir, markdown(report).as_bytes(), &md_path).map_err(err(&md_path))?;
         let html_path = dir.join(format!("{base}.html"));
-        persist(dir, html(report).as_bytes(), &html_path).map_err(err(&html_path))?;
+        let mut done = vec![json_path.clone()];
+        let mut rest = || -> Result<(), crate::Error> {
+            for (path, text) in &hlogs {
+                let path = dir.join(path);
+                persist(dir, text, &path).map_err(err(&path))?;
+                done.push(path);
+            }
+            persist(dir, markdown(report).as_bytes(), &md_path).map_err(err(&md_path))?;
+            done.push(md_path.clone());
+            persist(dir, html(report).as_bytes(), &html_path).map_err(err(&html_path))
+        };
+        if let Err(e) = rest() {
+            // A report is its whole set of files or none of them: a full disk must not leave
+            // a JSON that reads as a result beside a missing page.
+            for f in &done {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
         return Ok(Written {
             json: json_path,
             markdown: md_path,

@@ -14,6 +14,9 @@ fn every_shipped_scenario_holds_its_expectations_at_a_small_size() {
     let mut ran = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue; // example migrations (scenarios/*.sql)
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         if ["index-bench", "rls-isolation"]
             .iter()
