@@ -17,6 +17,7 @@ pub mod oracle;
 pub mod plan;
 pub mod probe;
 pub mod run;
+pub mod solo;
 pub mod table;
 pub mod values;
 pub mod witnesses;

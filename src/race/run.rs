@@ -6,6 +6,7 @@ use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
 use super::judge::{injected_failures, retryable_failures};
 use super::oracle;
 use super::plan::{RaceMode, RunPlan};
+use super::solo;
 use super::table::CounterTable;
 use super::values::{KeyValue, ParamTypes};
 use crate::Stop;
@@ -167,6 +168,10 @@ impl Race<'_> {
         );
         report.indeterminate_resolved = resolved;
         self.record_verdict(&mut report, &verdict);
+        if let Some(solo) = self.solo(spec, strategy, n).await {
+            report.solo_latency_us = Some(solo.p50_us);
+            report.solo_latency_samples = solo.samples;
+        }
         let short = u64::from(verdict.rows_short > 0);
         // What an injected fault did to a call is never evidence against the path.
         let excused = match self.faults {
@@ -186,6 +191,36 @@ impl Race<'_> {
                 held(spec.expect, short, failed, verdict.rows_over)
             };
         Ok(report)
+    }
+
+    /// The path's solo latency ([`solo`]), once its load is judged: not under faults (a cut
+    /// connection is not a slow call), with the ledger (its ids would collide), in the open model
+    /// (it times the schedule, not the call) or once interrupted.
+    async fn solo(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Option<solo::Solo> {
+        if self.faults.is_some()
+            || self.plan.ledger
+            || self.plan.rate.is_some()
+            || self.stop.token.is_cancelled()
+        {
+            return None;
+        }
+        let columns = &self.plan.scenario.counters.columns;
+        let deltas: Vec<Decimal> = columns
+            .iter()
+            .map(|c| Decimal::new(c.delta.units().0, c.delta.scale))
+            .collect();
+        let (calls, _) = self
+            .load(
+                spec,
+                strategy,
+                (1, n),
+                1,
+                Until::Ops(solo::CALLS as u64),
+                None,
+                Deltas::Drawn(Vec::new()),
+            )
+            .await;
+        solo::probe(&*calls, self.keys.len() as u32, &deltas, self.plan.seed).await
     }
 
     /// Resolves every indeterminate call of load `n` from the ledger: one that committed joins
@@ -564,6 +599,8 @@ fn path_report(
             .map(|v| v.round())
             .collect(),
         latency_p50_samples: outcome.latency_p50_samples.clone(),
+        solo_latency_us: None,
+        solo_latency_samples: Vec::new(),
         latency_us: LatencyUs::of(&outcome.latency_us),
         latency_percentiles: stats::percentile_curve(&outcome.latency_us),
         hlog: None,

@@ -560,6 +560,16 @@ pub struct PathReport {
     /// (intervals without any left out): the spread `report compare` judges p50 by.
     #[serde(default)]
     pub latency_p50_samples: Vec<f64>,
+    /// The path's solo latency (µs): of 200 calls made one after another on one connection
+    /// once the load is over, nobody else queued, the fastest of each 20; their median. What one
+    /// call costs, which the loaded p50 (mostly waiting) shows only in part. Null under faults,
+    /// `--ledger`, the open model, in a mixed run and for older reports.
+    #[serde(default)]
+    pub solo_latency_us: Option<u64>,
+    /// The fastest call of each batch of 20: the spread `report compare` judges
+    /// `solo_latency_us` by.
+    #[serde(default)]
+    pub solo_latency_samples: Vec<f64>,
     /// Per acknowledged call, from issue to acknowledgement, including the wait for a pooled
     /// connection (what the application would see).
     pub latency_us: LatencyUs,

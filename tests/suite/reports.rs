@@ -244,6 +244,14 @@ END $$;
         "the metric is named: {se}"
     );
     assert!(
+        se.contains("rpc solo p50 µs regression"),
+        "one call alone is slower too: {se}"
+    );
+    assert!(
+        so.contains("| fallback solo p50 µs |") && !se.contains("fallback solo p50 µs regression"),
+        "the unchanged path's own cost is compared and not flagged: {so}\n{se}"
+    );
+    assert!(
         se.contains("the schema changed: 29991231000000_slow_rpc.sql added"),
         "the change is named: {se}"
     );

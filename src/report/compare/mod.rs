@@ -159,6 +159,9 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
         }
         rows.push(throughput(&bs, &ns, threshold));
         rows.push(median_latency(&bs, &ns, threshold));
+        if let Some(row) = solo_latency(&bs, &ns, threshold) {
+            rows.push(row);
+        }
         let p99 = |p: &PathReport| p.latency_us.p99 as f64;
         let (x, y) = (mean(&bs, p99), mean(&ns, p99));
         rows.push(Row {
@@ -262,10 +265,28 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
         mean(bs, |p| p.throughput_ops_s),
         mean(ns, |p| p.throughput_ops_s),
     );
-    // Without samples (older reports), only the point: the threshold alone decides.
+    let metric = format!("{} throughput ops/s", bs[0].name);
     let point = if mb > 0.0 { mn / mb } else { 1.0 };
-    let [lo, hi] =
-        ratio_interval(mb, mn, bs, ns, |p| &p.throughput_samples).unwrap_or([point, point]);
+    let sampled = bs
+        .iter()
+        .chain(ns)
+        .any(|p| !p.throughput_samples.is_empty());
+    let [lo, hi] = match ratio_interval(mb, mn, bs, ns, |p| &p.throughput_samples) {
+        Some(ci) => ci,
+        // Without samples (older reports), only the point: the threshold alone decides.
+        None if !sampled => [point, point],
+        // Sampled, but a side has fewer than 3 (paths shorter than 0.75 s): no spread to judge
+        // by, and a point alone raised alarms between runs of the same code.
+        None => {
+            return Row {
+                metric,
+                base: format!("{mb:.0}"),
+                new: format!("{mn:.0}"),
+                change_pct: pct(mb, mn),
+                verdict: Verdict::NotJudged,
+            };
+        }
+    };
     let verdict = if hi < 1.0 - threshold {
         Verdict::Regression
     } else if lo > 1.0 + threshold {
@@ -273,13 +294,7 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
     } else {
         Verdict::NoChange
     };
-    judged_row(
-        format!("{} throughput ops/s", bs[0].name),
-        mb,
-        mn,
-        [lo, hi],
-        verdict,
-    )
+    judged_row(metric, mb, mn, [lo, hi], verdict)
 }
 
 /// How much wider than throughput's the p50 threshold is (25% at the default 10%): with many
@@ -317,6 +332,47 @@ fn median_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row
     };
     judged_row(metric, mb, mn, [lo, hi], verdict)
 }
+
+/// The solo latency (one call at a time, after the load), judged like p50 from its batch
+/// samples at [`SOLO_FACTOR`] × the threshold: with nobody queued a call that got slower shows
+/// at its full size, not diluted by the queue. No row when either side lacks it
+/// (older reports, mixed runs, faults); not judged with fewer than
+/// [`stats::Bootstrap::MIN_SAMPLES`] batches a side.
+fn solo_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Option<Row> {
+    let has = |ps: &[&PathReport]| ps.iter().all(|p| p.solo_latency_us.is_some());
+    if !has(bs) || !has(ns) {
+        return None;
+    }
+    let solo = |p: &PathReport| p.solo_latency_us.unwrap_or(0) as f64;
+    let (mb, mn) = (mean(bs, solo), mean(ns, solo));
+    let metric = format!("{} solo p50 µs", bs[0].name);
+    let Some([lo, hi]) = ratio_interval(mb, mn, bs, ns, |p| &p.solo_latency_samples) else {
+        return Some(Row {
+            metric,
+            base: format!("{mb:.0}"),
+            new: format!("{mn:.0}"),
+            change_pct: pct(mb, mn),
+            verdict: Verdict::NotJudged,
+        });
+    };
+    let threshold = threshold * SOLO_FACTOR;
+    // Symmetric in ratio: at 100%, twice as slow is a regression and half as slow an improvement.
+    let verdict = if lo > 1.0 + threshold {
+        Verdict::Regression
+    } else if hi < 1.0 / (1.0 + threshold) {
+        Verdict::Improvement
+    } else {
+        Verdict::NoChange
+    };
+    Some(judged_row(metric, mb, mn, [lo, hi], verdict))
+}
+
+/// How much wider than throughput's the solo-latency threshold is (100% at the default 10%: a
+/// call whose own cost at least doubled). Even the fastest of 20 calls moves with how busy the
+/// machine is: the same code measured up to 1.39× apart (95% CI 1.14–1.50) between nights on
+/// a 2-core machine running other builds, while `pg_sleep(0.002)` in the RPC measured 31–33×
+/// (CI 28–37) — the factor keeps the noise out and misses nothing of that size.
+const SOLO_FACTOR: f64 = 10.0;
 
 /// The 95% interval of new/base for a metric whose point values are `mb` and `mn`, from the
 /// runs' per-interval samples ([`stats::mean_ratio`]), centred on the point ratio; `None`
@@ -477,6 +533,63 @@ mod tests {
         assert_eq!(fast[1].verdict, Verdict::Improvement, "{fast:?}");
         let noisy = p50_scaled(&r, 1.15, &[500.0, 1000.0, 1600.0, 900.0]);
         assert_eq!(compare(&base, &noisy, 0.10)[1].verdict, Verdict::NoChange);
+    }
+
+    /// Each path with a solo latency of `us` and these batch samples, scaled by `f`.
+    fn solo(r: &Report, f: f64, samples: &[f64]) -> Report {
+        let mut x = r.clone();
+        for p in &mut x.race_mut().unwrap().paths {
+            p.solo_latency_us = Some((100.0 * f) as u64);
+            p.solo_latency_samples = samples.iter().map(|v| v * f).collect();
+        }
+        x
+    }
+
+    #[test]
+    fn solo_latency_is_judged_at_ten_times_the_threshold() {
+        let r = report();
+        let s = [90.0, 100.0, 110.0, 100.0, 95.0, 105.0];
+        let row = |base: &Report, new: &Report| {
+            let rows = compare(base, new, 0.10);
+            let x = rows.iter().find(|x| x.metric == "rpc solo p50 µs").cloned();
+            x.map(|x| x.verdict)
+        };
+        let base = solo(&r, 1.0, &s);
+        // A 2 ms sleep in a 0.1 ms call: far beyond the threshold.
+        assert_eq!(row(&base, &solo(&r, 20.0, &s)), Some(Verdict::Regression));
+        // 1.5× is inside the machine's night-to-night noise of this number: not flagged at 10%…
+        assert_eq!(row(&base, &solo(&r, 1.5, &s)), Some(Verdict::NoChange));
+        // …while 2.5× is, and a call that got 2.5× cheaper is an improvement.
+        assert_eq!(row(&base, &solo(&r, 2.5, &s)), Some(Verdict::Regression));
+        assert_eq!(row(&base, &solo(&r, 0.4, &s)), Some(Verdict::Improvement));
+        // Too few batches: shown, not judged; missing on a side (older report): no row.
+        let few = solo(&r, 20.0, &[100.0, 100.0]);
+        assert_eq!(
+            row(&solo(&r, 1.0, &[100.0, 100.0]), &few),
+            Some(Verdict::NotJudged)
+        );
+        assert_eq!(row(&r, &solo(&r, 20.0, &s)), None);
+    }
+
+    #[test]
+    fn throughput_from_too_few_samples_is_not_judged_on_its_point() {
+        let r = report();
+        let mut base = r.clone();
+        let mut slow = r.clone();
+        for (b, n) in base
+            .race_mut()
+            .unwrap()
+            .paths
+            .iter_mut()
+            .zip(&mut slow.race_mut().unwrap().paths)
+        {
+            b.throughput_samples = vec![1000.0];
+            n.throughput_samples = vec![500.0];
+            n.throughput_ops_s = b.throughput_ops_s / 2.0;
+        }
+        let rows = compare(&base, &slow, 0.10);
+        assert_eq!(rows[0].metric, "rpc throughput ops/s");
+        assert_eq!(rows[0].verdict, Verdict::NotJudged, "{rows:?}");
     }
 
     #[test]
