@@ -298,9 +298,16 @@ async fn warm_up(
         for p in &plan.scenario.paths {
             let t = types.get(&p.name).cloned().unwrap_or_default();
             for &strategy in strategies {
-                calls::Prepared::on(c, &p.kind, strategy, plan.query_mode, &t)
-                    .await
-                    .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
+                calls::Prepared::on(
+                    c,
+                    &p.kind,
+                    strategy,
+                    plan.query_mode,
+                    &t,
+                    &Default::default(),
+                )
+                .await
+                .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
             }
         }
     }
@@ -331,6 +338,7 @@ fn assemble(
         settings: settings(plan),
         paths,
         faults,
+        rollout: None,
     });
     let findings = report::Findings {
         database,

@@ -58,7 +58,15 @@ pub async fn check_path(
                 read: Vec::new(),
             }
         }
-        PathKind::ReadModifyWrite { read, write } => {
+        PathKind::ReadModifyWrite { read, write }
+        | PathKind::RpcWithFallback { read, write, .. } => {
+            if let PathKind::RpcWithFallback { sql, .. } = &path.kind {
+                // The RPC may not exist yet (that is the point of a rollout): checked only when
+                // it does; its calls are sent with the write's parameter types.
+                if let Ok(stmt) = client.prepare(sql).await {
+                    check_params(&stmt, "sql")?;
+                }
+            }
             let r = prepare(read.clone()).await?;
             if r.params().len() != 1 {
                 return Err(bad(format!(

@@ -15,6 +15,7 @@ mod markdown;
 pub mod model;
 mod page;
 mod render;
+pub mod rollout_model;
 pub mod trackers;
 
 pub use files::{load, load_nightly, write, write_whole};

@@ -185,6 +185,14 @@ pub enum PathKind {
     /// A read (`$1` = key, returning the counter columns in order) then a write (`$1` = key,
     /// `$2…` = the read values plus the deltas), two statements, no lock.
     ReadModifyWrite { read: String, write: String },
+    /// The app's real client code: call the RPC (`sql`); when the server answers 42883 (the
+    /// function does not exist yet) run the read-modify-write (`read`, `write`) instead. One
+    /// writer as far as the oracle is concerned; which way each call went is counted.
+    RpcWithFallback {
+        sql: String,
+        read: String,
+        write: String,
+    },
 }
 
 impl PathKind {
@@ -192,6 +200,7 @@ impl PathKind {
         match self {
             PathKind::Rpc { .. } => "rpc",
             PathKind::ReadModifyWrite { .. } => "read-modify-write",
+            PathKind::RpcWithFallback { .. } => "rpc-with-fallback",
         }
     }
 }
