@@ -573,10 +573,19 @@ impl PgCalls {
     /// statements prepared once on each; transactions (or a pool that cannot give them) check
     /// a connection out per call.
     pub async fn new(pool: &deadpool_postgres::Pool, p: PathCalls) -> PgCalls {
-        let via = match shared_connections(pool, &p).await {
-            Some(conns) => Via::Shared(conns),
-            None => Via::Pool(pool.clone()),
-        };
+        match shared_connections(pool, &p).await {
+            Some(conns) => PgCalls::via(Via::Shared(conns), p),
+            None => PgCalls::pooled(pool, p),
+        }
+    }
+
+    /// Calls that check a connection out of the pool for every call (a rollout: each call then
+    /// waits on a lock on its own backend, as the app's would).
+    pub fn pooled(pool: &deadpool_postgres::Pool, p: PathCalls) -> PgCalls {
+        PgCalls::via(Via::Pool(pool.clone()), p)
+    }
+
+    fn via(via: Via, p: PathCalls) -> PgCalls {
         PgCalls {
             via,
             kind: p.kind,

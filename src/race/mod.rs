@@ -220,7 +220,7 @@ async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded>
 
 /// The load's pool; `opened` counts every connection it opens (the first `size`, then the
 /// replacements of broken ones).
-fn pool(
+pub(crate) fn pool(
     endpoint: &pg::Endpoint,
     size: usize,
     opened: Arc<AtomicU64>,

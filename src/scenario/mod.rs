@@ -8,10 +8,12 @@ pub mod bench;
 mod generators;
 pub mod isolation;
 mod parse;
+pub mod rollout;
 
 pub use bench::BenchScenario;
 pub use isolation::IsolationScenario;
 pub use parse::{ScenarioError, parse};
+pub use rollout::RolloutScenario;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,7 @@ pub enum Loaded {
     Race(Scenario),
     IndexBench(BenchScenario),
     Isolation(IsolationScenario),
+    Rollout(RolloutScenario),
 }
 
 /// Parses a scenario file of either kind, told apart by its top-level `kind` key.
@@ -40,13 +43,14 @@ pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
         Some(k) if k.get_ref() == "rls-isolation" => {
             isolation::parse(origin, text).map(Loaded::Isolation)
         }
+        Some(k) if k.get_ref() == "rollout" => rollout::parse(origin, text).map(Loaded::Rollout),
         Some(k) if k.get_ref() != "race" => Err(ScenarioError::at(
             origin,
             text,
             k.span().start,
             format!(
-                "kind = \"{}\": expected \"race\" (the default), \"index-bench\" or \
-                 \"rls-isolation\"",
+                "kind = \"{}\": expected \"race\" (the default), \"index-bench\", \
+                 \"rls-isolation\" or \"rollout\"",
                 k.get_ref()
             ),
         )),
@@ -60,6 +64,7 @@ impl Loaded {
             Loaded::Race(s) => &s.description,
             Loaded::IndexBench(b) => &b.description,
             Loaded::Isolation(i) => &i.description,
+            Loaded::Rollout(r) => &r.description,
         }
     }
 }
