@@ -16,6 +16,7 @@ pub mod model;
 mod page;
 mod render;
 pub mod rollout_model;
+mod rollout_view;
 pub mod trackers;
 
 pub use files::{load, load_nightly, write, write_whole};
