@@ -330,7 +330,17 @@ async fn prepare<'a>(
     let mut paths = Vec::new();
     for (t, s) in plan.traffic.iter().enumerate() {
         for spec in &s.paths {
-            let types = table::check_path(client, s, spec).await?;
+            let types = table::check_path(client, s, spec).await.map_err(|e| {
+                match (&spec.kind, e) {
+                    // Before the rollout the RPC may not exist: a plain `rpc` path cannot run.
+                    (scenario::PathKind::Rpc { .. }, Error::Input(m)) => Error::Input(format!(
+                        "{m}; before the rollout the function may not exist yet: give the path \
+                            kind = \"rpc-with-fallback\" with the read and write the app falls \
+                            back to"
+                    )),
+                    (_, e) => e,
+                }
+            })?;
             paths.push(PathLoad {
                 traffic: t,
                 spec,
