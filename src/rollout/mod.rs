@@ -10,8 +10,10 @@
 //! must be none). The writers run through both.
 //!
 //! - `plan`: flags ⊕ scenario → what to run; `sampler`: what each statement cost;
-//!   `writers`: the insert load; `judge`: write stalls and post-switch losses (pure).
+//!   `writers`: the insert load; `judge`: write stalls and post-switch losses (pure);
+//!   `checks`: counters at each checkpoint, the oracle per load, the merged path report.
 
+mod checks;
 pub mod judge;
 pub mod plan;
 pub mod sampler;
@@ -23,16 +25,16 @@ use crate::faults;
 use crate::pg::{self, migrate, schema, server, target};
 use crate::progress::Progress;
 use crate::race::calls::{PathCalls, PgCalls, Ways};
-use crate::race::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
+use crate::race::engine::{self, Deltas, KeyDist, Live, Load, Until};
 use crate::race::oracle;
 use crate::race::run::{held, path_report, record_verdict, record_ways};
 use crate::race::table::{self, CounterTable};
 use crate::race::values::{KeyValue, ParamTypes};
 use crate::report::rollout_model::{PhaseLosses, RolloutReport};
-use crate::report::{self, Body, RaceBody, Report, Settings};
+use crate::report::{self, Body, RaceBody, Report};
 use crate::scenario::{self, Expect, PathSpec, Scenario, Strategy};
+use checks::{merge, read_all, settings, verdict};
 use plan::RolloutPlan;
-use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -420,97 +422,4 @@ fn load(
         columns: s.counters.columns.len(),
     };
     (Arc::new(calls), load)
-}
-
-/// Every traffic's counters, in key order.
-async fn read_all(
-    client: &tokio_postgres::Client,
-    rows: &[Rows<'_>],
-) -> Result<Vec<Vec<Vec<Decimal>>>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let n = r.scenario.counters.columns.len();
-        let mut by_key = r.table.read(client, n).await?;
-        let values = r
-            .keys
-            .iter()
-            .map(|k| {
-                by_key.remove(k).ok_or_else(|| {
-                    Error::Environment(
-                        "a counter row disappeared during the rollout (did a migration delete it?)"
-                            .into(),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(values);
-    }
-    Ok(out)
-}
-
-/// The oracle on one load of a path, between two reads of its rows.
-fn verdict(r: &Rows, from: &[Vec<Decimal>], to: &[Vec<Decimal>], o: &Outcome) -> oracle::Verdict {
-    let columns = &r.scenario.counters.columns;
-    let max_delta: Vec<Decimal> = columns
-        .iter()
-        .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
-        .collect();
-    oracle::check(
-        &oracle::Observed {
-            columns: columns.len(),
-            keys: r.keys.len(),
-            initial: from,
-            final_values: to,
-            acked: &o.acked,
-            unknown_pos: &o.unknown_pos,
-            unknown_neg: &o.unknown_neg,
-            max_delta: &max_delta,
-        },
-        None,
-    )
-}
-
-/// The two loads of a path as one: counts added, samples one after the other.
-fn merge(mut a: Outcome, b: Outcome) -> Outcome {
-    let _ = a.latency_us.add(&b.latency_us);
-    a.throughput_samples.extend(&b.throughput_samples);
-    a.latency_p50_samples.extend(&b.latency_p50_samples);
-    a.elapsed += b.elapsed;
-    a.intervals = None;
-    let panicked = b.panicked.clone();
-    a.merge(b);
-    // The first load was ended on purpose: not an interruption.
-    a.interrupted = false;
-    a.panicked = a.panicked.or(panicked);
-    a
-}
-
-fn settings(plan: &RolloutPlan, elapsed: Duration) -> Settings {
-    let first = plan.traffic.first();
-    Settings {
-        ops: None,
-        duration_s: Some((elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
-        workers: plan.workers,
-        connections: plan.connections(),
-        seed: plan.seed,
-        rows: plan.data.setup.rows,
-        key_choice: match first.map(|s| s.keys.choice) {
-            Some(scenario::KeyChoice::Hot { .. }) => report::KeyChoice::Hot,
-            Some(scenario::KeyChoice::Zipf { .. }) => report::KeyChoice::Zipf,
-            _ => report::KeyChoice::Uniform,
-        },
-        key_parameter: first.and_then(|s| s.keys.choice.parameter()),
-        absent_share: 0.0,
-        load_model: report::LoadModel::Closed,
-        rate: None,
-        mode: report::Mode::Mixed,
-        strategy: Strategy::None,
-        retry: 0,
-        query_mode: match plan.query_mode {
-            crate::race::plan::QueryMode::Prepared => report::QueryMode::Prepared,
-            crate::race::plan::QueryMode::Extended => report::QueryMode::Extended,
-            crate::race::plan::QueryMode::Simple => report::QueryMode::Simple,
-        },
-        ledger: false,
-    }
 }
