@@ -324,6 +324,16 @@ pub struct RunArgs {
     #[arg(long, default_value_t = race_plan::DEFAULT_SEED)]
     pub seed: u64,
 
+    /// Roll out under live load: migrate up to the migration before VERSION, start the load,
+    /// apply VERSION and every later migration while it runs, and report what each statement
+    /// cost the load (race and rollout scenarios; a rollout scenario names its default).
+    #[arg(long, value_name = "VERSION")]
+    pub rollout: Option<String>,
+
+    /// With --rollout: keep the load going this long after the last migration [default: 5s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub settle: Option<std::time::Duration>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 

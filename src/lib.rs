@@ -14,6 +14,7 @@ pub mod plan;
 pub mod progress;
 pub mod race;
 pub mod report;
+pub mod rollout;
 pub mod scenario;
 pub mod stats;
 pub mod stop;
@@ -34,6 +35,7 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::Run(p) => commands::run::run(*p, stop).await,
         plan::Plan::Bench(p) => commands::run::bench(*p, stop).await,
         plan::Plan::Isolation(p) => commands::run::isolation(*p, stop).await,
+        plan::Plan::Rollout(p) => commands::run::rollout(*p, stop).await,
         plan::Plan::Report(c) => commands::report::report(c),
         plan::Plan::Nightly(p) => commands::nightly::nightly(p, stop).await,
     }

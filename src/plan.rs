@@ -10,6 +10,7 @@ pub use crate::pg::schema::SchemaPlan;
 pub use crate::pg::target::DatabasePlan;
 use crate::race::engine::Until;
 use crate::race::plan::{self as race_plan, QueryMode, RaceMode, RunPlan};
+use crate::rollout::plan::{RolloutPlan, Source as RolloutSource};
 use crate::scenario::{self, BenchScenario, Loaded, Scenario, Strategy};
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub enum Plan {
     Run(Box<RunPlan>),
     Bench(Box<BenchPlan>),
     Isolation(Box<IsolationPlan>),
+    Rollout(Box<RolloutPlan>),
     Migrate(MigratePlan),
     List,
     /// Report commands read files only.
@@ -115,7 +117,33 @@ impl Plan {
             cli::Command::Run(a) => {
                 writable(&a.output.report_dir)?;
                 let (origin, text) = scenario::locate(&a.scenario)?;
-                match scenario::load(&origin, &text)? {
+                let loaded = scenario::load(&origin, &text)?;
+                if a.rollout.is_none() && a.settle.is_some() {
+                    return Err(Error::Input(
+                        "--settle applies with --rollout VERSION (or a rollout scenario): add \
+                            --rollout or drop --settle"
+                            .into(),
+                    ));
+                }
+                match loaded {
+                    Loaded::Race(s) if a.rollout.is_some() => {
+                        Plan::Rollout(Box::new(rollout(a, RolloutSource::Race(s), command_line)?))
+                    }
+                    Loaded::Rollout(r) => Plan::Rollout(Box::new(rollout(
+                        a,
+                        RolloutSource::Rollout(r),
+                        command_line,
+                    )?)),
+                    _ if a.rollout.is_some() => {
+                        return Err(Error::Input(format!(
+                            "--rollout applies to race and rollout scenarios; {origin} is {}: \
+                                run a race scenario (e.g. token-race) or `loadtest run rollout`",
+                            match loaded {
+                                Loaded::IndexBench(_) => "an index benchmark",
+                                _ => "a tenant-isolation scenario",
+                            }
+                        )));
+                    }
                     Loaded::Race(scenario) => Plan::Run(Box::new(race(a, scenario, command_line)?)),
                     Loaded::IndexBench(b) => Plan::Bench(Box::new(bench(a, b, command_line)?)),
                     Loaded::Isolation(i) => {
@@ -125,6 +153,51 @@ impl Plan {
             }
         })
     }
+}
+
+/// A rollout under live load: the flags a rollout cannot honour are refused by name.
+fn rollout(a: cli::RunArgs, source: RolloutSource, command_line: String) -> Result<RolloutPlan> {
+    for (given, flag) in [
+        (a.ops.is_some(), "--ops"),
+        (a.duration.is_some(), "--duration"),
+        (a.rate.is_some(), "--rate"),
+        (a.matrix, "--matrix"),
+        (a.mixed, "--mixed"),
+        (a.faults.is_some(), "--faults"),
+        (a.ledger, "--ledger"),
+        (a.retry > 0, "--retry"),
+        (a.strategy != cli::StrategyArg::None, "--strategy"),
+        (a.scale.is_some(), "--scale"),
+        (a.aa, "--aa"),
+        (a.as_role != cli::AsArg::Owner, "--as"),
+        (a.migrations.until.is_some(), "--until"),
+    ] {
+        if given {
+            return Err(Error::Input(format!(
+                "{flag} does not apply to a rollout (--rollout or a rollout scenario): the load \
+                    runs until the migrations are applied and --settle has passed; drop {flag}"
+            )));
+        }
+    }
+    crate::rollout::plan::resolve(
+        source,
+        schema(&a.migrations)?,
+        crate::rollout::plan::Flags {
+            version: a.rollout,
+            settle: a.settle,
+            workers: a.workers.map(|w| w as usize),
+            query_mode: match a.query_mode {
+                cli::QueryModeArg::Prepared => QueryMode::Prepared,
+                cli::QueryModeArg::Extended => QueryMode::Extended,
+                cli::QueryModeArg::Simple => QueryMode::Simple,
+            },
+            seed: a.seed,
+            report_dir: a.output.report_dir,
+            quiet: a.output.quiet,
+            database: database(&a.database),
+            command_line,
+        },
+    )
 }
 
 /// Creates the report folder and proves it writable before anything starts: a run must not
@@ -478,6 +551,8 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             }
             // Nightly tracks performance; tenant isolation is a correctness check of its own.
             Loaded::Isolation(_) => continue,
+            // A rollout measures one migration under load, not a performance baseline.
+            Loaded::Rollout(_) => continue,
         };
         runs.push(RunPlan {
             faults: Default::default(),

@@ -22,6 +22,7 @@ mod suite {
     mod race_engine;
     mod reports;
     mod roles;
+    mod rollout;
     mod safety;
     mod schema;
     mod tls;

@@ -22,6 +22,14 @@ pub async fn bench(plan: BenchPlan, stop: Stop) -> Result<u8> {
     stop.check(Ok(code))
 }
 
+/// `loadtest run --rollout` (or a rollout scenario): exit 1 when a statement stalled writes
+/// past `max_write_stall`, or the RPC lost increments after the switch.
+pub async fn rollout(plan: crate::rollout::plan::RolloutPlan, stop: Stop) -> Result<u8> {
+    let (report, stamp) = crate::rollout::execute(&plan, &stop).await?;
+    let code = publish(report, &plan.report_dir, &stamp)?;
+    stop.check(Ok(code))
+}
+
 /// `loadtest run` of a tenant-isolation scenario.
 pub async fn isolation(plan: crate::isolation::plan::IsolationPlan, stop: Stop) -> Result<u8> {
     let (report, stamp) = crate::isolation::execute(&plan, &stop).await?;

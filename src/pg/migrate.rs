@@ -3,7 +3,9 @@
 //! of what was applied (version, name, checksum, applied_at, duration).
 //!
 //! A file that manages its own transaction (its own BEGIN/COMMIT) runs as written instead of
-//! inside ours. Files are split into statements first so a failure is named by file and line even
+//! inside ours. A file that builds or drops an index `CONCURRENTLY` cannot run in a transaction
+//! at all: its statements run one by one in autocommit, and a failure midway leaves the ones
+//! before it applied (the error says so, and names the line to resume from). Files are split into statements first so a failure is named by file and line even
 //! when PostgreSQL gives no position.
 
 use super::split::{self, Statement};
@@ -104,6 +106,19 @@ pub enum MigrateError {
         /// `; detail: ...; hint: ...` when the server gave them.
         extra: String,
     },
+    #[error(
+        "migration {origin} failed at line {line}: {sqlstate} {message}{extra}; it runs outside a \
+            transaction (CONCURRENTLY), so the statements before line {line} stay applied: drop \
+            any INVALID index the failed build left (DROP INDEX CONCURRENTLY), fix the file and \
+            run it again (IF NOT EXISTS skips what is already there)"
+    )]
+    FailedOutsideTransaction {
+        origin: String,
+        line: usize,
+        sqlstate: String,
+        message: String,
+        extra: String,
+    },
     #[error("migration {origin}: lost the database connection: {reason}")]
     Connection { origin: String, reason: String },
     #[error("cannot keep the migration record: {0}")]
@@ -114,7 +129,8 @@ impl MigrateError {
     /// Whether the user fixes this in their files (exit 2) rather than in the environment (3).
     pub fn is_input_error(&self) -> bool {
         match self {
-            MigrateError::Failed { sqlstate, .. } => {
+            MigrateError::Failed { sqlstate, .. }
+            | MigrateError::FailedOutsideTransaction { sqlstate, .. } => {
                 // connection, resources, operator intervention, system errors: not the file's fault
                 !["08", "53", "57", "58", "XX"]
                     .iter()
@@ -259,12 +275,57 @@ pub fn fingerprint(migrations: &[Migration]) -> String {
     hex::encode(h.finalize())
 }
 
+/// Someone watching a migration's statements as they run: the rollout's lock sampler.
+pub trait Watcher: Send + Sync {
+    /// A file starts: whether it runs outside a transaction.
+    fn file(&self, m: &Migration, outside_transaction: bool);
+    /// A statement is sent.
+    fn started(&self, m: &Migration, s: &Statement);
+    /// The statement returned; `locks` are the table locks this session holds now
+    /// (relation, mode), read on the same connection.
+    fn ended(&self, locks: Vec<(String, String)>);
+    /// The file is done (committed, or failed).
+    fn file_done(&self);
+}
+
+/// The table locks the migration's own session holds on the schema's tables (in a
+/// transaction, every lock taken so far is still held: the difference after a statement is
+/// what that statement took). Not the system catalogs, not loadtest's own record table, not
+/// the index a statement is building (its lock blocks nobody).
+pub const OWN_LOCKS: &str = "SELECT c.relname::text, l.mode FROM pg_locks l \
+    JOIN pg_class c ON c.oid = l.relation \
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+    AND c.relkind IN ('r', 'p', 'm') \
+    AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+    AND c.relnamespace::regnamespace::text <> 'loadtest'";
+
+/// Whether a file must run outside a transaction: it builds, drops or reindexes CONCURRENTLY.
+pub fn needs_autocommit(statements: &[Statement]) -> bool {
+    statements.iter().any(|s| {
+        let words = split::first_words(&s.text, 4);
+        matches!(
+            words.first().map(String::as_str),
+            Some("CREATE" | "DROP" | "REINDEX")
+        ) && words.iter().any(|w| w == "CONCURRENTLY")
+    })
+}
+
 /// Applies `migrations` in order, skipping those already recorded with the same checksum.
 /// `each` is called after every file (for one line of output per file).
 pub async fn apply(
     client: &Client,
     migrations: &[Migration],
+    each: impl FnMut(&Applied),
+) -> Result<Vec<Applied>, MigrateError> {
+    apply_watched(client, migrations, each, None).await
+}
+
+/// [`apply`], telling `watcher` about every file and statement as it runs.
+pub async fn apply_watched(
+    client: &Client,
+    migrations: &[Migration],
     mut each: impl FnMut(&Applied),
+    watcher: Option<&dyn Watcher>,
 ) -> Result<Vec<Applied>, MigrateError> {
     client
         .batch_execute(RECORD_DDL)
@@ -299,7 +360,7 @@ pub async fn apply(
                     now: m.checksum[..12].to_string(),
                 });
             }
-            None => apply_one(client, m).await?,
+            None => apply_one(client, m, watcher).await?,
         };
         each(&applied);
         done.push(applied);
@@ -307,23 +368,75 @@ pub async fn apply(
     Ok(done)
 }
 
-async fn apply_one(client: &Client, m: &Migration) -> Result<Applied, MigrateError> {
+async fn apply_one(
+    client: &Client,
+    m: &Migration,
+    watcher: Option<&dyn Watcher>,
+) -> Result<Applied, MigrateError> {
     let statements = split::split(&m.sql);
-    let manages_own = statements.iter().any(|s| {
-        matches!(
-            s.first_word().as_str(),
-            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
-        )
-    });
+    let autocommit = needs_autocommit(&statements);
+    let manages_own = autocommit
+        || statements.iter().any(|s| {
+            matches!(
+                s.first_word().as_str(),
+                "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
+            )
+        });
+    if let Some(w) = watcher {
+        w.file(m, autocommit);
+    }
+    let result = run_file(client, m, &statements, manages_own, autocommit, watcher).await;
+    if let Some(w) = watcher {
+        w.file_done();
+    }
+    result
+}
+
+async fn run_file(
+    client: &Client,
+    m: &Migration,
+    statements: &[Statement],
+    manages_own: bool,
+    autocommit: bool,
+    watcher: Option<&dyn Watcher>,
+) -> Result<Applied, MigrateError> {
     let began = Instant::now();
     if !manages_own {
         exec(client, m, "BEGIN", 1).await?;
     }
-    for s in &statements {
+    for s in statements {
+        if let Some(w) = watcher {
+            w.started(m, s);
+        }
         if let Err(e) = run_statement(client, m, s).await {
             // Undo whatever transaction is open: ours, or the file's own.
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(e);
+            if let Some(w) = watcher {
+                w.ended(Vec::new());
+            }
+            return Err(match e {
+                MigrateError::Failed {
+                    origin,
+                    line,
+                    sqlstate,
+                    message,
+                    extra,
+                } if autocommit => MigrateError::FailedOutsideTransaction {
+                    origin,
+                    line,
+                    sqlstate,
+                    message,
+                    extra,
+                },
+                e => e,
+            });
+        }
+        if let Some(w) = watcher {
+            let locks = match client.query(OWN_LOCKS, &[]).await {
+                Ok(rows) => rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+                Err(_) => Vec::new(),
+            };
+            w.ended(locks);
         }
     }
     let duration = began.elapsed();

@@ -95,11 +95,40 @@ pub const NAMED_STATEMENTS_LOST: &str = "named prepared statements do not surviv
 /// runs under.
 pub enum Prepared {
     Rpc(Stmt),
+    /// The app's code: the RPC, and the read-modify-write it falls back to on 42883. The RPC is
+    /// never a named statement: it cannot be prepared while the function is missing, and each
+    /// call must see the function the moment a migration creates it.
+    RpcWithFallback {
+        rpc: Stmt,
+        read: Stmt,
+        write: Stmt,
+        ways: Arc<Ways>,
+    },
     ReadModifyWrite {
         read: Stmt,
         write: Stmt,
         strategy: Strategy,
     },
+}
+
+/// Which way the calls of a `rpc-with-fallback` path went, counted as they end.
+#[derive(Debug, Default)]
+pub struct Ways {
+    pub via_rpc: std::sync::atomic::AtomicU64,
+    pub via_fallback: std::sync::atomic::AtomicU64,
+}
+
+impl Ways {
+    /// (calls via the RPC, calls via the fallback) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.via_rpc.load(Relaxed), self.via_fallback.load(Relaxed))
+    }
+}
+
+/// SQLSTATE 42883: the function does not exist (yet).
+fn is_undefined_function(f: &Failure) -> bool {
+    matches!(f, Failure::Refused { class, .. } if class == SqlState::UNDEFINED_FUNCTION.code())
 }
 
 /// One statement as the query mode sends it.
@@ -262,8 +291,21 @@ impl Prepared {
         strategy: Strategy,
         mode: QueryMode,
         types: &ParamTypes,
+        ways: &Arc<Ways>,
     ) -> Result<Prepared, tokio_postgres::Error> {
         Ok(match kind {
+            PathKind::RpcWithFallback { sql, read, write } => {
+                let rpc_mode = match mode {
+                    QueryMode::Simple => QueryMode::Simple,
+                    QueryMode::Prepared | QueryMode::Extended => QueryMode::Extended,
+                };
+                Prepared::RpcWithFallback {
+                    rpc: Stmt::on(client, sql, &types.call, rpc_mode).await?,
+                    read: Stmt::on(client, read, &types.read, mode).await?,
+                    write: Stmt::on(client, write, &types.call, mode).await?,
+                    ways: ways.clone(),
+                }
+            }
             PathKind::Rpc { sql } => Prepared::Rpc(Stmt::on(client, sql, &types.call, mode).await?),
             PathKind::ReadModifyWrite { read, write } => Prepared::ReadModifyWrite {
                 read: match strategy {
@@ -319,11 +361,15 @@ impl Prepared {
     ) -> Result<(), Failure> {
         let begin = match self {
             Prepared::ReadModifyWrite { strategy, .. } => strategy.begin().unwrap_or("BEGIN"),
-            Prepared::Rpc(_) => "BEGIN",
+            Prepared::Rpc(_) | Prepared::RpcWithFallback { .. } => "BEGIN",
         };
         client.batch_execute(begin).await.map_err(failure)?;
         let work = match self {
             Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
+            Prepared::RpcWithFallback { .. } => {
+                self.with_fallback(client, key, deltas, read_values, true)
+                    .await
+            }
             Prepared::ReadModifyWrite { read, write, .. } => {
                 read_then_write(client, read, write, key, deltas, read_values).await
             }
@@ -355,6 +401,10 @@ impl Prepared {
     ) -> Result<(), Failure> {
         match self {
             Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
+            Prepared::RpcWithFallback { .. } => {
+                self.with_fallback(client, key, deltas, read_values, false)
+                    .await
+            }
             Prepared::ReadModifyWrite {
                 read,
                 write,
@@ -374,6 +424,52 @@ impl Prepared {
                     let _ = client.batch_execute("ROLLBACK").await;
                 }
                 result
+            }
+        }
+    }
+}
+
+impl Prepared {
+    /// The app's call: the RPC; on 42883 the read-modify-write instead. Inside a transaction
+    /// (`--ledger`) the RPC runs under a savepoint, so its refusal does not abort the fallback.
+    async fn with_fallback(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        deltas: &[Num],
+        read_values: &mut Vec<Decimal>,
+        in_transaction: bool,
+    ) -> Result<(), Failure> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Prepared::RpcWithFallback {
+            rpc,
+            read,
+            write,
+            ways,
+        } = self
+        else {
+            return Ok(());
+        };
+        if in_transaction {
+            client
+                .batch_execute("SAVEPOINT loadtest_rpc")
+                .await
+                .map_err(failure)?;
+        }
+        match rpc.execute(client, key, deltas).await {
+            Err(f) if is_undefined_function(&f) => {
+                if in_transaction {
+                    client
+                        .batch_execute("ROLLBACK TO SAVEPOINT loadtest_rpc")
+                        .await
+                        .map_err(failure)?;
+                }
+                ways.via_fallback.fetch_add(1, Relaxed);
+                read_then_write(client, read, write, key, deltas, read_values).await
+            }
+            r => {
+                ways.via_rpc.fetch_add(1, Relaxed);
+                r.map(drop)
             }
         }
     }
@@ -430,6 +526,7 @@ pub struct PgCalls {
     absent: Arc<Vec<KeyValue>>,
     columns: usize,
     ledger: Option<i32>,
+    ways: Arc<Ways>,
 }
 
 /// A connection with the load's statements prepared on it, shared by several workers.
@@ -466,6 +563,8 @@ pub struct PathCalls {
     /// Faults are injected: every call checks a connection out of the pool, so one that a
     /// fault broke is replaced instead of failing every call that shares it.
     pub faults: bool,
+    /// Where a `rpc-with-fallback` path counts which way its calls went.
+    pub ways: Arc<Ways>,
 }
 
 impl PgCalls {
@@ -474,10 +573,19 @@ impl PgCalls {
     /// statements prepared once on each; transactions (or a pool that cannot give them) check
     /// a connection out per call.
     pub async fn new(pool: &deadpool_postgres::Pool, p: PathCalls) -> PgCalls {
-        let via = match shared_connections(pool, &p).await {
-            Some(conns) => Via::Shared(conns),
-            None => Via::Pool(pool.clone()),
-        };
+        match shared_connections(pool, &p).await {
+            Some(conns) => PgCalls::via(Via::Shared(conns), p),
+            None => PgCalls::pooled(pool, p),
+        }
+    }
+
+    /// Calls that check a connection out of the pool for every call (a rollout: each call then
+    /// waits on a lock on its own backend, as the app's would).
+    pub fn pooled(pool: &deadpool_postgres::Pool, p: PathCalls) -> PgCalls {
+        PgCalls::via(Via::Pool(pool.clone()), p)
+    }
+
+    fn via(via: Via, p: PathCalls) -> PgCalls {
         PgCalls {
             via,
             kind: p.kind,
@@ -489,6 +597,7 @@ impl PgCalls {
             absent: p.absent,
             columns: p.columns,
             ledger: p.ledger,
+            ways: p.ways,
         }
     }
 }
@@ -503,7 +612,7 @@ async fn shared_connections(
     let mut conns = Vec::with_capacity(p.connections);
     for _ in 0..p.connections.min(p.workers) {
         let client = pool.get().await.ok()?;
-        let prepared = Prepared::on(&client, &p.kind, p.strategy, p.mode, &p.types)
+        let prepared = Prepared::on(&client, &p.kind, p.strategy, p.mode, &p.types, &p.ways)
             .await
             .ok()?;
         conns.push(Arc::new(SharedConn { client, prepared }));
@@ -529,6 +638,7 @@ impl engine::Calls for PgCalls {
             absent: self.absent.clone(),
             nums: vec![Num(Decimal::ZERO); self.columns],
             ledger: self.ledger,
+            ways: self.ways.clone(),
         }
     }
 
@@ -555,6 +665,7 @@ pub struct PgCaller {
     absent: Arc<Vec<KeyValue>>,
     nums: Vec<Num>,
     ledger: Option<i32>,
+    ways: Arc<Ways>,
 }
 
 impl Caller for PgCaller {
@@ -596,29 +707,37 @@ impl Caller for PgCaller {
                 return (Err(f), 0);
             }
         };
-        let prepared =
-            match Prepared::on(&client, &self.kind, self.strategy, self.mode, &self.types).await {
-                Ok(p) => p,
-                Err(e) => {
-                    // Nothing was sent yet: certainly not applied. A connection that died
-                    // under it is the connection's failure, not the statement's.
-                    let code = e.code().map(|c| c.code());
-                    let class = match code {
-                        _ if e.is_closed() => NO_CONNECTION,
-                        Some(c) if ends_the_session(c) => NO_CONNECTION,
-                        Some(c) => c,
-                        None => "prepare",
-                    };
-                    let message = crate::pg::describe(&e);
-                    return (
-                        Err(Failure::Refused {
-                            class: class.into(),
-                            message,
-                        }),
-                        0,
-                    );
-                }
-            };
+        let prepared = match Prepared::on(
+            &client,
+            &self.kind,
+            self.strategy,
+            self.mode,
+            &self.types,
+            &self.ways,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                // Nothing was sent yet: certainly not applied. A connection that died
+                // under it is the connection's failure, not the statement's.
+                let code = e.code().map(|c| c.code());
+                let class = match code {
+                    _ if e.is_closed() => NO_CONNECTION,
+                    Some(c) if ends_the_session(c) => NO_CONNECTION,
+                    Some(c) => c,
+                    None => "prepare",
+                };
+                let message = crate::pg::describe(&e);
+                return (
+                    Err(Failure::Refused {
+                        class: class.into(),
+                        message,
+                    }),
+                    0,
+                );
+            }
+        };
         let ledger = self.ledger.map(|load| Ledger { load, id });
         prepared
             .call(&**client, key, &self.nums, read, self.retries, ledger)

@@ -221,7 +221,7 @@ async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded>
 
 /// The load's pool; `opened` counts every connection it opens (the first `size`, then the
 /// replacements of broken ones).
-fn pool(
+pub(crate) fn pool(
     endpoint: &pg::Endpoint,
     size: usize,
     opened: Arc<AtomicU64>,
@@ -299,9 +299,16 @@ async fn warm_up(
         for p in &plan.scenario.paths {
             let t = types.get(&p.name).cloned().unwrap_or_default();
             for &strategy in strategies {
-                calls::Prepared::on(c, &p.kind, strategy, plan.query_mode, &t)
-                    .await
-                    .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
+                calls::Prepared::on(
+                    c,
+                    &p.kind,
+                    strategy,
+                    plan.query_mode,
+                    &t,
+                    &Default::default(),
+                )
+                .await
+                .map_err(Error::db(format!("cannot prepare path '{}'", p.name)))?;
             }
         }
     }
@@ -332,6 +339,7 @@ fn assemble(
         settings: settings(plan),
         paths,
         faults,
+        rollout: None,
     });
     let findings = report::Findings {
         database,

@@ -1,7 +1,9 @@
 //! Running a race scenario's paths — one after another, as a strategy matrix, or all at once
 //! ("mixed") — and turning each outcome and the oracle's verdict into a report entry.
 
-use super::calls::{LEDGER_TABLE, NAMED_STATEMENTS_LOST, PathCalls, PgCalls, is_connection_fault};
+use super::calls::{
+    LEDGER_TABLE, NAMED_STATEMENTS_LOST, PathCalls, PgCalls, Ways, is_connection_fault,
+};
 use super::engine::{self, Deltas, KeyDist, Live, Load, Outcome, Until};
 use super::judge::{injected_failures, retryable_failures};
 use super::oracle;
@@ -61,7 +63,9 @@ impl Race<'_> {
         let mut out = Vec::new();
         for spec in &self.plan.scenario.paths {
             let strategies: Vec<Strategy> = match (&spec.kind, self.plan.mode) {
-                (PathKind::Rpc { .. }, _) => vec![Strategy::None],
+                (PathKind::Rpc { .. } | PathKind::RpcWithFallback { .. }, _) => {
+                    vec![Strategy::None]
+                }
                 (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
                 (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
             };
@@ -99,10 +103,12 @@ impl Race<'_> {
                 })
                 .collect(),
         );
+        let ways = Arc::new(Ways::default());
         let (calls, load) = self
             .load(
                 spec,
                 strategy,
+                ways.clone(),
                 (0, n),
                 self.plan.workers,
                 self.plan.until,
@@ -167,6 +173,7 @@ impl Race<'_> {
             self.plan.absent_share() > 0.0,
         );
         report.indeterminate_resolved = resolved;
+        record_ways(&mut report, spec, &ways);
         self.record_verdict(&mut report, &verdict);
         if let Some(solo) = self.solo(spec, strategy, n).await {
             report.solo_latency_us = Some(solo.p50_us);
@@ -281,44 +288,12 @@ impl Race<'_> {
     /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
     /// read-modify-write path, what the witnesses show.
     fn record_verdict(&self, report: &mut PathReport, verdict: &oracle::Verdict) {
-        let columns = &self.plan.scenario.counters.columns;
-        let counters = columns
-            .iter()
-            .zip(&verdict.columns)
-            .map(|(c, v)| CounterReport {
-                column: c.name.clone(),
-                expected: v.expected.normalize(),
-                actual: v.actual.normalize(),
-                missing: v.missing.normalize(),
-                extra: v.extra.normalize(),
-            })
-            .collect();
-        let witnesses = verdict
-            .lost_amount_from_witnesses
-            .as_ref()
-            .map(|amount| WitnessReport {
-                agrees_with_totals: amount
-                    .iter()
-                    .zip(&verdict.columns)
-                    .all(|(a, c)| *a == c.missing),
-                lost_amount: amount.clone(),
-                examples: verdict
-                    .examples
-                    .iter()
-                    .map(|p| LostPairReport {
-                        key: self.keys[p.key as usize].display(),
-                        read: p.read.clone(),
-                        first_delta: p.first_delta.clone(),
-                        second_delta: p.second_delta.clone(),
-                    })
-                    .collect(),
-            });
-        report.counters = counters;
-        report.lost_updates = verdict.lost_updates;
-        report.lost_updates_exact = verdict.lost_updates_exact;
-        report.rows_short = verdict.rows_short;
-        report.rows_over = verdict.rows_over;
-        report.witnesses = witnesses;
+        record_verdict(
+            &self.plan.scenario.counters.columns,
+            &self.keys,
+            report,
+            verdict,
+        );
     }
 
     /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of
@@ -365,6 +340,7 @@ impl Race<'_> {
                 .load(
                     spec,
                     self.plan.strategy(),
+                    Arc::new(Ways::default()),
                     (j as u64, j as i32),
                     workers,
                     Until::Ops(ops),
@@ -426,6 +402,7 @@ impl Race<'_> {
         &self,
         spec: &PathSpec,
         strategy: Strategy,
+        ways: Arc<Ways>,
         (stream, load_no): (u64, i32),
         workers: usize,
         until: Until,
@@ -439,7 +416,7 @@ impl Race<'_> {
                 kind: spec.kind.clone(),
                 mode: self.plan.query_mode,
                 types: self.types.get(&spec.name).cloned().unwrap_or_default(),
-                strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
+                strategy: if !matches!(spec.kind, PathKind::ReadModifyWrite { .. }) {
                     Strategy::None
                 } else {
                     strategy
@@ -452,6 +429,7 @@ impl Race<'_> {
                 workers,
                 ledger: self.plan.ledger.then_some(load_no),
                 faults: self.faults.is_some(),
+                ways,
             },
         )
         .await;
@@ -497,6 +475,62 @@ impl Race<'_> {
     }
 }
 
+/// The oracle's verdict in a path's report: per column totals, lost updates and, for a
+/// read-modify-write path, what the witnesses show.
+pub(crate) fn record_verdict(
+    columns: &[crate::scenario::Column],
+    keys: &[KeyValue],
+    report: &mut PathReport,
+    verdict: &oracle::Verdict,
+) {
+    let counters = columns
+        .iter()
+        .zip(&verdict.columns)
+        .map(|(c, v)| CounterReport {
+            column: c.name.clone(),
+            expected: v.expected.normalize(),
+            actual: v.actual.normalize(),
+            missing: v.missing.normalize(),
+            extra: v.extra.normalize(),
+        })
+        .collect();
+    let witnesses = verdict
+        .lost_amount_from_witnesses
+        .as_ref()
+        .map(|amount| WitnessReport {
+            agrees_with_totals: amount
+                .iter()
+                .zip(&verdict.columns)
+                .all(|(a, c)| *a == c.missing),
+            lost_amount: amount.clone(),
+            examples: verdict
+                .examples
+                .iter()
+                .map(|p| LostPairReport {
+                    key: keys[p.key as usize].display(),
+                    read: p.read.clone(),
+                    first_delta: p.first_delta.clone(),
+                    second_delta: p.second_delta.clone(),
+                })
+                .collect(),
+        });
+    report.counters = counters;
+    report.lost_updates = verdict.lost_updates;
+    report.lost_updates_exact = verdict.lost_updates_exact;
+    report.rows_short = verdict.rows_short;
+    report.rows_over = verdict.rows_over;
+    report.witnesses = witnesses;
+}
+
+/// A `rpc-with-fallback` path's count of which way its calls went.
+pub(crate) fn record_ways(report: &mut PathReport, spec: &PathSpec, ways: &Ways) {
+    if matches!(spec.kind, PathKind::RpcWithFallback { .. }) {
+        let (rpc, fallback) = ways.counts();
+        report.calls_via_rpc = Some(rpc);
+        report.calls_via_fallback = Some(fallback);
+    }
+}
+
 /// Calls that failed because of the connection (see [`is_connection_fault`]) say nothing about
 /// the path: rather than count them against it, the run stops (exit 3) and says why.
 fn connection_faults(label: &str, outcome: &Outcome) -> Result<()> {
@@ -531,7 +565,8 @@ fn fault_message<'a>(
 
 fn label(spec: &PathSpec, strategy: Strategy, matrix: bool) -> String {
     match (&spec.kind, matrix, strategy) {
-        (PathKind::Rpc { .. }, _, _) | (_, false, Strategy::None) => spec.name.clone(),
+        (PathKind::Rpc { .. } | PathKind::RpcWithFallback { .. }, _, _)
+        | (_, false, Strategy::None) => spec.name.clone(),
         _ => format!("{}@{}", spec.name, strategy.name()),
     }
 }
@@ -544,7 +579,7 @@ fn prevents_loss(strategy: Strategy) -> bool {
     )
 }
 
-fn held(expect: Expect, lost: u64, failed: u64, over: u64) -> bool {
+pub(crate) fn held(expect: Expect, lost: u64, failed: u64, over: u64) -> bool {
     match expect {
         Expect::Exact => lost == 0 && failed == 0 && over == 0,
         Expect::Lossy => over == 0,
@@ -552,7 +587,7 @@ fn held(expect: Expect, lost: u64, failed: u64, over: u64) -> bool {
 }
 
 /// The parts of a path's report that come from the engine alone.
-fn path_report(
+pub(crate) fn path_report(
     spec: &PathSpec,
     name: String,
     strategy: Strategy,
@@ -573,10 +608,10 @@ fn path_report(
     let mut r = PathReport {
         name,
         path: spec.name.clone(),
-        kind: if is_rmw {
-            CallKind::ReadModifyWrite
-        } else {
-            CallKind::Rpc
+        kind: match spec.kind {
+            PathKind::ReadModifyWrite { .. } => CallKind::ReadModifyWrite,
+            PathKind::Rpc { .. } => CallKind::Rpc,
+            PathKind::RpcWithFallback { .. } => CallKind::RpcWithFallback,
         },
         strategy: if is_rmw {
             PathStrategy::Rmw(strategy)
@@ -621,6 +656,8 @@ fn path_report(
         witnesses_dropped: outcome.witnesses_dropped,
         erased_by_other_paths: None,
         expectation_held: false,
+        calls_via_rpc: None,
+        calls_via_fallback: None,
     };
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r

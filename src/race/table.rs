@@ -58,7 +58,15 @@ pub async fn check_path(
                 read: Vec::new(),
             }
         }
-        PathKind::ReadModifyWrite { read, write } => {
+        PathKind::ReadModifyWrite { read, write }
+        | PathKind::RpcWithFallback { read, write, .. } => {
+            if let PathKind::RpcWithFallback { sql, .. } = &path.kind {
+                // The RPC may not exist yet (that is the point of a rollout): checked only when
+                // it does; its calls are sent with the write's parameter types.
+                if let Ok(stmt) = client.prepare(sql).await {
+                    check_params(&stmt, "sql")?;
+                }
+            }
             let r = prepare(read.clone()).await?;
             if r.params().len() != 1 {
                 return Err(bad(format!(
@@ -166,13 +174,22 @@ impl CounterTable {
 
 /// Runs the scenario's setup SQL with `loadtest.rows` and `loadtest.seed` set for it.
 pub async fn setup(client: &Client, scenario: &Scenario, seed: u64) -> Result<()> {
-    let here = &scenario.origin;
+    run_setup(client, &scenario.origin, &scenario.setup, seed).await
+}
+
+/// Runs setup SQL from `here` (a scenario file) with `loadtest.rows` and `loadtest.seed` set.
+pub async fn run_setup(
+    client: &Client,
+    here: &str,
+    setup: &crate::scenario::Setup,
+    seed: u64,
+) -> Result<()> {
     // One simple-query message: the settings and the setup run on one server connection even
     // through a transaction pooler (both values are numbers, nothing to quote).
     let sql = format!(
         "SELECT set_config('loadtest.rows', '{}', false), set_config('loadtest.seed', '{seed}', \
          false);\n{}",
-        scenario.setup.rows, scenario.setup.sql
+        setup.rows, setup.sql
     );
     client
         .batch_execute(&sql)

@@ -61,16 +61,36 @@ pub fn latency_chart(paths: &[PathReport]) -> String {
 
 /// Calls/s in each 0.25 s interval, one line per path.
 pub fn throughput_chart(paths: &[PathReport]) -> String {
-    let mut svg = String::new();
-    let longest = paths
+    let series: Vec<(String, &[f64])> = paths
         .iter()
-        .map(|p| p.throughput_samples.len())
+        .map(|p| (p.name.clone(), p.throughput_samples.as_slice()))
+        .collect();
+    throughput_chart_marked(&series, &[])
+}
+
+/// A span of time to mark on the throughput chart (a migration under load): its label, and
+/// its start and end in seconds from the start of the load.
+pub struct Mark {
+    pub label: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Calls/s in each 0.25 s interval, one line per (name, samples), with each mark drawn as a
+/// shaded band from its start to its end, labelled.
+pub fn throughput_chart_marked(series: &[(String, &[f64])], marks: &[Mark]) -> String {
+    let mut svg = String::new();
+    let longest = series
+        .iter()
+        .map(|(_, s)| s.len())
         .max()
         .unwrap_or(0)
-        .max(1);
-    let top = paths
+        .max(1) as f64
+        * 0.25;
+    let longest = marks.iter().map(|m| m.end_s).fold(longest, f64::max);
+    let top = series
         .iter()
-        .flat_map(|p| p.throughput_samples.iter().copied())
+        .flat_map(|(_, s)| s.iter().copied())
         .fold(1.0f64, f64::max);
     {
         let root = SVGBackend::with_string(&mut svg, (900, 360)).into_drawing_area();
@@ -79,7 +99,7 @@ pub fn throughput_chart(paths: &[PathReport]) -> String {
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..longest as f64 * 0.25, 0f64..top * 1.1);
+            .build_cartesian_2d(0f64..longest, 0f64..top * 1.1);
         let Ok(mut chart) = chart else {
             return String::new();
         };
@@ -88,10 +108,23 @@ pub fn throughput_chart(paths: &[PathReport]) -> String {
             .x_desc("seconds into the path")
             .y_desc("calls/s")
             .draw();
-        let lines = paths.iter().map(|p| {
-            let points = p.throughput_samples.iter().enumerate();
+        for (i, m) in marks.iter().enumerate() {
+            // At least a sliver wide, so a migration of a few milliseconds still shows.
+            let end = m.end_s.max(m.start_s + longest / 400.0);
+            let band = Rectangle::new([(m.start_s, 0.0), (end, top * 1.1)], RED.mix(0.15).filled());
+            let _ = chart.draw_series(std::iter::once(band));
+            let y = top * (1.05 - 0.06 * (i % 4) as f64);
+            let text = Text::new(
+                m.label.clone(),
+                (m.start_s, y),
+                ("sans-serif", 12).into_font(),
+            );
+            let _ = chart.draw_series(std::iter::once(text));
+        }
+        let lines = series.iter().map(|(name, samples)| {
+            let points = samples.iter().enumerate();
             (
-                p.name.clone(),
+                name.clone(),
                 points.map(|(k, v)| ((k + 1) as f64 * 0.25, *v)).collect(),
             )
         });

@@ -22,6 +22,8 @@ struct Context<'a> {
     latency_svg: String,
     throughput_svg: String,
     footer: String,
+    /// A rollout's statements and losses; null for other races.
+    rollout: Option<super::rollout_view::Html>,
 }
 
 #[derive(Serialize)]
@@ -94,7 +96,11 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
             })
             .collect(),
         latency_svg: latency_chart(&race.paths),
-        throughput_svg: throughput_chart(&race.paths),
+        throughput_svg: match &race.rollout {
+            Some(ro) => super::rollout_view::throughput_chart(race, ro),
+            None => throughput_chart(&race.paths),
+        },
+        rollout: race.rollout.as_ref().map(super::rollout_view::html),
         footer: format!(
             "loadtest {} · run {} at {} · PostgreSQL {} ({}) · {} workers, {} connections, seed {}",
             r.tool.version,

@@ -17,6 +17,9 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
     error_table(&mut s, race);
     absent_keys(&mut s, race);
     faults(&mut s, race);
+    if let Some(rollout) = &race.rollout {
+        super::rollout_view::markdown(&mut s, rollout);
+    }
     footer(&mut s, r, &race.settings);
     s
 }

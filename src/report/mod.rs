@@ -15,6 +15,8 @@ mod markdown;
 pub mod model;
 mod page;
 mod render;
+pub mod rollout_model;
+mod rollout_view;
 pub mod trackers;
 
 pub use files::{load, load_nightly, write, write_whole};

@@ -222,6 +222,10 @@ pub struct RaceBody {
     /// What `--faults` injected, and what the pool did about it; null without faults.
     #[serde(default)]
     pub faults: Option<FaultsReport>,
+    /// `--rollout`: the migrations applied while the load ran, statement by statement, and
+    /// what they cost the load. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::rollout_model::RolloutReport>,
 }
 
 /// Indeterminate calls, resolved by the ledger.
@@ -392,6 +396,8 @@ impl Mode {
 pub enum CallKind {
     Rpc,
     ReadModifyWrite,
+    /// The RPC, falling back to the read-modify-write while the function is missing.
+    RpcWithFallback,
 }
 
 impl CallKind {
@@ -399,6 +405,7 @@ impl CallKind {
         match self {
             CallKind::Rpc => "rpc",
             CallKind::ReadModifyWrite => "read-modify-write",
+            CallKind::RpcWithFallback => "rpc-with-fallback",
         }
     }
 }
@@ -606,6 +613,12 @@ pub struct PathReport {
     #[serde(default)]
     pub witnesses_dropped: u64,
     pub expectation_held: bool,
+    /// `rpc-with-fallback` paths: calls that went through the RPC, and calls that took the
+    /// read-modify-write because the function was missing (42883). Absent for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_via_rpc: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls_via_fallback: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,10 +8,12 @@ pub mod bench;
 mod generators;
 pub mod isolation;
 mod parse;
+pub mod rollout;
 
 pub use bench::BenchScenario;
 pub use isolation::IsolationScenario;
 pub use parse::{ScenarioError, parse};
+pub use rollout::RolloutScenario;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,7 @@ pub enum Loaded {
     Race(Scenario),
     IndexBench(BenchScenario),
     Isolation(IsolationScenario),
+    Rollout(RolloutScenario),
 }
 
 /// Parses a scenario file of either kind, told apart by its top-level `kind` key.
@@ -40,13 +43,14 @@ pub fn load(origin: &str, text: &str) -> Result<Loaded, ScenarioError> {
         Some(k) if k.get_ref() == "rls-isolation" => {
             isolation::parse(origin, text).map(Loaded::Isolation)
         }
+        Some(k) if k.get_ref() == "rollout" => rollout::parse(origin, text).map(Loaded::Rollout),
         Some(k) if k.get_ref() != "race" => Err(ScenarioError::at(
             origin,
             text,
             k.span().start,
             format!(
-                "kind = \"{}\": expected \"race\" (the default), \"index-bench\" or \
-                 \"rls-isolation\"",
+                "kind = \"{}\": expected \"race\" (the default), \"index-bench\", \
+                 \"rls-isolation\" or \"rollout\"",
                 k.get_ref()
             ),
         )),
@@ -60,6 +64,7 @@ impl Loaded {
             Loaded::Race(s) => &s.description,
             Loaded::IndexBench(b) => &b.description,
             Loaded::Isolation(i) => &i.description,
+            Loaded::Rollout(r) => &r.description,
         }
     }
 }
@@ -185,6 +190,14 @@ pub enum PathKind {
     /// A read (`$1` = key, returning the counter columns in order) then a write (`$1` = key,
     /// `$2…` = the read values plus the deltas), two statements, no lock.
     ReadModifyWrite { read: String, write: String },
+    /// The app's real client code: call the RPC (`sql`); when the server answers 42883 (the
+    /// function does not exist yet) run the read-modify-write (`read`, `write`) instead. One
+    /// writer as far as the oracle is concerned; which way each call went is counted.
+    RpcWithFallback {
+        sql: String,
+        read: String,
+        write: String,
+    },
 }
 
 impl PathKind {
@@ -192,6 +205,7 @@ impl PathKind {
         match self {
             PathKind::Rpc { .. } => "rpc",
             PathKind::ReadModifyWrite { .. } => "read-modify-write",
+            PathKind::RpcWithFallback { .. } => "rpc-with-fallback",
         }
     }
 }

@@ -121,6 +121,8 @@ enum RawKind {
     Rpc,
     #[serde(rename = "read-modify-write")]
     ReadModifyWrite,
+    #[serde(rename = "rpc-with-fallback")]
+    RpcWithFallback,
 }
 
 /// Parses and validates one scenario file.
@@ -324,6 +326,7 @@ fn paths(src: Source, raw: Spanned<Vec<Spanned<RawPath>>>) -> Result<Vec<PathSpe
         let kind = match *p.kind.get_ref() {
             RawKind::Rpc => rpc(src, p, &name, span.clone())?,
             RawKind::ReadModifyWrite => read_modify_write(src, p, &name, span.clone())?,
+            RawKind::RpcWithFallback => rpc_with_fallback(src, p, &name, span.clone())?,
         };
         paths.push(PathSpec {
             name,
@@ -395,6 +398,33 @@ fn read_modify_write(
         )
     })?;
     Ok(PathKind::ReadModifyWrite {
+        read: nonempty(src, read)?,
+        write: nonempty(src, write)?,
+    })
+}
+
+/// A `kind = "rpc-with-fallback"` path: the RPC in `sql`, and the `read` and `write` the app
+/// falls back to while the function does not exist.
+fn rpc_with_fallback(
+    src: Source,
+    p: RawPath,
+    name: &str,
+    span: Range<usize>,
+) -> Result<PathKind, ScenarioError> {
+    let missing = |what: &str| {
+        src.err(
+            span.clone(),
+            format!(
+                "path '{name}' (kind = \"rpc-with-fallback\") needs `{what}`: `sql` calls the \
+                    RPC, `read` and `write` are the read-modify-write it falls back to"
+            ),
+        )
+    };
+    let sql = p.sql.ok_or_else(|| missing("sql"))?;
+    let read = p.read.ok_or_else(|| missing("read"))?;
+    let write = p.write.ok_or_else(|| missing("write"))?;
+    Ok(PathKind::RpcWithFallback {
+        sql: nonempty(src, sql)?,
         read: nonempty(src, read)?,
         write: nonempty(src, write)?,
     })

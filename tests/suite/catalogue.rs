@@ -288,6 +288,42 @@ async fn every_bad_input_is_one_line_with_its_exit_code_and_nothing_started() {
     use Target::*;
     let tr = "token-race";
     let mut cases = vec![
+        // A rollout under live load.
+        case(
+            "unknown --rollout version",
+            &["run", tr, "--rollout", "20990101000000"],
+            Tripwire,
+            2,
+            &[
+                "--rollout 20990101000000",
+                "versions there",
+                "20251117000002",
+            ],
+        ),
+        case(
+            "--rollout on an index benchmark",
+            &["run", "join-bench", "--rollout", "20251117000004"],
+            Tripwire,
+            2,
+            &[
+                "--rollout applies to race and rollout scenarios",
+                "index benchmark",
+            ],
+        ),
+        case(
+            "--settle without --rollout",
+            &["run", tr, "--settle", "2s"],
+            Tripwire,
+            2,
+            &["--settle applies with --rollout"],
+        ),
+        case(
+            "--ops with --rollout",
+            &["run", "rollout", "--ops", "100"],
+            Tripwire,
+            2,
+            &["--ops does not apply to a rollout"],
+        ),
         // The scenario.
         case(
             "unknown scenario",

@@ -18,11 +18,13 @@ fn every_shipped_scenario_holds_its_expectations_at_a_small_size() {
             continue; // example migrations (scenarios/*.sql)
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        if ["index-bench", "rls-isolation"]
+        if ["index-bench", "rls-isolation", "rollout"]
             .iter()
             .any(|k| text.contains(&format!("kind = \"{k}\"")))
         {
-            continue; // index benches: tests/suite/index_bench.rs; isolation: isolation.rs
+            // index benches: tests/suite/index_bench.rs; isolation: isolation.rs; rollouts
+            // (no --ops: the load lasts as long as the migrations): rollout.rs
+            continue;
         }
         let (code, err, r) = race(path.to_str().unwrap(), &["--ops", "2000"]);
         assert_eq!(code, Some(0), "{}: {err}", path.display());

@@ -127,7 +127,7 @@ impl Outcome {
         }
     }
 
-    pub(super) fn merge(&mut self, other: Outcome) {
+    pub(crate) fn merge(&mut self, other: Outcome) {
         self.ops_ok += other.ops_ok;
         self.ops_failed += other.ops_failed;
         self.ops_indeterminate += other.ops_indeterminate;

@@ -1,0 +1,1 @@
+../../migrations/20251110000000_app_tables.sql

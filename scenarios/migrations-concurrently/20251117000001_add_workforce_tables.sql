@@ -1,0 +1,1 @@
+../../migrations/20251117000001_add_workforce_tables.sql

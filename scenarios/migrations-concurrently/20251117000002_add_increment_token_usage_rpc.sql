@@ -1,0 +1,1 @@
+../../migrations/20251117000002_add_increment_token_usage_rpc.sql

@@ -1,0 +1,1 @@
+../../migrations/20251117000003_add_participant_stats_rpc.sql
