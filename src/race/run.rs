@@ -220,6 +220,7 @@ impl Race<'_> {
             .load(
                 spec,
                 strategy,
+                Arc::new(Ways::default()),
                 (1, n),
                 1,
                 Until::Ops(solo::CALLS as u64),
