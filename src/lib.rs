@@ -15,6 +15,7 @@ pub mod progress;
 pub mod race;
 pub mod report;
 pub mod scenario;
+pub mod shard;
 pub mod stats;
 pub mod stop;
 

@@ -253,6 +253,7 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
         schema: schema(&a.migrations)?,
         database,
         command_line,
+        shard: None,
     })
 }
 
@@ -496,6 +497,7 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             schema: schema.clone(),
             database: database(&a.database),
             command_line: command_line.clone(),
+            shard: None,
         });
     }
     Ok(NightlyPlan {

@@ -126,6 +126,8 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 injected: Default::default(),
                 endpoint: target.config(),
                 after_restart: Default::default(),
+                shard: None,
+                gone: Default::default(),
             };
             let paths = match plan.mode {
                 RaceMode::Mixed(_) => race.mixed().await?,

@@ -17,6 +17,7 @@ use crate::report::{
     Resolved, WitnessReport,
 };
 use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
+use crate::shard::barrier::Coordinator;
 use crate::stats::{self, LatencyUs};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -46,6 +47,10 @@ pub struct Race<'a> {
     pub endpoint: crate::pg::Endpoint,
     /// The run's own connection after a restart fault ended `client`.
     pub after_restart: tokio::sync::OnceCell<tokio_postgres::Client>,
+    /// In a sharded run, this shard's seat at the meeting point (`None`: an ordinary run).
+    pub shard: Option<&'a Coordinator>,
+    /// Shards seen dead at a barrier.
+    pub gone: std::sync::Mutex<Vec<u32>>,
 }
 
 impl Race<'_> {
@@ -57,31 +62,81 @@ impl Race<'_> {
     /// Each path in turn on freshly reset counters; with `--matrix`, every read-modify-write
     /// path once per strategy.
     pub async fn sequential(&self) -> Result<Vec<PathReport>> {
+        let judge = self.judge();
+        self.each_load(|spec, strategy, ran| Ok(judge.path(spec, strategy, ran)))
+            .await
+    }
+
+    /// Runs each load in turn (as `sequential`) and hands each one's outcome to `f`.
+    pub async fn each_load<T>(
+        &self,
+        mut f: impl FnMut(&PathSpec, Strategy, Ran) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for spec in &self.plan.scenario.paths {
-            let strategies: Vec<Strategy> = match (&spec.kind, self.plan.mode) {
-                (PathKind::Rpc { .. }, _) => vec![Strategy::None],
-                (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
-                (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
-            };
-            for strategy in strategies {
+            for strategy in strategies(spec, self.plan) {
                 // Interrupted: the paths so far make the partial report.
                 if self.stop.token.is_cancelled() {
                     return Ok(out);
                 }
-                out.push(self.one(spec, strategy, out.len() as i32).await?);
+                let ran = self.one(spec, strategy, out.len() as i32).await?;
+                out.push(f(spec, strategy, ran)?);
             }
         }
         Ok(out)
     }
 
+    /// How the judge sees this run.
+    pub fn judge(&self) -> Judge<'_> {
+        Judge {
+            plan: self.plan,
+            keys: &self.keys,
+            faults: self.faults.is_some(),
+        }
+    }
+
+    /// Resets the counters and reads them: the state a load starts from. In a sharded run only
+    /// shard 0 does it (and records the values for `verify`), then every shard waits at the
+    /// load's start line.
+    async fn start_line(&self, label: &str) -> Result<Vec<Vec<Decimal>>> {
+        let first = self.shard.is_none_or(|c| c.shard.index == 0);
+        let mut initial = Vec::new();
+        if first {
+            self.table.reset(self.db()).await?;
+            initial = self.read().await?;
+        }
+        if let Some(c) = self.shard {
+            if first {
+                c.save_values(label, "initial", &initial).await?;
+            }
+            let gone = c.barrier(&format!("{label}:start"), self.stop).await?;
+            self.gone.lock().map(|mut g| g.extend(gone)).ok();
+        }
+        Ok(initial)
+    }
+
+    /// The counters once a load ended; in a sharded run, once every shard's load ended, read
+    /// and recorded by shard 0 only.
+    async fn finish_line(&self, label: &str) -> Result<Vec<Vec<Decimal>>> {
+        let Some(c) = self.shard else {
+            return self.read().await.map_err(|e| self.stop.or(e));
+        };
+        let gone = c.barrier(&format!("{label}:end"), self.stop).await?;
+        self.gone.lock().map(|mut g| g.extend(gone)).ok();
+        if c.shard.index != 0 {
+            return Ok(Vec::new());
+        }
+        let values = self.read().await.map_err(|e| self.stop.or(e))?;
+        c.save_values(label, "final", &values).await?;
+        Ok(values)
+    }
+
     /// One path's load on freshly reset counters; `n` numbers the load within the run (the
     /// ledger's `load`; the first load is the one a restart fault hits).
-    async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<PathReport> {
+    async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<Ran> {
         let columns = &self.plan.scenario.counters.columns;
-        self.table.reset(self.db()).await?;
-        let initial = self.read().await?;
         let label = label(spec, strategy, self.plan.mode == RaceMode::Matrix);
+        let initial = self.start_line(&label).await?;
         let live = Arc::new(Live::default());
         let bar = self.progress.bar(
             &label,
@@ -98,11 +153,16 @@ impl Race<'_> {
                 })
                 .collect(),
         );
+        // Shards share the ledger: each numbers its loads apart from the others'.
+        let ledger_no = match self.shard {
+            Some(c) => n * c.shard.count as i32 + c.shard.index as i32,
+            None => n,
+        };
         let (calls, load) = self
             .load(
                 spec,
                 strategy,
-                (0, n),
+                (0, ledger_no),
                 self.plan.workers,
                 self.plan.until,
                 self.plan.rate,
@@ -130,62 +190,17 @@ impl Race<'_> {
         drop(bar);
         self.ended(&label, &outcome)?;
         let resolved = match self.plan.ledger {
-            true => Some(self.resolve(n, &mut outcome, spec).await?),
+            true => Some(self.resolve(ledger_no, &mut outcome, spec).await?),
             false => None,
         };
-        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
-        let max_delta: Vec<Decimal> = columns
-            .iter()
-            .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
-            .collect();
-        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
-        let complete = outcome.witnesses_dropped == 0;
-        let history = outcome
-            .witnesses
-            .as_mut()
-            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
-            .map(|h| h as &mut dyn oracle::History);
-        let verdict = oracle::check(
-            &oracle::Observed {
-                columns: columns.len(),
-                keys: self.keys.len(),
-                initial: &initial,
-                final_values: &final_values,
-                acked: &outcome.acked,
-                unknown_pos: &outcome.unknown_pos,
-                unknown_neg: &outcome.unknown_neg,
-                max_delta: &max_delta,
-            },
-            history,
-        );
-        let mut report = path_report(
-            spec,
+        let final_values = self.finish_line(&label).await?;
+        Ok(Ran {
             label,
-            strategy,
+            initial,
             outcome,
-            self.plan.absent_share() > 0.0,
-        );
-        report.indeterminate_resolved = resolved;
-        self.record_verdict(&mut report, &verdict);
-        let short = u64::from(verdict.rows_short > 0);
-        // What an injected fault did to a call is never evidence against the path.
-        let excused = match self.faults {
-            Some(_) => injected_failures(&report),
-            None => 0,
-        };
-        report.expectation_held =
-            if prevents_loss(strategy) && report.kind == CallKind::ReadModifyWrite {
-                // These strategies exist to stop lost updates: what commits must be exact; calls
-                // aborted by 40001/40P01 (after --retry) are reported, not lost.
-                report.expect = Expect::Exact;
-                short == 0
-                    && verdict.rows_over == 0
-                    && report.ops_failed == retryable_failures(&report) + excused
-            } else {
-                let failed = report.ops_failed.saturating_sub(excused);
-                held(spec.expect, short, failed, verdict.rows_over)
-            };
-        Ok(report)
+            resolved,
+            final_values,
+        })
     }
 
     /// Resolves every indeterminate call of load `n` from the ledger: one that committed joins
@@ -243,6 +258,262 @@ impl Race<'_> {
         Ok(())
     }
 
+    /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of
+    /// path *j* adds `base^j` to the first counter column, so the final values say exactly how
+    /// many of each path's increments survived (see `oracle::attribute`).
+    pub async fn mixed(&self) -> Result<Vec<PathReport>> {
+        let (outcomes, final_values) = self.mixed_loads().await?;
+        Ok(self.judge().mixed(outcomes, &final_values))
+    }
+
+    /// The loads of a mixed run, and the counters after them (empty on shards other than 0).
+    pub async fn mixed_loads(&self) -> Result<(Vec<Outcome>, Vec<Vec<Decimal>>)> {
+        let Until::Ops(ops) = self.plan.until else {
+            return Err(Error::Input(
+                "--mixed needs --ops (not --duration): the attribution of \
+                lost increments is sized from the call count"
+                    .into(),
+            ));
+        };
+        let paths = &self.plan.scenario.paths;
+        let base = mixed_base(self.plan)?;
+        let columns = &self.plan.scenario.counters.columns;
+        self.start_line(MIXED).await?;
+        let live = Arc::new(Live::default());
+        let bar = self
+            .progress
+            .bar("mixed", ops * paths.len() as u64, live.clone(), None);
+        let workers = (self.plan.workers / paths.len()).max(1);
+        let mut runs = Vec::new();
+        for (j, spec) in paths.iter().enumerate() {
+            let mut units = vec![Decimal::from(base.pow(j as u32))];
+            units.extend(
+                columns
+                    .iter()
+                    .skip(1)
+                    .map(|c| Decimal::new(1, c.delta.scale)),
+            );
+            let (calls, load) = self
+                .load(
+                    spec,
+                    self.plan.strategy(),
+                    (j as u64, j as i32),
+                    workers,
+                    Until::Ops(ops),
+                    self.plan.rate.map(|r| r / paths.len() as f64),
+                    Deltas::Counting(units),
+                )
+                .await;
+            runs.push(engine::run(calls, load, live.clone(), self.stop));
+        }
+        let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
+        drop(bar);
+        for (spec, outcome) in paths.iter().zip(&outcomes) {
+            self.ended(&format!("{}@mixed", spec.name), outcome)?;
+        }
+        let final_values = self.finish_line(MIXED).await?;
+        Ok((outcomes, final_values))
+    }
+
+    /// A path's calls over the pool, and the load the engine runs with them.
+    #[allow(clippy::too_many_arguments)]
+    async fn load(
+        &self,
+        spec: &PathSpec,
+        strategy: Strategy,
+        (stream, load_no): (u64, i32),
+        workers: usize,
+        until: Until,
+        rate: Option<f64>,
+        deltas: Deltas,
+    ) -> (Arc<PgCalls>, Load) {
+        let scenario = &self.plan.scenario;
+        let calls = PgCalls::new(
+            self.pool,
+            PathCalls {
+                kind: spec.kind.clone(),
+                mode: self.plan.query_mode,
+                types: self.types.get(&spec.name).cloned().unwrap_or_default(),
+                strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
+                    Strategy::None
+                } else {
+                    strategy
+                },
+                retries: self.plan.retries,
+                keys: self.keys.clone(),
+                absent: self.absent.clone(),
+                columns: scenario.counters.columns.len(),
+                connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
+                workers,
+                ledger: self.plan.ledger.then_some(load_no),
+                faults: self.faults.is_some(),
+            },
+        )
+        .await;
+        let load = Load {
+            until,
+            rate,
+            workers,
+            seed: self.plan.load_seed(),
+            stream,
+            keys: self.keys.len() as u32,
+            absent: self.absent.len() as u32,
+            dist: match scenario.keys.choice {
+                KeyChoice::Uniform => KeyDist::Uniform,
+                KeyChoice::Hot { share } => KeyDist::Hot { share },
+                KeyChoice::Zipf { s } => KeyDist::Zipf { s },
+            },
+            absent_share: scenario.keys.absent_share,
+            deltas,
+            columns: scenario.counters.columns.len(),
+        };
+        (Arc::new(calls), load)
+    }
+
+    /// Counter values in key order; a key that disappeared during the run is a failure of the
+    /// schema under test, reported as such.
+    async fn read(&self) -> Result<Vec<Vec<Decimal>>> {
+        let mut by_key = self
+            .table
+            .read(self.db(), self.plan.scenario.counters.columns.len())
+            .await?;
+        self.keys
+            .iter()
+            .map(|k| {
+                by_key.remove(k).ok_or_else(|| {
+                    Error::Environment(
+                        "a counter row disappeared during the run (was it deleted \
+                        by a trigger or the RPC?)"
+                            .into(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The label under which a mixed run's counters are recorded in a sharded run.
+pub const MIXED: &str = "mixed";
+
+/// What one load left for the judge: the counters before and after, and what the workers saw.
+pub struct Ran {
+    pub label: String,
+    pub initial: Vec<Vec<Decimal>>,
+    pub outcome: Outcome,
+    pub resolved: Option<Resolved>,
+    pub final_values: Vec<Vec<Decimal>>,
+}
+
+/// The loads a path makes in turn: an RPC once, a read-modify-write path under the run's
+/// strategy, or under every strategy in a matrix.
+pub fn strategies(spec: &PathSpec, plan: &RunPlan) -> Vec<Strategy> {
+    match (&spec.kind, plan.mode) {
+        (PathKind::Rpc { .. }, _) => vec![Strategy::None],
+        (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
+        (PathKind::ReadModifyWrite { .. }, _) => vec![plan.strategy()],
+    }
+}
+
+/// A path's label in the report (and in a sharded run's partials).
+pub fn path_label(spec: &PathSpec, strategy: Strategy, plan: &RunPlan) -> String {
+    label(spec, strategy, plan.mode == RaceMode::Matrix)
+}
+
+/// The base of a mixed run's counting (see `oracle::attribute`): one more than the calls a
+/// path makes over all shards; refused when the first column could not hold it.
+pub fn mixed_base(plan: &RunPlan) -> Result<u64> {
+    let ops = plan.total_ops();
+    let paths = &plan.scenario.paths;
+    let columns = &plan.scenario.counters.columns;
+    let base = ops + 1;
+    let top = (0..paths.len()).try_fold(0u128, |acc, j| {
+        acc.checked_add(u128::from(ops) * u128::from(base).checked_pow(j as u32)?)
+    });
+    if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
+        return Err(Error::Input(format!(
+            "--mixed with {} paths and --ops {ops} would overflow the integer column {}: \
+                lower --ops",
+            paths.len(),
+            columns[0].name
+        )));
+    }
+    Ok(base)
+}
+
+/// Turns outcomes and counter values into report entries: the same for a run on one machine
+/// and for `verify` of a sharded run, which rebuilds the outcomes from the partials.
+pub struct Judge<'a> {
+    pub plan: &'a RunPlan,
+    pub keys: &'a [KeyValue],
+    /// Faults were injected (what they did to calls is not held against a path).
+    pub faults: bool,
+}
+
+impl Judge<'_> {
+    /// One load's report entry, with the oracle's verdict.
+    pub fn path(&self, spec: &PathSpec, strategy: Strategy, ran: Ran) -> PathReport {
+        let columns = &self.plan.scenario.counters.columns;
+        let Ran {
+            label,
+            initial,
+            mut outcome,
+            resolved,
+            final_values,
+        } = ran;
+        let max_delta: Vec<Decimal> = columns
+            .iter()
+            .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
+            .collect();
+        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
+        let complete = outcome.witnesses_dropped == 0;
+        let history = outcome
+            .witnesses
+            .as_mut()
+            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
+            .map(|h| h as &mut dyn oracle::History);
+        let verdict = oracle::check(
+            &oracle::Observed {
+                columns: columns.len(),
+                keys: self.keys.len(),
+                initial: &initial,
+                final_values: &final_values,
+                acked: &outcome.acked,
+                unknown_pos: &outcome.unknown_pos,
+                unknown_neg: &outcome.unknown_neg,
+                max_delta: &max_delta,
+            },
+            history,
+        );
+        let mut report = path_report(
+            spec,
+            label,
+            strategy,
+            outcome,
+            self.plan.absent_share() > 0.0,
+        );
+        report.indeterminate_resolved = resolved;
+        self.record_verdict(&mut report, &verdict);
+        let short = u64::from(verdict.rows_short > 0);
+        // What an injected fault did to a call is never evidence against the path.
+        let excused = match self.faults {
+            true => injected_failures(&report),
+            false => 0,
+        };
+        report.expectation_held =
+            if prevents_loss(strategy) && report.kind == CallKind::ReadModifyWrite {
+                // These strategies exist to stop lost updates: what commits must be exact; calls
+                // aborted by 40001/40P01 (after --retry) are reported, not lost.
+                report.expect = Expect::Exact;
+                short == 0
+                    && verdict.rows_over == 0
+                    && report.ops_failed == retryable_failures(&report) + excused
+            } else {
+                let failed = report.ops_failed.saturating_sub(excused);
+                held(spec.expect, short, failed, verdict.rows_over)
+            };
+        report
+    }
+
     /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
     /// read-modify-write path, what the witnesses show.
     fn record_verdict(&self, report: &mut PathReport, verdict: &oracle::Verdict) {
@@ -286,65 +557,11 @@ impl Race<'_> {
         report.witnesses = witnesses;
     }
 
-    /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of
-    /// path *j* adds `base^j` to the first counter column, so the final values say exactly how
-    /// many of each path's increments survived (see `oracle::attribute`).
-    pub async fn mixed(&self) -> Result<Vec<PathReport>> {
-        let Until::Ops(ops) = self.plan.until else {
-            return Err(Error::Input(
-                "--mixed needs --ops (not --duration): the attribution of \
-                lost increments is sized from the call count"
-                    .into(),
-            ));
-        };
+    /// A mixed run's report entries, from each path's outcome and the final counters.
+    pub fn mixed(&self, outcomes: Vec<Outcome>, final_values: &[Vec<Decimal>]) -> Vec<PathReport> {
         let paths = &self.plan.scenario.paths;
         let columns = &self.plan.scenario.counters.columns;
-        let base = ops + 1;
-        let top = (0..paths.len()).try_fold(0u128, |acc, j| {
-            acc.checked_add(u128::from(ops) * u128::from(base).checked_pow(j as u32)?)
-        });
-        if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
-            return Err(Error::Input(format!(
-                "--mixed with {} paths and --ops {ops} would overflow the integer column {}: \
-                    lower --ops",
-                paths.len(),
-                columns[0].name
-            )));
-        }
-        self.table.reset(self.db()).await?;
-        let live = Arc::new(Live::default());
-        let bar = self
-            .progress
-            .bar("mixed", ops * paths.len() as u64, live.clone(), None);
-        let workers = (self.plan.workers / paths.len()).max(1);
-        let mut runs = Vec::new();
-        for (j, spec) in paths.iter().enumerate() {
-            let mut units = vec![Decimal::from(base.pow(j as u32))];
-            units.extend(
-                columns
-                    .iter()
-                    .skip(1)
-                    .map(|c| Decimal::new(1, c.delta.scale)),
-            );
-            let (calls, load) = self
-                .load(
-                    spec,
-                    self.plan.strategy(),
-                    (j as u64, j as i32),
-                    workers,
-                    Until::Ops(ops),
-                    self.plan.rate.map(|r| r / paths.len() as f64),
-                    Deltas::Counting(units),
-                )
-                .await;
-            runs.push(engine::run(calls, load, live.clone(), self.stop));
-        }
-        let outcomes: Vec<Outcome> = futures_util::future::join_all(runs).await;
-        drop(bar);
-        for (spec, outcome) in paths.iter().zip(&outcomes) {
-            self.ended(&format!("{}@mixed", spec.name), outcome)?;
-        }
-        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
+        let base = self.plan.total_ops() + 1;
         let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
         let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
         let attribution = oracle::attribute(&calls, base, &first);
@@ -382,83 +599,7 @@ impl Race<'_> {
             }
             out.push(report);
         }
-        Ok(out)
-    }
-
-    /// A path's calls over the pool, and the load the engine runs with them.
-    #[allow(clippy::too_many_arguments)]
-    async fn load(
-        &self,
-        spec: &PathSpec,
-        strategy: Strategy,
-        (stream, load_no): (u64, i32),
-        workers: usize,
-        until: Until,
-        rate: Option<f64>,
-        deltas: Deltas,
-    ) -> (Arc<PgCalls>, Load) {
-        let scenario = &self.plan.scenario;
-        let calls = PgCalls::new(
-            self.pool,
-            PathCalls {
-                kind: spec.kind.clone(),
-                mode: self.plan.query_mode,
-                types: self.types.get(&spec.name).cloned().unwrap_or_default(),
-                strategy: if matches!(spec.kind, PathKind::Rpc { .. }) {
-                    Strategy::None
-                } else {
-                    strategy
-                },
-                retries: self.plan.retries,
-                keys: self.keys.clone(),
-                absent: self.absent.clone(),
-                columns: scenario.counters.columns.len(),
-                connections: (self.plan.connections * workers / self.plan.workers.max(1)).max(1),
-                workers,
-                ledger: self.plan.ledger.then_some(load_no),
-                faults: self.faults.is_some(),
-            },
-        )
-        .await;
-        let load = Load {
-            until,
-            rate,
-            workers,
-            seed: self.plan.seed,
-            stream,
-            keys: self.keys.len() as u32,
-            absent: self.absent.len() as u32,
-            dist: match scenario.keys.choice {
-                KeyChoice::Uniform => KeyDist::Uniform,
-                KeyChoice::Hot { share } => KeyDist::Hot { share },
-                KeyChoice::Zipf { s } => KeyDist::Zipf { s },
-            },
-            absent_share: scenario.keys.absent_share,
-            deltas,
-            columns: scenario.counters.columns.len(),
-        };
-        (Arc::new(calls), load)
-    }
-
-    /// Counter values in key order; a key that disappeared during the run is a failure of the
-    /// schema under test, reported as such.
-    async fn read(&self) -> Result<Vec<Vec<Decimal>>> {
-        let mut by_key = self
-            .table
-            .read(self.db(), self.plan.scenario.counters.columns.len())
-            .await?;
-        self.keys
-            .iter()
-            .map(|k| {
-                by_key.remove(k).ok_or_else(|| {
-                    Error::Environment(
-                        "a counter row disappeared during the run (was it deleted \
-                        by a trigger or the RPC?)"
-                            .into(),
-                    )
-                })
-            })
-            .collect()
+        out
     }
 }
 

@@ -80,6 +80,19 @@ impl Sorted {
         self.len() == 0
     }
 
+    /// Every witness as (row, values read, deltas added); `None` on a read error. For a sharded
+    /// run's partial, which carries them to `verify`.
+    pub fn all(&mut self) -> Option<Vec<(u32, Vec<Decimal>, Vec<Decimal>)>> {
+        let layout = self.layout;
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for i in 0..self.len() {
+            let rec = self.record(i)?;
+            let read = super::decimals(layout.read(rec));
+            out.push((layout.key(rec), read, super::delta(layout, rec)));
+        }
+        Some(out)
+    }
+
     /// Record `i` of the file, through the block cache; `None` on a read error.
     fn record(&mut self, i: u64) -> Option<&[u8]> {
         let size = self.layout.size();
