@@ -17,6 +17,7 @@ pub mod oracle;
 pub mod plan;
 pub mod probe;
 pub mod run;
+pub mod sharded;
 pub mod table;
 pub mod values;
 pub mod witnesses;
@@ -79,7 +80,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 table,
                 keys,
                 absent,
-            } = seed(&client, plan).await?;
+            } = seed(&client, plan, true).await?;
             let proxy = match plan.faults.has("cut") {
                 true => Some(Arc::new(
                     faults::Proxy::start(faults::upstream_of(&target.config().config))
@@ -177,15 +178,18 @@ struct Seeded {
     absent: Vec<KeyValue>,
 }
 
-/// Checks every path's SQL against the migrated schema, runs the scenario's setup and reads the
-/// keys; all before any load, so a bad scenario fails with its file position.
-async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded> {
+/// Checks every path's SQL against the migrated schema, runs the scenario's setup (unless
+/// `setup` is false: a shard finds the database seeded by `prepare`) and reads the keys; all
+/// before any load, so a bad scenario fails with its file position.
+async fn seed(client: &tokio_postgres::Client, plan: &RunPlan, setup: bool) -> Result<Seeded> {
     let mut types = BTreeMap::new();
     for path in &plan.scenario.paths {
         let t = table::check_path(client, &plan.scenario, path).await?;
         types.insert(path.name.clone(), Arc::new(t));
     }
-    table::setup(client, &plan.scenario, plan.seed).await?;
+    if setup {
+        table::setup(client, &plan.scenario, plan.seed).await?;
+    }
     let table = CounterTable::new(&plan.scenario);
     let keys = Arc::new(table.keys(client).await?);
     if keys.is_empty() {
@@ -382,6 +386,7 @@ fn settings(plan: &RunPlan) -> Settings {
             plan::QueryMode::Simple => QueryMode::Simple,
         },
         ledger: plan.ledger,
+        shards: None,
     }
 }
 

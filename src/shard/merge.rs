@@ -103,7 +103,7 @@ pub fn sum(loads: &[&Load]) -> std::result::Result<Load, String> {
     let mut histogram = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     let (mut acked, mut pos, mut neg) = (Rows::default(), Rows::default(), Rows::default());
     let mut medians: Vec<(f64, u32)> = Vec::new();
-    let mut any_ledger = false;
+    let mut intervals: BTreeMap<u64, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     for l in loads {
         total.ops_ok += l.ops_ok;
         total.ops_failed += l.ops_failed;
@@ -138,19 +138,31 @@ pub fn sum(loads: &[&Load]) -> std::result::Result<Load, String> {
             _ => None,
         };
         total.witnesses_dropped += l.witnesses_dropped;
-        if let Some(ids) = &l.ledger_committed {
-            any_ledger = true;
-            total
-                .ledger_committed
-                .get_or_insert_with(Vec::new)
-                .extend(ids);
+        if let Some((c, n)) = l.ledger {
+            let t = total.ledger.get_or_insert((0, 0));
+            *t = (t.0 + c, t.1 + n);
         }
-        total.ledger_not_committed += l.ledger_not_committed;
+        for (k, h) in &l.intervals {
+            let h = decode_histogram(h)?;
+            let into = match intervals.entry(*k) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(hdrhistogram::Histogram::new(3).map_err(|e| e.to_string())?)
+                }
+            };
+            into.add(h)
+                .map_err(|e| format!("interval histograms of '{}' do not add: {e:?}", l.label))?;
+        }
+        total.wall_start_ms = match total.wall_start_ms {
+            0 => l.wall_start_ms,
+            t => t.min(l.wall_start_ms),
+        };
         total.interrupted |= l.interrupted;
     }
-    if !any_ledger {
-        total.ledger_committed = None;
-    }
+    total.intervals = intervals
+        .iter()
+        .map(|(k, h)| Ok((*k, encode_histogram(h).map_err(|e| e.to_string())?)))
+        .collect::<std::result::Result<_, String>>()?;
     total.latency_p50_samples = medians.iter().map(|(s, n)| s / f64::from(*n)).collect();
     total.histogram = encode_histogram(&histogram).map_err(|e| e.to_string())?;
     total.acked = acked.into_vec();

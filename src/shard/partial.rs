@@ -74,10 +74,13 @@ pub struct Load {
     /// were not all kept (then `witnesses_dropped` > 0).
     pub witnesses: Option<Vec<Witness>>,
     pub witnesses_dropped: u64,
-    /// `--ledger`: the ids of this shard's indeterminate calls the ledger showed committed, and
-    /// how many it showed not committed.
-    pub ledger_committed: Option<Vec<u64>>,
-    pub ledger_not_committed: u64,
+    /// `--ledger`: this shard's indeterminate calls the ledger (rows `load = n * N + I`)
+    /// showed committed, and not committed; `None` without `--ledger`.
+    pub ledger: Option<(u64, u64)>,
+    /// The per-second interval histograms of the `.hlog` (index, V2 base64), and the wall clock
+    /// (ms since the epoch) of the load's start.
+    pub intervals: Vec<(u64, String)>,
+    pub wall_start_ms: u64,
     pub interrupted: bool,
 }
 
