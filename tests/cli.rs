@@ -24,6 +24,7 @@ mod suite {
     mod roles;
     mod safety;
     mod schema;
+    mod shards;
     mod tls;
     mod token_race;
     mod usage;
