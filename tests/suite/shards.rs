@@ -399,3 +399,124 @@ async fn contradictions_and_bad_input_are_refused_before_any_load() {
         .await
         .unwrap();
 }
+
+/// Runs `kubernetes-validate --strict` (schema-aware, offline: it bundles the Kubernetes
+/// schemas; `.ci/run` installs it from PyPI) on a file; fails saying how to install it.
+fn kubernetes_validate(file: &Path) -> Output {
+    std::process::Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet"])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "kubernetes-validate not runnable ({e}): python3 -m pip install \
+                 kubernetes-validate (.ci/run installs it)"
+            )
+        })
+}
+
+/// A YAML file (all its documents) as JSON, through PyYAML (kubernetes-validate's own).
+fn yaml_docs(file: &Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(file)
+        .output()
+        .expect("python3 with PyYAML");
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The N of `--shard .../N` in a command line.
+fn shard_count(command: &str) -> u64 {
+    let at = command
+        .find("--shard")
+        .expect("--shard in the shard command");
+    let rest = &command[at..];
+    let n: String = rest[rest.find('/').unwrap() + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    n.parse().unwrap()
+}
+
+#[test]
+fn the_kubernetes_example_is_a_valid_indexed_job_flow() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/sharded-run.yaml");
+    let out = kubernetes_validate(&file);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // The validator is real: a broken copy fails it.
+    let broken = tempfile::NamedTempFile::new().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        broken.path(),
+        text.replace("completions: 4", "completions: four"),
+    )
+    .unwrap();
+    assert!(!kubernetes_validate(broken.path()).status.success());
+
+    let docs = yaml_docs(&file);
+    let job = |name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "Job" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Job {name}"))
+    };
+    let shards = job("loadtest-shards");
+    let spec = &shards["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = spec["completions"].as_u64().unwrap();
+    assert_eq!(spec["parallelism"], n, "every shard must run at once");
+    let c = &spec["template"]["spec"]["containers"][0];
+    let command = c["command"].to_string();
+    assert!(command.contains("$JOB_COMPLETION_INDEX/"), "{command}");
+    assert_eq!(shard_count(&command), n);
+    assert!(
+        command.contains("--report-dir \\\"/partials/$RUN_ID\\\""),
+        "{command}"
+    );
+    let prepare = job("loadtest-prepare")["spec"]["template"]["spec"]["containers"][0].to_string();
+    assert!(prepare.contains("\"prepare\"") && prepare.contains("$(RUN_ID)"));
+    let verify = &job("loadtest-verify")["spec"]["template"]["spec"];
+    let vc = verify["containers"][0]["command"].to_string();
+    assert!(vc.contains("loadtest verify") && vc.contains("/partials/$RUN_ID/partial-*.json"));
+    // Shards and verify share one volume, and one RUN_ID.
+    let claim =
+        |s: &serde_json::Value| s["volumes"][0]["persistentVolumeClaim"]["claimName"].clone();
+    assert_eq!(claim(&spec["template"]["spec"]), claim(verify));
+    let run_id = |s: &serde_json::Value| s["containers"][0]["env"][0].clone();
+    assert_eq!(run_id(&spec["template"]["spec"]), run_id(verify));
+    assert_eq!(
+        run_id(&job("loadtest-prepare")["spec"]["template"]["spec"]),
+        run_id(verify)
+    );
+}
+
+#[test]
+fn the_github_actions_example_runs_a_matrix_then_verify() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/github-actions/sharded-loadtest.yml");
+    let doc = &yaml_docs(&file)[0];
+    let jobs = &doc["jobs"];
+    let shards = &jobs["shards"];
+    assert_eq!(shards["needs"], "prepare");
+    let matrix: Vec<u64> = shards["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let run = shards["steps"].to_string();
+    let n = shard_count(&run);
+    assert_eq!(
+        matrix,
+        (0..n).collect::<Vec<_>>(),
+        "one matrix entry per shard"
+    );
+    assert!(run.contains("--shard \\\"${{ matrix.shard }}/"), "{run}");
+    let verify = &jobs["verify"];
+    assert!(verify["needs"].to_string().contains("shards"));
+    assert!(verify["steps"].to_string().contains("loadtest verify"));
+    assert!(jobs["prepare"]["outputs"]["run_id"].is_string());
+}
