@@ -520,3 +520,74 @@ fn the_github_actions_example_runs_a_matrix_then_verify() {
     assert!(verify["steps"].to_string().contains("loadtest verify"));
     assert!(jobs["prepare"]["outputs"]["run_id"].is_string());
 }
+
+/// The merge's cost: 64 partials of a run of 1,000,000 calls per path, made from a real
+/// two-shard run of 15,625 calls per shard per path, replicated as shards 0..63 of 64; then
+/// `verify` is timed and its peak RSS read (the oracle finds the rows short of the replicated
+/// sums, so the verdict is a failure: only the cost is measured). Ignored: run it with
+/// `cargo test --release --test cli merge_cost -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn merge_cost_of_64_partials_of_a_million_calls() {
+    let id = prepare(&["--ops", "31250", "--workers", "64", "--connections", "16"]);
+    let real = tempfile::tempdir().unwrap();
+    let shards: Vec<Child> = (0..2).map(|i| start_shard(&id, i, 2, real.path())).collect();
+    for s in shards {
+        let out = s.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let sources: Vec<serde_json::Value> = partials_in(real.path())
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect();
+    let many = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut bytes = 0;
+    for i in 0..64u32 {
+        let mut p = sources[(i % 2) as usize].clone();
+        p["shard"] = i.into();
+        p["shards"] = 64.into();
+        let f = many.path().join(format!("partial-{i}.json"));
+        let text = serde_json::to_vec(&p).unwrap();
+        bytes += text.len();
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+    }
+    let reports = tempfile::tempdir().unwrap();
+    let began = Instant::now();
+    // LOADTEST_BIN=target/release/loadtest times the release build from a debug test binary.
+    let mut child = std::env::var_os("LOADTEST_BIN")
+        .map_or_else(bin, std::process::Command::new)
+        .args(["verify", "-q", "--database-url", &shared().url, "--run-id", &id])
+        .args(["--report-dir", reports.path().to_str().unwrap()])
+        .args(&files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // VmHWM only grows: its last reading before the exit is the peak (to within 5 ms).
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(s) = std::fs::read_to_string(&status)
+            && let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kb = l.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+            peak_kb = peak_kb.max(kb.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = began.elapsed();
+    let out = child.wait_with_output().unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let r = report(reports.path());
+    assert_eq!(path(&r, "rpc")["ops_ok"], 1_000_000);
+    assert_eq!(path(&r, "fallback")["ops_ok"], 1_000_000);
+    println!(
+        "merge cost: 64 partials ({:.1} MB of JSON), 1,000,000 calls per path: verify took \
+         {:.2} s, peak RSS {:.0} MB",
+        bytes as f64 / 1e6,
+        took.as_secs_f64(),
+        peak_kb as f64 / 1024.0
+    );
+}
