@@ -531,7 +531,9 @@ fn the_github_actions_example_runs_a_matrix_then_verify() {
 async fn merge_cost_of_64_partials_of_a_million_calls() {
     let id = prepare(&["--ops", "31250", "--workers", "64", "--connections", "16"]);
     let real = tempfile::tempdir().unwrap();
-    let shards: Vec<Child> = (0..2).map(|i| start_shard(&id, i, 2, real.path())).collect();
+    let shards: Vec<Child> = (0..2)
+        .map(|i| start_shard(&id, i, 2, real.path()))
+        .collect();
     for s in shards {
         let out = s.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -558,7 +560,14 @@ async fn merge_cost_of_64_partials_of_a_million_calls() {
     // LOADTEST_BIN=target/release/loadtest times the release build from a debug test binary.
     let mut child = std::env::var_os("LOADTEST_BIN")
         .map_or_else(bin, std::process::Command::new)
-        .args(["verify", "-q", "--database-url", &shared().url, "--run-id", &id])
+        .args([
+            "verify",
+            "-q",
+            "--database-url",
+            &shared().url,
+            "--run-id",
+            &id,
+        ])
         .args(["--report-dir", reports.path().to_str().unwrap()])
         .args(&files)
         .stdout(Stdio::null())

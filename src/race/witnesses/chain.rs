@@ -36,6 +36,9 @@ pub(crate) struct Row {
     pub delta_sum: Vec<Decimal>,
 }
 
+/// One witness as a sharded run's partial carries it: (row, values read, deltas added).
+pub type Witness = (u32, Vec<Decimal>, Vec<Decimal>);
+
 /// A load's witnesses sorted by (row, value written), ready for the oracle.
 pub struct Sorted {
     file: File,
@@ -82,7 +85,7 @@ impl Sorted {
 
     /// Every witness as (row, values read, deltas added); `None` on a read error. For a sharded
     /// run's partial, which carries them to `verify`.
-    pub fn all(&mut self) -> Option<Vec<(u32, Vec<Decimal>, Vec<Decimal>)>> {
+    pub fn all(&mut self) -> Option<Vec<Witness>> {
         let layout = self.layout;
         let mut out = Vec::with_capacity(self.len() as usize);
         for i in 0..self.len() {
