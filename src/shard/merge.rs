@@ -78,23 +78,26 @@ pub fn check(
 }
 
 /// The loads of every partial with the same label, summed into one, in the first partial's
-/// order of loads.
-pub fn loads(partials: &[&Partial]) -> std::result::Result<Vec<Load>, String> {
+/// order of loads. Consumes the partials: their witnesses move into the sum, never copied.
+pub fn loads(partials: Vec<Partial>) -> std::result::Result<Vec<Load>, String> {
     let mut order: Vec<String> = Vec::new();
-    let mut by_label: BTreeMap<String, Vec<&Load>> = BTreeMap::new();
+    let mut by_label: BTreeMap<String, Vec<Load>> = BTreeMap::new();
     for p in partials {
-        for l in &p.loads {
+        for l in p.loads {
             if !by_label.contains_key(&l.label) {
                 order.push(l.label.clone());
             }
             by_label.entry(l.label.clone()).or_default().push(l);
         }
     }
-    order.iter().map(|label| sum(&by_label[label])).collect()
+    order
+        .iter()
+        .map(|label| sum(by_label.remove(label).unwrap_or_default()))
+        .collect()
 }
 
 /// One load summed over shards.
-pub fn sum(loads: &[&Load]) -> std::result::Result<Load, String> {
+pub fn sum(loads: Vec<Load>) -> std::result::Result<Load, String> {
     let mut total = Load {
         label: loads.first().map(|l| l.label.clone()).unwrap_or_default(),
         witnesses: Some(Vec::new()),
@@ -130,9 +133,9 @@ pub fn sum(loads: &[&Load]) -> std::result::Result<Load, String> {
         acked.add(&l.acked);
         pos.add(&l.unknown_pos);
         neg.add(&l.unknown_neg);
-        total.witnesses = match (total.witnesses.take(), &l.witnesses) {
+        total.witnesses = match (total.witnesses.take(), l.witnesses) {
             (Some(mut all), Some(w)) => {
-                all.extend(w.iter().cloned());
+                all.extend(w);
                 Some(all)
             }
             _ => None,
@@ -240,7 +243,7 @@ mod tests {
             vec![(0, 2, vec![d("1.10")]), (5, 1, vec![d("2")])],
         );
         let b = load(&[20, 70_000], vec![(0, 1, vec![d("0.90")])]);
-        let m = sum(&[&a, &b]).unwrap();
+        let m = sum(vec![a, b]).unwrap();
         assert_eq!(m.ops_ok, 5);
         let h = decode_histogram(&m.histogram).unwrap();
         assert_eq!(h.len(), 5);

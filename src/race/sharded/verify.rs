@@ -60,8 +60,25 @@ pub async fn verify(plan: &VerifyPlan, stop: &Stop) -> Result<(Report, String)> 
     )?;
     let run = run_plan(&manifest, plan)?;
     let keys = CounterTable::new(&run.scenario).keys(&client).await?;
-    let present: Vec<&Partial> = partials.iter().map(|(_, p)| p).collect();
-    let merged: BTreeMap<String, Load> = merge::loads(&present)
+    let started_at = partials
+        .iter()
+        .filter_map(|(_, p)| chrono::DateTime::parse_from_rfc3339(&p.started_at).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .min()
+        .unwrap_or_else(chrono::Utc::now);
+    let interrupted: Vec<String> = partials
+        .iter()
+        .filter(|(_, p)| !p.complete)
+        .map(|(path, p)| {
+            format!(
+                "shard {} was interrupted ({}): its last load is cut short",
+                p.id(),
+                path.display()
+            )
+        })
+        .collect();
+    let present: Vec<Partial> = partials.into_iter().map(|(_, p)| p).collect();
+    let merged: BTreeMap<String, Load> = merge::loads(present)
         .map_err(|m| Error::Input(format!("the partials do not merge: {m}")))?
         .into_iter()
         .map(|l| (l.label.clone(), l))
@@ -124,12 +141,6 @@ pub async fn verify(plan: &VerifyPlan, stop: &Stop) -> Result<(Report, String)> 
             }
         }
     }
-    let started_at = partials
-        .iter()
-        .filter_map(|(_, p)| chrono::DateTime::parse_from_rfc3339(&p.started_at).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .min()
-        .unwrap_or_else(chrono::Utc::now);
     let database: report::Database = serde_json::from_value(manifest.database_info.clone())
         .map_err(|e| Error::Input(format!("the run manifest's database record: {e}")))?;
     let mut report = super::super::assemble(
@@ -158,15 +169,7 @@ pub async fn verify(plan: &VerifyPlan, stop: &Stop) -> Result<(Report, String)> 
             coverage.shards
         ));
     }
-    for (path, p) in &partials {
-        if !p.complete {
-            incomplete.push(format!(
-                "shard {} was interrupted ({}): its last load is cut short",
-                p.id(),
-                path.display()
-            ));
-        }
-    }
+    incomplete.extend(interrupted);
     if !incomplete.is_empty() {
         report.failures.push(format!(
             "incomplete run: {}; a run missing a shard's calls cannot pass",
