@@ -145,6 +145,7 @@ async fn one_two_and_four_shards_merge_to_the_verdict_of_one_run() {
         assert_eq!(merged["verdict"], single["verdict"], "{n} shards");
         assert_eq!(verdicts(&merged), verdicts(&single), "{n} shards");
         assert_eq!(merged["settings"]["shards"], n);
+        crate::suite::schema::assert_valid(&format!("{n}-shard report"), &merged);
         assert_eq!(merged["settings"]["ops"], 3000);
         let rpc = path(&merged, "rpc");
         let fallback = path(&merged, "fallback");
@@ -195,6 +196,7 @@ async fn mixed_and_strategy_runs_shard_too() {
     )
     .await;
     assert_eq!(merged["verdict"], "pass", "{merged:#}");
+    crate::suite::schema::assert_valid("sharded mixed report", &merged);
     assert_eq!(merged["settings"]["mode"], "mixed");
     let fallback = path(&merged, "fallback@mixed");
     assert_eq!(fallback["ops_ok"], 1500);
