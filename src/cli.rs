@@ -82,7 +82,8 @@ impl Cli {
     /// Hands the global `--quiet` to the subcommand's output settings.
     pub fn spread_quiet(&mut self) {
         match &mut self.command {
-            Command::Run(a) => a.output.quiet = self.quiet,
+            Command::Run(a) | Command::Prepare(a) => a.output.quiet = self.quiet,
+            Command::Verify(a) => a.output.quiet = self.quiet,
             Command::Nightly(a) => a.output.quiet = self.quiet,
             Command::Migrate(_) | Command::List | Command::Report(_) => {}
         }
@@ -101,6 +102,13 @@ impl Cli {
 pub enum Command {
     /// Run a scenario on a scratch database and check every acknowledged update landed.
     Run(RunArgs),
+    /// Sharded runs: create the run's database on --database-url, build and seed it, record
+    /// the run's settings (--ops is the total over all shards; --workers and --connections are
+    /// per shard), and print the run id (the last line of stdout) for `run --shard`.
+    Prepare(RunArgs),
+    /// Sharded runs: merge every shard's partial report exactly, judge the run once, write the
+    /// reports and drop the run's database (unless --keep).
+    Verify(VerifyArgs),
     /// Apply a migrations folder to a scratch database: does it apply? One line per file.
     Migrate(MigrateArgs),
     /// List the scenarios `loadtest run NAME` knows.
@@ -334,12 +342,41 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub settle: Option<std::time::Duration>,
 
+    /// Sharded runs: run shard I of N of the prepared run --run-id (settings from its
+    /// manifest); writes a partial report to --report-dir for `verify`.
+    #[arg(long, value_name = "I/N", requires = "run_id")]
+    pub shard: Option<crate::shard::ShardId>,
+
+    /// Sharded runs: the run id `prepare` printed (with `run --shard`), or the id `prepare`
+    /// gives the run (default: a random one).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 
     #[command(flatten)]
     pub migrations: MigrationArgs,
 
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `loadtest verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The run id `prepare` printed.
+    #[arg(long, value_name = "ID", required = true)]
+    pub run_id: String,
+    /// Every shard's partial report (the JSON files `run --shard` wrote), each shard once.
+    #[arg(value_name = "PARTIAL", required = true)]
+    pub partials: Vec<PathBuf>,
+    /// Judge even with shards missing: the run is then reported incomplete (exit 1), never
+    /// passing.
+    #[arg(long)]
+    pub allow_missing: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

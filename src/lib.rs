@@ -16,6 +16,7 @@ pub mod race;
 pub mod report;
 pub mod rollout;
 pub mod scenario;
+pub mod shard;
 pub mod stats;
 pub mod stop;
 
@@ -33,6 +34,9 @@ pub async fn run(cli: cli::Cli, command_line: String, stop: Stop) -> Result<u8> 
         plan::Plan::List => Ok(commands::list::list()),
         plan::Plan::Migrate(p) => commands::migrate::migrate(p, stop).await,
         plan::Plan::Run(p) => commands::run::run(*p, stop).await,
+        plan::Plan::Prepare(p) => commands::prepare::prepare(*p, stop).await,
+        plan::Plan::Shard(p) => commands::run::shard(*p, stop).await,
+        plan::Plan::Verify(p) => commands::verify::verify(p, stop).await,
         plan::Plan::Bench(p) => commands::run::bench(*p, stop).await,
         plan::Plan::Isolation(p) => commands::run::isolation(*p, stop).await,
         plan::Plan::Rollout(p) => commands::run::rollout(*p, stop).await,

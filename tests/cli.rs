@@ -25,6 +25,7 @@ mod suite {
     mod rollout;
     mod safety;
     mod schema;
+    mod shards;
     mod tls;
     mod token_race;
     mod usage;

@@ -4,8 +4,10 @@
 pub mod list;
 pub mod migrate;
 pub mod nightly;
+pub mod prepare;
 pub mod report;
 pub mod run;
+pub mod verify;
 
 use crate::error::{Result, exit};
 use crate::report::{self as files, Report};

@@ -15,6 +15,14 @@ pub async fn run(plan: RunPlan, stop: Stop) -> Result<u8> {
     stop.check(Ok(code))
 }
 
+/// `loadtest run --shard I/N --run-id ID`: one shard's loads; prints where its partial report
+/// is. It does not judge: exit 0 unless it could not run.
+pub async fn shard(plan: RunPlan, stop: Stop) -> Result<u8> {
+    let path = crate::race::sharded::run_shard(plan, &stop).await?;
+    println!("partial: {}", path.display());
+    Ok(crate::error::exit::OK)
+}
+
 /// `loadtest run` of an index benchmark.
 pub async fn bench(plan: BenchPlan, stop: Stop) -> Result<u8> {
     let (report, stamp) = crate::bench::execute(&plan, &stop).await?;

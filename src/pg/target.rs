@@ -67,31 +67,8 @@ impl Target {
 
     /// Creates `loadtest_<run_id>` on the server at `url`.
     pub async fn external(url: &str, run_id: &str) -> Result<Target> {
-        let redacted_url = redact_url(url);
-        let (url, requested) = super::tls::split(url)
-            .map_err(|m| Error::Input(format!("--database-url {redacted_url}: {m}")))?;
-        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
-            Error::Input(format!(
-                "--database-url {redacted_url}: not a PostgreSQL connection string (expected \
-                    postgres://user:password@host:port/dbname or key=value pairs)"
-            ))
-        })?;
-        with_passfile(&mut config);
-        // As libpq: the client certificate from PGSSLCERT/PGSSLKEY or ~/.postgresql/ when the
-        // string names none.
-        let requested =
-            requested.with_defaults(|k| std::env::var(k).ok(), dirs::home_dir().as_deref());
-        let mut tls = super::tls::Connector::new(&requested)
-            .map_err(|e| Error::Input(format!("--database-url {redacted_url}: {e}")))?;
         let dbname = format!("loadtest_{run_id}");
-        // The first connection also settles sslmode=allow for the rest of the run.
-        let client = tls.settle(&config).await.map_err(|e| {
-            Error::Environment(format!(
-                "cannot connect to --database-url {redacted_url}: {e}{}",
-                connect_fix(&e, config.get_password().is_some())
-            ))
-        })?;
-        let admin = super::Endpoint { config, tls };
+        let (admin, redacted_url, client) = admin(url).await?;
         super::rights::Rights::of_current(&client)
             .await
             .map_err(Error::db(format!(
@@ -108,6 +85,17 @@ impl Target {
             admin,
             redacted_url,
             dbname,
+        })
+    }
+
+    /// The run database `dbname` on the server at `url`, which an earlier command of the same
+    /// run created (a sharded run's `prepare`): nothing is created here.
+    pub async fn attach(url: &str, dbname: &str) -> Result<Target> {
+        let (admin, redacted_url, _) = admin(url).await?;
+        Ok(Target::External {
+            admin,
+            redacted_url,
+            dbname: dbname.to_string(),
         })
     }
 
@@ -180,6 +168,34 @@ impl Target {
             }
         }
     }
+}
+
+/// Connects to the server at `url` (TLS settled, password file read as libpq does): the
+/// endpoint of its own database, the URL with secrets redacted, and the connection.
+async fn admin(url: &str) -> Result<(super::Endpoint, String, tokio_postgres::Client)> {
+    let redacted_url = redact_url(url);
+    let (url, requested) = super::tls::split(url)
+        .map_err(|m| Error::Input(format!("--database-url {redacted_url}: {m}")))?;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+        Error::Input(format!(
+            "--database-url {redacted_url}: not a PostgreSQL connection string (expected \
+                    postgres://user:password@host:port/dbname or key=value pairs)"
+        ))
+    })?;
+    with_passfile(&mut config);
+    // As libpq: the client certificate from PGSSLCERT/PGSSLKEY or ~/.postgresql/ when the
+    // string names none.
+    let requested = requested.with_defaults(|k| std::env::var(k).ok(), dirs::home_dir().as_deref());
+    let mut tls = super::tls::Connector::new(&requested)
+        .map_err(|e| Error::Input(format!("--database-url {redacted_url}: {e}")))?;
+    // The first connection also settles sslmode=allow for the rest of the run.
+    let client = tls.settle(&config).await.map_err(|e| {
+        Error::Environment(format!(
+            "cannot connect to --database-url {redacted_url}: {e}{}",
+            connect_fix(&e, config.get_password().is_some())
+        ))
+    })?;
+    Ok((super::Endpoint { config, tls }, redacted_url, client))
 }
 
 /// Replaces the password in a connection URL or key=value string with `***`.

@@ -17,6 +17,7 @@ pub mod oracle;
 pub mod plan;
 pub mod probe;
 pub mod run;
+pub mod sharded;
 pub mod solo;
 pub mod table;
 pub mod values;
@@ -80,7 +81,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 table,
                 keys,
                 absent,
-            } = seed(&client, plan).await?;
+            } = seed(&client, plan, true).await?;
             let proxy = match plan.faults.has("cut") {
                 true => Some(Arc::new(
                     faults::Proxy::start(faults::upstream_of(&target.config().config))
@@ -127,6 +128,8 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
                 injected: Default::default(),
                 endpoint: target.config(),
                 after_restart: Default::default(),
+                shard: None,
+                gone: Default::default(),
             };
             let paths = match plan.mode {
                 RaceMode::Mixed(_) => race.mixed().await?,
@@ -176,15 +179,18 @@ struct Seeded {
     absent: Vec<KeyValue>,
 }
 
-/// Checks every path's SQL against the migrated schema, runs the scenario's setup and reads the
-/// keys; all before any load, so a bad scenario fails with its file position.
-async fn seed(client: &tokio_postgres::Client, plan: &RunPlan) -> Result<Seeded> {
+/// Checks every path's SQL against the migrated schema, runs the scenario's setup (unless
+/// `setup` is false: a shard finds the database seeded by `prepare`) and reads the keys; all
+/// before any load, so a bad scenario fails with its file position.
+async fn seed(client: &tokio_postgres::Client, plan: &RunPlan, setup: bool) -> Result<Seeded> {
     let mut types = BTreeMap::new();
     for path in &plan.scenario.paths {
         let t = table::check_path(client, &plan.scenario, path).await?;
         types.insert(path.name.clone(), Arc::new(t));
     }
-    table::setup(client, &plan.scenario, plan.seed).await?;
+    if setup {
+        table::setup(client, &plan.scenario, plan.seed).await?;
+    }
     let table = CounterTable::new(&plan.scenario);
     let keys = Arc::new(table.keys(client).await?);
     if keys.is_empty() {
@@ -389,6 +395,7 @@ fn settings(plan: &RunPlan) -> Settings {
             plan::QueryMode::Simple => QueryMode::Simple,
         },
         ledger: plan.ledger,
+        shards: None,
     }
 }
 

@@ -84,6 +84,18 @@ impl RowSums {
         self.slot.get(&key).map_or(0, |&s| self.calls[s as usize])
     }
 
+    /// Every row touched: (key, calls, per-column sums), in no particular order.
+    pub fn rows(&self) -> impl Iterator<Item = (u32, u64, &[Decimal])> + '_ {
+        self.slot.iter().map(|(&key, &s)| {
+            let s = s as usize;
+            (
+                key,
+                self.calls[s],
+                &self.values[s * self.columns..(s + 1) * self.columns],
+            )
+        })
+    }
+
     pub fn merge(&mut self, other: &RowSums) {
         if self.columns == 0 {
             self.columns = other.columns;

@@ -5,6 +5,7 @@ use super::engine::Until;
 use crate::pg::schema::SchemaPlan;
 use crate::pg::target::DatabasePlan;
 use crate::scenario::{Scenario, Strategy};
+use crate::shard::ShardId;
 use std::path::PathBuf;
 
 /// Calls per path when neither --ops nor --duration is given.
@@ -70,6 +71,24 @@ pub struct RunPlan {
     pub schema: SchemaPlan,
     pub database: DatabasePlan,
     pub command_line: String,
+    /// `run --shard I/N --run-id ID`: this process is one shard of a prepared run (`until` is
+    /// then this shard's share of the calls).
+    pub shard: Option<ShardRun>,
+}
+
+/// One shard's part in a prepared run, as the command line gave it; the run's settings come
+/// from the manifest (see `race::sharded`).
+#[derive(Debug, Clone)]
+pub struct ShardRun {
+    pub id: ShardId,
+    pub run_id: String,
+    /// The calls per path over all shards (`--ops` of `prepare`).
+    pub total_ops: u64,
+    /// The scenario file's SHA-256, to compare with the manifest's.
+    pub scenario_sha256: String,
+    /// Settings given explicitly on this shard's command line, as (flag, value): each must
+    /// agree with the manifest.
+    pub explicit: Vec<(&'static str, String)>,
 }
 
 impl RunPlan {
@@ -93,6 +112,22 @@ impl RunPlan {
         match self.mode {
             RaceMode::Sequential(s) | RaceMode::Mixed(s) => s,
             RaceMode::Matrix => Strategy::None,
+        }
+    }
+
+    /// The calls per path over the whole run: all shards' in a sharded run.
+    pub fn total_ops(&self) -> u64 {
+        match &self.shard {
+            Some(s) => s.total_ops,
+            None => self.ops_hint(),
+        }
+    }
+
+    /// The seed of this process's calls: the run's, or this shard's stream of it.
+    pub fn load_seed(&self) -> u64 {
+        match &self.shard {
+            Some(s) => s.id.seed(self.seed),
+            None => self.seed,
         }
     }
 

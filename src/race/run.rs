@@ -20,6 +20,7 @@ use crate::report::{
     Resolved, WitnessReport,
 };
 use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
+use crate::shard::barrier::Coordinator;
 use crate::stats::{self, LatencyUs};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -49,6 +50,10 @@ pub struct Race<'a> {
     pub endpoint: crate::pg::Endpoint,
     /// The run's own connection after a restart fault ended `client`.
     pub after_restart: tokio::sync::OnceCell<tokio_postgres::Client>,
+    /// In a sharded run, this shard's seat at the meeting point (`None`: an ordinary run).
+    pub shard: Option<&'a Coordinator>,
+    /// Shards seen dead at a barrier.
+    pub gone: std::sync::Mutex<Vec<u32>>,
 }
 
 impl Race<'_> {
@@ -60,33 +65,81 @@ impl Race<'_> {
     /// Each path in turn on freshly reset counters; with `--matrix`, every read-modify-write
     /// path once per strategy.
     pub async fn sequential(&self) -> Result<Vec<PathReport>> {
+        let judge = self.judge();
+        self.each_load(|spec, strategy, ran| Ok(judge.path(spec, strategy, ran)))
+            .await
+    }
+
+    /// Runs each load in turn (as `sequential`) and hands each one's outcome to `f`.
+    pub async fn each_load<T>(
+        &self,
+        mut f: impl FnMut(&PathSpec, Strategy, Ran) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for spec in &self.plan.scenario.paths {
-            let strategies: Vec<Strategy> = match (&spec.kind, self.plan.mode) {
-                (PathKind::Rpc { .. } | PathKind::RpcWithFallback { .. }, _) => {
-                    vec![Strategy::None]
-                }
-                (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
-                (PathKind::ReadModifyWrite { .. }, _) => vec![self.plan.strategy()],
-            };
-            for strategy in strategies {
+            for strategy in strategies(spec, self.plan) {
                 // Interrupted: the paths so far make the partial report.
                 if self.stop.token.is_cancelled() {
                     return Ok(out);
                 }
-                out.push(self.one(spec, strategy, out.len() as i32).await?);
+                let ran = self.one(spec, strategy, out.len() as i32).await?;
+                out.push(f(spec, strategy, ran)?);
             }
         }
         Ok(out)
     }
 
+    /// How the judge sees this run.
+    pub fn judge(&self) -> Judge<'_> {
+        Judge {
+            plan: self.plan,
+            keys: &self.keys,
+            faults: self.faults.is_some(),
+        }
+    }
+
+    /// Resets the counters and reads them: the state a load starts from. In a sharded run only
+    /// shard 0 does it (and records the values for `verify`), then every shard waits at the
+    /// load's start line.
+    async fn start_line(&self, label: &str) -> Result<Vec<Vec<Decimal>>> {
+        let first = self.shard.is_none_or(|c| c.shard.index == 0);
+        let mut initial = Vec::new();
+        if first {
+            self.table.reset(self.db()).await?;
+            initial = self.read().await?;
+        }
+        if let Some(c) = self.shard {
+            if first {
+                c.save_values(label, "initial", &initial).await?;
+            }
+            let gone = c.barrier(&format!("{label}:start"), self.stop).await?;
+            self.gone.lock().map(|mut g| g.extend(gone)).ok();
+        }
+        Ok(initial)
+    }
+
+    /// The counters once a load ended; in a sharded run, once every shard's load ended, read
+    /// and recorded by shard 0 only.
+    async fn finish_line(&self, label: &str) -> Result<Vec<Vec<Decimal>>> {
+        let Some(c) = self.shard else {
+            return self.read().await.map_err(|e| self.stop.or(e));
+        };
+        let gone = c.barrier(&format!("{label}:end"), self.stop).await?;
+        self.gone.lock().map(|mut g| g.extend(gone)).ok();
+        if c.shard.index != 0 {
+            return Ok(Vec::new());
+        }
+        let values = self.read().await.map_err(|e| self.stop.or(e))?;
+        c.save_values(label, "final", &values).await?;
+        Ok(values)
+    }
+
     /// One path's load on freshly reset counters; `n` numbers the load within the run (the
     /// ledger's `load`; the first load is the one a restart fault hits).
-    async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<PathReport> {
+    async fn one(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Result<Ran> {
         let columns = &self.plan.scenario.counters.columns;
-        self.table.reset(self.db()).await?;
-        let initial = self.read().await?;
         let label = label(spec, strategy, self.plan.mode == RaceMode::Matrix);
+        let initial = self.start_line(&label).await?;
         let live = Arc::new(Live::default());
         let bar = self.progress.bar(
             &label,
@@ -103,13 +156,18 @@ impl Race<'_> {
                 })
                 .collect(),
         );
+        // Shards share the ledger: each numbers its loads apart from the others'.
+        let ledger_no = match self.shard {
+            Some(c) => n * c.shard.count as i32 + c.shard.index as i32,
+            None => n,
+        };
         let ways = Arc::new(Ways::default());
         let (calls, load) = self
             .load(
                 spec,
                 strategy,
                 ways.clone(),
-                (0, n),
+                (0, ledger_no),
                 self.plan.workers,
                 self.plan.until,
                 self.plan.rate,
@@ -137,76 +195,31 @@ impl Race<'_> {
         drop(bar);
         self.ended(&label, &outcome)?;
         let resolved = match self.plan.ledger {
-            true => Some(self.resolve(n, &mut outcome, spec).await?),
+            true => Some(self.resolve(ledger_no, &mut outcome, spec).await?),
             false => None,
         };
-        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
-        let max_delta: Vec<Decimal> = columns
-            .iter()
-            .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
-            .collect();
-        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
-        let complete = outcome.witnesses_dropped == 0;
-        let history = outcome
-            .witnesses
-            .as_mut()
-            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
-            .map(|h| h as &mut dyn oracle::History);
-        let verdict = oracle::check(
-            &oracle::Observed {
-                columns: columns.len(),
-                keys: self.keys.len(),
-                initial: &initial,
-                final_values: &final_values,
-                acked: &outcome.acked,
-                unknown_pos: &outcome.unknown_pos,
-                unknown_neg: &outcome.unknown_neg,
-                max_delta: &max_delta,
-            },
-            history,
-        );
-        let mut report = path_report(
-            spec,
+        let final_values = self.finish_line(&label).await?;
+        let solo = self.solo(spec, strategy, n).await;
+        Ok(Ran {
             label,
-            strategy,
+            initial,
             outcome,
-            self.plan.absent_share() > 0.0,
-        );
-        report.indeterminate_resolved = resolved;
-        record_ways(&mut report, spec, &ways);
-        self.record_verdict(&mut report, &verdict);
-        if let Some(solo) = self.solo(spec, strategy, n).await {
-            report.solo_latency_us = Some(solo.p50_us);
-            report.solo_latency_samples = solo.samples;
-        }
-        let short = u64::from(verdict.rows_short > 0);
-        // What an injected fault did to a call is never evidence against the path.
-        let excused = match self.faults {
-            Some(_) => injected_failures(&report),
-            None => 0,
-        };
-        report.expectation_held =
-            if prevents_loss(strategy) && report.kind == CallKind::ReadModifyWrite {
-                // These strategies exist to stop lost updates: what commits must be exact; calls
-                // aborted by 40001/40P01 (after --retry) are reported, not lost.
-                report.expect = Expect::Exact;
-                short == 0
-                    && verdict.rows_over == 0
-                    && report.ops_failed == retryable_failures(&report) + excused
-            } else {
-                let failed = report.ops_failed.saturating_sub(excused);
-                held(spec.expect, short, failed, verdict.rows_over)
-            };
-        Ok(report)
+            resolved,
+            final_values,
+            ways: Some(ways.counts()),
+            solo,
+        })
     }
 
-    /// The path's solo latency ([`solo`]), once its load is judged: not under faults (a cut
+    /// The path's solo latency ([`solo`]), once its load is over: not under faults (a cut
     /// connection is not a slow call), with the ledger (its ids would collide), in the open model
-    /// (it times the schedule, not the call) or once interrupted.
+    /// (it times the schedule, not the call), in a shard (shards end at different times) or once
+    /// interrupted.
     async fn solo(&self, spec: &PathSpec, strategy: Strategy, n: i32) -> Option<solo::Solo> {
         if self.faults.is_some()
             || self.plan.ledger
             || self.plan.rate.is_some()
+            || self.shard.is_some()
             || self.stop.token.is_cancelled()
         {
             return None;
@@ -286,21 +299,16 @@ impl Race<'_> {
         Ok(())
     }
 
-    /// The oracle's verdict in a path's report: per column totals, lost updates and, for a
-    /// read-modify-write path, what the witnesses show.
-    fn record_verdict(&self, report: &mut PathReport, verdict: &oracle::Verdict) {
-        record_verdict(
-            &self.plan.scenario.counters.columns,
-            &self.keys,
-            report,
-            verdict,
-        );
-    }
-
     /// All paths at once on the same rows, the way a half-upgraded fleet behaves. Every call of
     /// path *j* adds `base^j` to the first counter column, so the final values say exactly how
     /// many of each path's increments survived (see `oracle::attribute`).
     pub async fn mixed(&self) -> Result<Vec<PathReport>> {
+        let (outcomes, final_values) = self.mixed_loads().await?;
+        Ok(self.judge().mixed(outcomes, &final_values))
+    }
+
+    /// The loads of a mixed run, and the counters after them (empty on shards other than 0).
+    pub async fn mixed_loads(&self) -> Result<(Vec<Outcome>, Vec<Vec<Decimal>>)> {
         let Until::Ops(ops) = self.plan.until else {
             return Err(Error::Input(
                 "--mixed needs --ops (not --duration): the attribution of \
@@ -309,20 +317,9 @@ impl Race<'_> {
             ));
         };
         let paths = &self.plan.scenario.paths;
+        let base = mixed_base(self.plan)?;
         let columns = &self.plan.scenario.counters.columns;
-        let base = ops + 1;
-        let top = (0..paths.len()).try_fold(0u128, |acc, j| {
-            acc.checked_add(u128::from(ops) * u128::from(base).checked_pow(j as u32)?)
-        });
-        if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
-            return Err(Error::Input(format!(
-                "--mixed with {} paths and --ops {ops} would overflow the integer column {}: \
-                    lower --ops",
-                paths.len(),
-                columns[0].name
-            )));
-        }
-        self.table.reset(self.db()).await?;
+        self.start_line(MIXED).await?;
         let live = Arc::new(Live::default());
         let bar = self
             .progress
@@ -356,45 +353,8 @@ impl Race<'_> {
         for (spec, outcome) in paths.iter().zip(&outcomes) {
             self.ended(&format!("{}@mixed", spec.name), outcome)?;
         }
-        let final_values = self.read().await.map_err(|e| self.stop.or(e))?;
-        let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
-        let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
-        let attribution = oracle::attribute(&calls, base, &first);
-        let any_lossy = paths.iter().any(|p| p.expect == Expect::Lossy);
-        let mut out = Vec::new();
-        for ((spec, outcome), a) in paths.iter().zip(outcomes).zip(attribution) {
-            let unit = Decimal::from(base.pow(out.len() as u32));
-            let label = format!("{}@mixed", spec.name);
-            let mut report = path_report(
-                spec,
-                label,
-                self.plan.strategy(),
-                outcome,
-                self.plan.absent_share() > 0.0,
-            );
-            let lost = a.acked - a.surviving;
-            report.counters = vec![CounterReport {
-                column: columns[0].name.clone(),
-                expected: Decimal::from(a.acked) * unit,
-                actual: Decimal::from(a.surviving) * unit,
-                missing: Decimal::from(lost) * unit,
-                extra: Decimal::from(a.over) * unit,
-            }];
-            report.lost_updates = lost;
-            report.lost_updates_exact = true;
-            report.rows_short = a.rows_short;
-            report.rows_over = a.rows_over;
-            // An exact path's increments erased by a lossy path in the same fleet are the lossy
-            // path's fault: reported as erased, not as the exact path failing.
-            if spec.expect == Expect::Exact && any_lossy {
-                report.erased_by_other_paths = Some(lost);
-                report.expectation_held = report.ops_failed == 0 && a.rows_over == 0;
-            } else {
-                report.expectation_held = held(spec.expect, lost, report.ops_failed, a.rows_over);
-            }
-            out.push(report);
-        }
-        Ok(out)
+        let final_values = self.finish_line(MIXED).await?;
+        Ok((outcomes, final_values))
     }
 
     /// A path's calls over the pool, and the load the engine runs with them.
@@ -438,7 +398,7 @@ impl Race<'_> {
             until,
             rate,
             workers,
-            seed: self.plan.seed,
+            seed: self.plan.load_seed(),
             stream,
             keys: self.keys.len() as u32,
             absent: self.absent.len() as u32,
@@ -473,6 +433,188 @@ impl Race<'_> {
                 })
             })
             .collect()
+    }
+}
+
+/// The label under which a mixed run's counters are recorded in a sharded run.
+pub const MIXED: &str = "mixed";
+
+/// What one load left for the judge: the counters before and after, and what the workers saw.
+pub struct Ran {
+    pub label: String,
+    pub initial: Vec<Vec<Decimal>>,
+    pub outcome: Outcome,
+    pub resolved: Option<Resolved>,
+    pub final_values: Vec<Vec<Decimal>>,
+    /// A `rpc-with-fallback` path's (calls via the RPC, calls via the fallback); `None` where
+    /// not counted (a sharded run's partials).
+    pub ways: Option<(u64, u64)>,
+    /// The path's solo latency, when measured ([`solo`]).
+    pub solo: Option<solo::Solo>,
+}
+
+/// The loads a path makes in turn: an RPC once, a read-modify-write path under the run's
+/// strategy, or under every strategy in a matrix.
+pub fn strategies(spec: &PathSpec, plan: &RunPlan) -> Vec<Strategy> {
+    match (&spec.kind, plan.mode) {
+        (PathKind::Rpc { .. } | PathKind::RpcWithFallback { .. }, _) => vec![Strategy::None],
+        (PathKind::ReadModifyWrite { .. }, RaceMode::Matrix) => Strategy::ALL.to_vec(),
+        (PathKind::ReadModifyWrite { .. }, _) => vec![plan.strategy()],
+    }
+}
+
+/// A path's label in the report (and in a sharded run's partials).
+pub fn path_label(spec: &PathSpec, strategy: Strategy, plan: &RunPlan) -> String {
+    label(spec, strategy, plan.mode == RaceMode::Matrix)
+}
+
+/// The base of a mixed run's counting (see `oracle::attribute`): one more than the calls a
+/// path makes over all shards; refused when the first column could not hold it.
+pub fn mixed_base(plan: &RunPlan) -> Result<u64> {
+    let ops = plan.total_ops();
+    let paths = &plan.scenario.paths;
+    let columns = &plan.scenario.counters.columns;
+    let base = ops + 1;
+    let top = (0..paths.len()).try_fold(0u128, |acc, j| {
+        acc.checked_add(u128::from(ops) * u128::from(base).checked_pow(j as u32)?)
+    });
+    if columns[0].ty == ColumnType::Integer && top.is_none_or(|t| t > i32::MAX as u128) {
+        return Err(Error::Input(format!(
+            "--mixed with {} paths and --ops {ops} would overflow the integer column {}: \
+                lower --ops",
+            paths.len(),
+            columns[0].name
+        )));
+    }
+    Ok(base)
+}
+
+/// Turns outcomes and counter values into report entries: the same for a run on one machine
+/// and for `verify` of a sharded run, which rebuilds the outcomes from the partials.
+pub struct Judge<'a> {
+    pub plan: &'a RunPlan,
+    pub keys: &'a [KeyValue],
+    /// Faults were injected (what they did to calls is not held against a path).
+    pub faults: bool,
+}
+
+impl Judge<'_> {
+    /// One load's report entry, with the oracle's verdict.
+    pub fn path(&self, spec: &PathSpec, strategy: Strategy, ran: Ran) -> PathReport {
+        let columns = &self.plan.scenario.counters.columns;
+        let Ran {
+            label,
+            initial,
+            mut outcome,
+            resolved,
+            final_values,
+            ways,
+            solo,
+        } = ran;
+        let max_delta: Vec<Decimal> = columns
+            .iter()
+            .map(|c| c.delta.max.abs().max(c.delta.min.abs()))
+            .collect();
+        // Witnesses that were not all kept cannot prove the chain: a lower bound instead.
+        let complete = outcome.witnesses_dropped == 0;
+        let history = outcome
+            .witnesses
+            .as_mut()
+            .filter(|_| complete && matches!(spec.kind, PathKind::ReadModifyWrite { .. }))
+            .map(|h| h as &mut dyn oracle::History);
+        let verdict = oracle::check(
+            &oracle::Observed {
+                columns: columns.len(),
+                keys: self.keys.len(),
+                initial: &initial,
+                final_values: &final_values,
+                acked: &outcome.acked,
+                unknown_pos: &outcome.unknown_pos,
+                unknown_neg: &outcome.unknown_neg,
+                max_delta: &max_delta,
+            },
+            history,
+        );
+        let mut report = path_report(
+            spec,
+            label,
+            strategy,
+            outcome,
+            self.plan.absent_share() > 0.0,
+        );
+        report.indeterminate_resolved = resolved;
+        if let Some(ways) = ways {
+            record_ways(&mut report, spec, ways);
+        }
+        if let Some(solo) = solo {
+            report.solo_latency_us = Some(solo.p50_us);
+            report.solo_latency_samples = solo.samples;
+        }
+        record_verdict(columns, self.keys, &mut report, &verdict);
+        let short = u64::from(verdict.rows_short > 0);
+        // What an injected fault did to a call is never evidence against the path.
+        let excused = match self.faults {
+            true => injected_failures(&report),
+            false => 0,
+        };
+        report.expectation_held =
+            if prevents_loss(strategy) && report.kind == CallKind::ReadModifyWrite {
+                // These strategies exist to stop lost updates: what commits must be exact; calls
+                // aborted by 40001/40P01 (after --retry) are reported, not lost.
+                report.expect = Expect::Exact;
+                short == 0
+                    && verdict.rows_over == 0
+                    && report.ops_failed == retryable_failures(&report) + excused
+            } else {
+                let failed = report.ops_failed.saturating_sub(excused);
+                held(spec.expect, short, failed, verdict.rows_over)
+            };
+        report
+    }
+
+    /// A mixed run's report entries, from each path's outcome and the final counters.
+    pub fn mixed(&self, outcomes: Vec<Outcome>, final_values: &[Vec<Decimal>]) -> Vec<PathReport> {
+        let paths = &self.plan.scenario.paths;
+        let columns = &self.plan.scenario.counters.columns;
+        let base = self.plan.total_ops() + 1;
+        let first: Vec<Decimal> = final_values.iter().map(|v| v[0]).collect();
+        let calls: Vec<&oracle::RowSums> = outcomes.iter().map(|o| &o.acked).collect();
+        let attribution = oracle::attribute(&calls, base, &first);
+        let any_lossy = paths.iter().any(|p| p.expect == Expect::Lossy);
+        let mut out = Vec::new();
+        for ((spec, outcome), a) in paths.iter().zip(outcomes).zip(attribution) {
+            let unit = Decimal::from(base.pow(out.len() as u32));
+            let label = format!("{}@mixed", spec.name);
+            let mut report = path_report(
+                spec,
+                label,
+                self.plan.strategy(),
+                outcome,
+                self.plan.absent_share() > 0.0,
+            );
+            let lost = a.acked - a.surviving;
+            report.counters = vec![CounterReport {
+                column: columns[0].name.clone(),
+                expected: Decimal::from(a.acked) * unit,
+                actual: Decimal::from(a.surviving) * unit,
+                missing: Decimal::from(lost) * unit,
+                extra: Decimal::from(a.over) * unit,
+            }];
+            report.lost_updates = lost;
+            report.lost_updates_exact = true;
+            report.rows_short = a.rows_short;
+            report.rows_over = a.rows_over;
+            // An exact path's increments erased by a lossy path in the same fleet are the lossy
+            // path's fault: reported as erased, not as the exact path failing.
+            if spec.expect == Expect::Exact && any_lossy {
+                report.erased_by_other_paths = Some(lost);
+                report.expectation_held = report.ops_failed == 0 && a.rows_over == 0;
+            } else {
+                report.expectation_held = held(spec.expect, lost, report.ops_failed, a.rows_over);
+            }
+            out.push(report);
+        }
+        out
     }
 }
 
@@ -524,9 +666,8 @@ pub(crate) fn record_verdict(
 }
 
 /// A `rpc-with-fallback` path's count of which way its calls went.
-pub(crate) fn record_ways(report: &mut PathReport, spec: &PathSpec, ways: &Ways) {
+pub(crate) fn record_ways(report: &mut PathReport, spec: &PathSpec, (rpc, fallback): (u64, u64)) {
     if matches!(spec.kind, PathKind::RpcWithFallback { .. }) {
-        let (rpc, fallback) = ways.counts();
         report.calls_via_rpc = Some(rpc);
         report.calls_via_fallback = Some(fallback);
     }

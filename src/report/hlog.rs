@@ -64,7 +64,16 @@ impl IntervalLog {
 
     /// Records a worker's latencies (µs, at least 1) of interval `k`.
     pub fn add(&mut self, k: u64, values: &[u64]) {
-        let merged = match self.closed.remove(&k) {
+        let merged = self.reopen(k);
+        for &v in values {
+            let _ = merged.record(v);
+        }
+        self.compress_old();
+    }
+
+    /// Interval `k`'s histogram, open for additions.
+    fn reopen(&mut self, k: u64) -> &mut Histogram<u64> {
+        match self.closed.remove(&k) {
             // Late: reopen it (deserialized histograms have fixed bounds; copy into an
             // auto-resizing one so the addition cannot overflow them).
             Some(bytes) => {
@@ -76,10 +85,11 @@ impl IntervalLog {
                 self.open.get_mut(&k).expect("just inserted")
             }
             None => self.open.entry(k).or_insert_with(empty),
-        };
-        for &v in values {
-            let _ = merged.record(v);
         }
+    }
+
+    /// Compresses all but the newest `OPEN_INTERVALS` intervals.
+    fn compress_old(&mut self) {
         let newest = self.open.keys().next_back().copied().unwrap_or(0);
         self.compress_before(newest.saturating_sub(OPEN_INTERVALS - 1));
     }
@@ -104,6 +114,22 @@ impl IntervalLog {
     pub fn finish(&mut self, length: Duration) {
         self.length = length;
         self.compress_before(u64::MAX);
+    }
+
+    /// When the path started (the log's StartTime) and how long it ran.
+    pub fn span(&self) -> (SystemTime, Duration) {
+        (self.start, self.length)
+    }
+
+    /// Adds a whole histogram to interval `k` (a sharded run's merge: one shard's interval).
+    pub fn add_histogram(&mut self, k: u64, h: &Histogram<u64>) {
+        let _ = self.reopen(k).add(h);
+        self.compress_old();
+    }
+
+    /// Every interval's histogram, in order.
+    pub fn intervals(&self) -> Vec<(u64, Histogram<u64>)> {
+        self.histograms().collect()
     }
 
     /// Bytes held compressed (for the memory bound's sake).

@@ -172,6 +172,11 @@ fn footer(s: &mut String, r: &Report, st: &Settings) {
         (None, Some(d)) => format!("{d} s per path"),
         _ => String::new(),
     };
+    // A sharded run: its calls were split over N processes, each with these workers.
+    let amount = match st.shards {
+        Some(n) => format!("{amount} over {n} shards (workers and connections per shard)"),
+        None => amount,
+    };
     let model = match st.rate {
         Some(rate) => format!("open model at {rate} calls/s"),
         None => "closed model".into(),

@@ -330,6 +330,10 @@ pub struct Settings {
     /// Each call also recorded its id in the run's ledger (`--ledger`).
     #[serde(default)]
     pub ledger: bool,
+    /// A sharded run (`prepare`, `run --shard I/N`, `verify`): N, the shards merged; absent
+    /// for a run on one machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
 }
 
 /// How calls went over the wire: named prepared statements, the unnamed statement with typed

@@ -96,6 +96,7 @@ pub(super) fn settings(plan: &RolloutPlan, elapsed: Duration) -> Settings {
         },
         key_parameter: first.and_then(|s| s.keys.choice.parameter()),
         absent_share: 0.0,
+        shards: None,
         load_model: report::LoadModel::Closed,
         rate: None,
         mode: report::Mode::Mixed,

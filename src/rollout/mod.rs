@@ -212,7 +212,7 @@ pub async fn execute(plan: &RolloutPlan, stop: &Stop) -> Result<(Report, String)
                 let merged = merge(o1, o2);
                 let mut report =
                     path_report(p.spec, p.spec.name.clone(), Strategy::None, merged, false);
-                record_ways(&mut report, p.spec, &p.ways);
+                record_ways(&mut report, p.spec, p.ways.counts());
                 let whole = oracle::Verdict {
                     columns: v1
                         .columns

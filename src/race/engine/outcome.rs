@@ -101,7 +101,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub(super) fn new(columns: usize) -> Outcome {
+    pub fn new(columns: usize) -> Outcome {
         Outcome {
             ops_ok: 0,
             ops_failed: 0,

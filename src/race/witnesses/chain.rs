@@ -36,6 +36,9 @@ pub(crate) struct Row {
     pub delta_sum: Vec<Decimal>,
 }
 
+/// One witness as a sharded run's partial carries it: (row, values read, deltas added).
+pub type Witness = (u32, Vec<Decimal>, Vec<Decimal>);
+
 /// A load's witnesses sorted by (row, value written), ready for the oracle.
 pub struct Sorted {
     file: File,
@@ -78,6 +81,19 @@ impl Sorted {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every witness as (row, values read, deltas added); `None` on a read error. For a sharded
+    /// run's partial, which carries them to `verify`.
+    pub fn all(&mut self) -> Option<Vec<Witness>> {
+        let layout = self.layout;
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for i in 0..self.len() {
+            let rec = self.record(i)?;
+            let read = super::decimals(layout.read(rec));
+            out.push((layout.key(rec), read, super::delta(layout, rec)));
+        }
+        Some(out)
     }
 
     /// Record `i` of the file, through the block cache; `None` on a read error.
