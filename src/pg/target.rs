@@ -244,13 +244,14 @@ async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result
     Target::embedded(&opts)
 }
 
-/// Runs `body` on a fresh target and always closes the target afterwards.
+/// Runs `body` on a fresh target and always closes the target afterwards. With `--keep`, what
+/// was kept and how to reach and remove it goes to stderr even under `--quiet`: a server or
+/// database left behind must never go unmentioned.
 pub async fn with_target<T>(
     db: &DatabasePlan,
     max_connections: usize,
     run_id: &str,
     stop: &Stop,
-    say: impl Fn(&str),
     body: impl AsyncFnOnce(&Target) -> Result<T>,
 ) -> Result<T> {
     let target = open(db, max_connections, run_id)
@@ -265,7 +266,7 @@ pub async fn with_target<T>(
     let result = result.map_err(|e| stop.or(e));
     let keep = db.keep && !stop.token.is_cancelled();
     match target.close(keep).await {
-        Ok(Some(how)) => say(&how),
+        Ok(Some(how)) => eprintln!("{how}"),
         Ok(None) => {}
         Err(e) => {
             if result.is_ok() {
