@@ -17,6 +17,7 @@ mod suite {
     mod isolation;
     mod lint;
     mod migrations;
+    mod oracle_verdicts;
     mod pooler;
     mod provenance;
     mod race_engine;
