@@ -193,13 +193,34 @@ pub fn redact_url(url: &str) -> String {
         })
     {
         let (scheme, rest) = rest;
-        if let Some(at) = rest.find('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]);
-            }
-        }
-        return url.to_string();
+        // The password may sit in the user info or, as libpq also accepts, in the query.
+        let (main, query) = match rest.split_once('?') {
+            Some((m, q)) => (m, Some(q)),
+            None => (rest, None),
+        };
+        let main = match main.find('@') {
+            Some(at) => match main[..at].find(':') {
+                Some(colon) => format!("{}:***{}", &main[..colon], &main[at..]),
+                None => main.to_string(),
+            },
+            None => main.to_string(),
+        };
+        let query = query.map(|q| {
+            q.split('&')
+                .map(|kv| {
+                    if kv.starts_with("password=") {
+                        "password=***"
+                    } else {
+                        kv
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        return match query {
+            Some(q) => format!("{scheme}{main}?{q}"),
+            None => format!("{scheme}{main}"),
+        };
     }
     url.split_whitespace()
         .map(|kv| {
@@ -329,6 +350,15 @@ mod tests {
         assert_eq!(
             redact_url("host=/tmp user=a password=p dbname=x"),
             "host=/tmp user=a password=*** dbname=x"
+        );
+        // libpq also takes the password as a query parameter.
+        assert_eq!(
+            redact_url("postgresql://app@/x?host=/tmp&password=s3cret&sslmode=disable"),
+            "postgresql://app@/x?host=/tmp&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://app:a@db/x?password=b"),
+            "postgres://app:***@db/x?password=***"
         );
     }
 }
