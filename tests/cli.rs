@@ -15,6 +15,7 @@ mod suite {
     mod index_bench;
     mod interrupt;
     mod isolation;
+    mod lifecycle;
     mod lint;
     mod migrations;
     mod oracle_verdicts;
