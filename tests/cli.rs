@@ -8,6 +8,7 @@ mod util;
 mod suite {
     mod advisors;
     mod catalogue;
+    mod compat;
     mod external;
     mod faults;
     mod hlog;

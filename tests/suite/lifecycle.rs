@@ -61,7 +61,11 @@ async fn migrate_applies_every_file_and_keep_leaves_the_database() {
     assert_eq!(count(fk_indexes).await, 12);
     drop(db);
     drop_db(&kept).await;
-    assert!(stdout(&out).contains("migration(s) from"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("migration(s) from"),
+        "{}",
+        stdout(&out)
+    );
 
     let out = migrate(&["--until", "20251117000003"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
