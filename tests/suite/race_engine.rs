@@ -290,9 +290,11 @@ fn the_same_seed_and_workers_send_the_same_calls() {
 /// (each nightly of three repeats against the previous one as baseline) raise an alarm at most
 /// once, and the comparator is proven able to flag: a night whose RPC holds the hot row's lock
 /// 2 ms longer (at most 500 calls/s) must fail. Every comparison is read from stdout: it really
-/// compared (no "not comparable" night that also exits 0), and at `--ops 3000` each path lasts
-/// several 0.25 s throughput samples, so the rpc rows carry the bootstrap's interval. Runs on
-/// the shared server while other tests run, which is the noisy case.
+/// compared (no "not comparable" night that also exits 0), and the rpc rows carry the
+/// bootstrap's interval (at least three 0.25 s throughput samples over the three runs; `--ops
+/// 1500` is the size the alarm rate was calibrated at: at 3000 the narrower intervals raised 2
+/// alarms in 10 on a machine at load 15–19). Runs on the shared server while other tests run,
+/// which is the noisy case.
 #[test]
 fn the_same_code_compares_as_no_change_in_at_least_9_of_10_tries_and_a_slowdown_fails() {
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +309,7 @@ fn the_same_code_compares_as_no_change_in_at_least_9_of_10_tries_and_a_slowdown_
             "--suite",
             suite.to_str().unwrap(),
             "--ops",
-            "3000",
+            "1500",
             "--quiet",
             "--migrations",
             migrations.path().to_str().unwrap(),

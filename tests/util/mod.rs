@@ -291,7 +291,8 @@ pub fn interrupt(args: &[&str], ready: &str, settle: std::time::Duration) -> Int
 
 /// As [`interrupt`], sending each of `signals` to the process group after its delay (the first
 /// `settle` after a stderr line contained `ready` — or, with an empty `ready`, after the
-/// scratch server started — each next one that long after the one before). Panics if the run
+/// scratch server started — each next one that long after loadtest acknowledged the first on
+/// stderr). Panics if the run
 /// ended, or `ready` never showed, before the signal: then the test would prove nothing.
 pub fn signal_run(
     args: &[&str],
@@ -361,7 +362,16 @@ pub fn signal_run(
     );
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
     let signalled = Instant::now();
-    for &(signal, after) in signals {
+    for (n, &(signal, after)) in signals.iter().enumerate() {
+        if n > 0 {
+            // Signals of one kind sent before the process handled the first merge into one:
+            // the next is sent once loadtest said it saw the first.
+            while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+                if line.contains("received: stopping") {
+                    break;
+                }
+            }
+        }
         std::thread::sleep(after);
         let _ = nix::sys::signal::kill(group, signal);
     }
