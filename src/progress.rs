@@ -1,5 +1,6 @@
 //! Progress on stderr: indicatif bars while a path runs, hidden when stderr is not a terminal
-//! or with --quiet; and the per-step lines (one per migration), hidden with --quiet.
+//! or with --quiet; and the per-step lines (one per migration, and "<path>: load started" when
+//! there is no bar), hidden with --quiet.
 
 use crate::race::engine::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -39,6 +40,9 @@ impl Progress {
         duration: Option<Duration>,
     ) -> BarGuard {
         if !self.bars {
+            // Without a bar (stderr is not a terminal), one line says the load began: what a
+            // log reader, or a test waiting to interrupt a load, can see.
+            self.line(&format!("{label}: load started"));
             return BarGuard {
                 bar: None,
                 ticker: None,

@@ -34,6 +34,12 @@ impl Stop {
                         s.now.cancel();
                     } else {
                         s.trigger(which);
+                        // Said at once, even under --quiet: the user (or a script) knows the
+                        // signal was seen, and that a second one stops without waiting.
+                        eprintln!(
+                            "loadtest: {} received: stopping (send it again to stop at once)",
+                            which.name()
+                        );
                     }
                 }
             });

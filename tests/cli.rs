@@ -8,6 +8,7 @@ mod util;
 mod suite {
     mod advisors;
     mod catalogue;
+    mod compat;
     mod external;
     mod faults;
     mod hlog;
@@ -15,8 +16,10 @@ mod suite {
     mod index_bench;
     mod interrupt;
     mod isolation;
+    mod lifecycle;
     mod lint;
     mod migrations;
+    mod oracle_verdicts;
     mod pooler;
     mod provenance;
     mod race_engine;

@@ -5,22 +5,15 @@ use crate::Stop;
 use crate::error::{Error, Result, exit};
 use crate::pg::{self, schema, server, target};
 use crate::plan::MigratePlan;
-use crate::progress::Progress;
 use std::time::Instant;
 
 /// `loadtest migrate`: results (applied files, unindexed foreign keys, the summary) on stdout,
 /// warnings about skipped files on stderr.
 pub async fn migrate(plan: MigratePlan, stop: Stop) -> Result<u8> {
     let run_id = target::new_run_id();
-    let progress = Progress::new(plan.quiet);
-    target::with_target(
-        &plan.database,
-        2,
-        &run_id,
-        &stop,
-        |l| progress.line(l),
-        async |target| apply(&plan, target).await,
-    )
+    target::with_target(&plan.database, 2, &run_id, &stop, async |target| {
+        apply(&plan, target).await
+    })
     .await
 }
 

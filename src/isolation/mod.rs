@@ -45,7 +45,6 @@ pub async fn execute(plan: &IsolationPlan, stop: &Stop) -> Result<(Report, Strin
         s.load.workers + workforce_workers + 2,
         &run_id,
         stop,
-        |l| progress.line(l),
         async |target| {
             let client = pg::connect(&target.config())
                 .await

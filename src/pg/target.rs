@@ -209,13 +209,34 @@ pub fn redact_url(url: &str) -> String {
         })
     {
         let (scheme, rest) = rest;
-        if let Some(at) = rest.find('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!("{scheme}{}:***{}", &userinfo[..colon], &rest[at..]);
-            }
-        }
-        return url.to_string();
+        // The password may sit in the user info or, as libpq also accepts, in the query.
+        let (main, query) = match rest.split_once('?') {
+            Some((m, q)) => (m, Some(q)),
+            None => (rest, None),
+        };
+        let main = match main.find('@') {
+            Some(at) => match main[..at].find(':') {
+                Some(colon) => format!("{}:***{}", &main[..colon], &main[at..]),
+                None => main.to_string(),
+            },
+            None => main.to_string(),
+        };
+        let query = query.map(|q| {
+            q.split('&')
+                .map(|kv| {
+                    if kv.starts_with("password=") {
+                        "password=***"
+                    } else {
+                        kv
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        return match query {
+            Some(q) => format!("{scheme}{main}?{q}"),
+            None => format!("{scheme}{main}"),
+        };
     }
     url.split_whitespace()
         .map(|kv| {
@@ -260,13 +281,14 @@ async fn open(db: &DatabasePlan, max_connections: usize, run_id: &str) -> Result
     Target::embedded(&opts)
 }
 
-/// Runs `body` on a fresh target and always closes the target afterwards.
+/// Runs `body` on a fresh target and always closes the target afterwards. With `--keep`, what
+/// was kept and how to reach and remove it goes to stderr even under `--quiet`: a server or
+/// database left behind must never go unmentioned.
 pub async fn with_target<T>(
     db: &DatabasePlan,
     max_connections: usize,
     run_id: &str,
     stop: &Stop,
-    say: impl Fn(&str),
     body: impl AsyncFnOnce(&Target) -> Result<T>,
 ) -> Result<T> {
     let target = open(db, max_connections, run_id)
@@ -281,7 +303,7 @@ pub async fn with_target<T>(
     let result = result.map_err(|e| stop.or(e));
     let keep = db.keep && !stop.token.is_cancelled();
     match target.close(keep).await {
-        Ok(Some(how)) => say(&how),
+        Ok(Some(how)) => eprintln!("{how}"),
         Ok(None) => {}
         Err(e) => {
             if result.is_ok() {
@@ -344,6 +366,15 @@ mod tests {
         assert_eq!(
             redact_url("host=/tmp user=a password=p dbname=x"),
             "host=/tmp user=a password=*** dbname=x"
+        );
+        // libpq also takes the password as a query parameter.
+        assert_eq!(
+            redact_url("postgresql://app@/x?host=/tmp&password=s3cret&sslmode=disable"),
+            "postgresql://app@/x?host=/tmp&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://app:a@db/x?password=b"),
+            "postgres://app:***@db/x?password=***"
         );
     }
 }

@@ -158,3 +158,56 @@ pub fn retryable_failures(p: &PathReport) -> u64 {
         .map(|e| e.count)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed example's fallback path: lossy, its witnesses agreeing with its totals.
+    fn fallback() -> PathReport {
+        let r: serde_json::Value =
+            serde_json::from_str(include_str!("../../reports/example-token-race.json")).unwrap();
+        serde_json::from_value(r["paths"][1].clone()).unwrap()
+    }
+
+    /// No database can make the two methods disagree once a chain is found (the chain's deltas
+    /// telescope to final − initial, so what is off it is what the totals miss): only a bug in
+    /// the oracle can, so the verdict on a disagreement is proven here, on the report rows.
+    #[test]
+    fn witnesses_that_disagree_with_the_totals_fail_the_path() {
+        let mut p = fallback();
+        assert!(failed(&p, false).is_empty(), "{:?}", failed(&p, false));
+        let w = p.witnesses.as_mut().unwrap();
+        w.agrees_with_totals = false;
+        w.lost_amount = vec![Decimal::from(32_040_000)];
+        let f = failed(&p, false);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].contains("the witnesses account for 32040000 lost, the totals for 32040233"),
+            "{f:?}"
+        );
+        assert!(f[0].contains("the oracle's two methods disagree"), "{f:?}");
+    }
+
+    #[test]
+    fn an_extra_fails_even_a_lossy_path_and_an_exact_path_fails_on_any_loss() {
+        let mut p = fallback();
+        p.counters[0].extra = Decimal::ONE;
+        assert!(
+            failed(&p, false)
+                .iter()
+                .any(|f| f.contains("used_tokens 1 above every acknowledged sum")),
+            "{:?}",
+            failed(&p, false)
+        );
+        let mut p = fallback();
+        p.expect = Expect::Exact;
+        assert!(
+            failed(&p, false)
+                .iter()
+                .any(|f| f.contains("must be exact but lost")),
+            "{:?}",
+            failed(&p, false)
+        );
+    }
+}

@@ -56,116 +56,109 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
         true => plan.connections,
         false => plan.connections * 2,
     };
-    let report = target::with_target(
-        &plan.database,
-        headroom,
-        &run_id,
-        stop,
-        |l| progress.line(l),
-        async |target| {
-            let client = pg::connect(&target.config())
-                .await
-                .map_err(Error::db("cannot connect to the scratch database"))?;
-            // The run's own client is already connected: the pool needs `connections` more.
-            server::check_capacity(&client, plan.connections, "--connections").await?;
-            for w in plan.schema.skip_warnings() {
-                progress.line(&w);
-            }
-            let built = schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
-            for w in &built.warnings {
-                progress.line(&format!("warning: {w}"));
-            }
-            stop.check(Ok(()))?;
-            let Seeded {
-                types,
-                table,
-                keys,
-                absent,
-            } = seed(&client, plan, true).await?;
-            let proxy = match plan.faults.has("cut") {
-                true => Some(Arc::new(
-                    faults::Proxy::start(faults::upstream_of(&target.config().config))
-                        .await
-                        .map_err(|e| {
-                            Error::Environment(format!("cannot start the fault proxy: {e}"))
-                        })?,
-                )),
-                false => None,
-            };
-            let load_endpoint = faults::load_endpoint(
-                &target.config(),
-                &plan.faults,
-                proxy.as_ref().map(|p| p.port()),
-            );
-            let opened = Arc::new(AtomicU64::new(0));
-            let pool = pool(&load_endpoint, plan.connections, opened.clone())?;
-            warm_up(&pool, plan.connections, plan, &types).await?;
-            if plan.ledger {
-                client
-                    .batch_execute(calls::LEDGER_DDL)
+    let report = target::with_target(&plan.database, headroom, &run_id, stop, async |target| {
+        let client = pg::connect(&target.config())
+            .await
+            .map_err(Error::db("cannot connect to the scratch database"))?;
+        // The run's own client is already connected: the pool needs `connections` more.
+        server::check_capacity(&client, plan.connections, "--connections").await?;
+        for w in plan.schema.skip_warnings() {
+            progress.line(&w);
+        }
+        let built = schema::build_schema(&client, &plan.schema, |l| progress.line(&l)).await?;
+        for w in &built.warnings {
+            progress.line(&format!("warning: {w}"));
+        }
+        stop.check(Ok(()))?;
+        let Seeded {
+            types,
+            table,
+            keys,
+            absent,
+        } = seed(&client, plan, true).await?;
+        let proxy = match plan.faults.has("cut") {
+            true => Some(Arc::new(
+                faults::Proxy::start(faults::upstream_of(&target.config().config))
                     .await
-                    .map_err(Error::db("cannot create the ledger table"))?;
-            }
-            let fault_env = (!plan.faults.is_empty()).then(|| faults::FaultEnv {
-                plan: plan.faults.clone(),
-                side: target.config(),
-                proxy: proxy.clone(),
-                restart: target
-                    .restarter()
-                    .map(|r| Arc::new(r) as Arc<dyn faults::Restart>),
-            });
-            let race = Race {
-                plan,
-                types: &types,
-                client: &client,
-                pool: &pool,
-                table: &table,
-                keys,
-                absent: Arc::new(absent),
-                stop,
-                progress,
-                faults: fault_env.as_ref(),
-                injected: Default::default(),
-                endpoint: target.config(),
-                after_restart: Default::default(),
-                shard: None,
-                gone: Default::default(),
-            };
-            let paths = match plan.mode {
-                RaceMode::Mixed(_) => race.mixed().await?,
-                RaceMode::Sequential(_) | RaceMode::Matrix => race.sequential().await?,
-            };
-            let faults = fault_env.as_ref().map(|env| {
-                let injected = race.injected.lock().map(|c| c.clone()).unwrap_or_default();
-                faults_report(env, injected, &paths, opened.load(Ordering::Relaxed), plan)
-            });
-            // Interrupted: a partial report of what ran, unless nothing did or a second
-            // signal asked for cleanup only.
-            let interrupted = stop.token.is_cancelled();
-            if interrupted && (paths.is_empty() || stop.at_once()) {
-                return Err(stop.error());
-            }
-            let database = server::database_info(race.db(), target)
+                    .map_err(|e| {
+                        Error::Environment(format!("cannot start the fault proxy: {e}"))
+                    })?,
+            )),
+            false => None,
+        };
+        let load_endpoint = faults::load_endpoint(
+            &target.config(),
+            &plan.faults,
+            proxy.as_ref().map(|p| p.port()),
+        );
+        let opened = Arc::new(AtomicU64::new(0));
+        let pool = pool(&load_endpoint, plan.connections, opened.clone())?;
+        warm_up(&pool, plan.connections, plan, &types).await?;
+        if plan.ledger {
+            client
+                .batch_execute(calls::LEDGER_DDL)
                 .await
-                .map_err(|e| stop.or(e))?;
-            drop(race);
-            drop(proxy);
-            let mut report = assemble(
-                plan,
-                &run_id,
-                started_at,
-                began,
-                (paths, faults),
-                built.applied,
-                database,
-            );
-            report.warnings.splice(0..0, built.warnings);
-            if interrupted {
-                report.interrupted(stop.signal().name());
-            }
-            Ok(report)
-        },
-    )
+                .map_err(Error::db("cannot create the ledger table"))?;
+        }
+        let fault_env = (!plan.faults.is_empty()).then(|| faults::FaultEnv {
+            plan: plan.faults.clone(),
+            side: target.config(),
+            proxy: proxy.clone(),
+            restart: target
+                .restarter()
+                .map(|r| Arc::new(r) as Arc<dyn faults::Restart>),
+        });
+        let race = Race {
+            plan,
+            types: &types,
+            client: &client,
+            pool: &pool,
+            table: &table,
+            keys,
+            absent: Arc::new(absent),
+            stop,
+            progress,
+            faults: fault_env.as_ref(),
+            injected: Default::default(),
+            endpoint: target.config(),
+            after_restart: Default::default(),
+            shard: None,
+            gone: Default::default(),
+        };
+        let paths = match plan.mode {
+            RaceMode::Mixed(_) => race.mixed().await?,
+            RaceMode::Sequential(_) | RaceMode::Matrix => race.sequential().await?,
+        };
+        let faults = fault_env.as_ref().map(|env| {
+            let injected = race.injected.lock().map(|c| c.clone()).unwrap_or_default();
+            faults_report(env, injected, &paths, opened.load(Ordering::Relaxed), plan)
+        });
+        // Interrupted: a partial report of what ran, unless nothing did or a second
+        // signal asked for cleanup only.
+        let interrupted = stop.token.is_cancelled();
+        if interrupted && (paths.is_empty() || stop.at_once()) {
+            return Err(stop.error());
+        }
+        let database = server::database_info(race.db(), target)
+            .await
+            .map_err(|e| stop.or(e))?;
+        drop(race);
+        drop(proxy);
+        let mut report = assemble(
+            plan,
+            &run_id,
+            started_at,
+            began,
+            (paths, faults),
+            built.applied,
+            database,
+        );
+        report.warnings.splice(0..0, built.warnings);
+        if interrupted {
+            report.interrupted(stop.signal().name());
+        }
+        Ok(report)
+    })
     .await?;
     Ok((report, started_at.format("%Y%m%dT%H%M%SZ").to_string()))
 }

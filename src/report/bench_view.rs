@@ -142,6 +142,7 @@ pub fn markdown(r: &Report, b: &BenchBody) -> String {
         r.migrations.source,
         &r.migrations.fingerprint[..r.migrations.fingerprint.len().min(12)]
     );
+    let _ = writeln!(s, "{}", super::page::command_line(r));
     s
 }
 
@@ -222,8 +223,13 @@ pub fn html(r: &Report, b: &BenchBody) -> String {
         fks: fks(b),
         timing: timing_line(&b.index_bench),
         footer: format!(
-            "loadtest {} · run {} at {} · PostgreSQL {} ({})",
-            r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
+            "loadtest {} · run {} at {} · PostgreSQL {} ({}) · {}",
+            r.tool.version,
+            r.run_id,
+            r.started_at,
+            r.database.server_version,
+            r.database.mode,
+            super::page::command_line(r)
         ),
     };
     fill("bench", TEMPLATE, &ctx)

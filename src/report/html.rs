@@ -111,7 +111,8 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
             race.settings.workers,
             race.settings.connections,
             race.settings.seed
-        ),
+        ) + " · "
+            + &super::page::command_line(r),
     };
     fill("report", TEMPLATE, &ctx)
 }

@@ -147,6 +147,7 @@ pub fn markdown(r: &Report, i: &IsolationBody) -> String {
         r.migrations.source,
         &r.migrations.fingerprint[..r.migrations.fingerprint.len().min(12)]
     );
+    let _ = writeln!(s, "{}", super::page::command_line(r));
     s
 }
 
@@ -231,8 +232,13 @@ pub fn html(r: &Report, i: &IsolationBody) -> String {
             })
             .collect(),
         footer: format!(
-            "loadtest {} · run {} at {} · PostgreSQL {} ({})",
-            r.tool.version, r.run_id, r.started_at, r.database.server_version, r.database.mode
+            "loadtest {} · run {} at {} · PostgreSQL {} ({}) · {}",
+            r.tool.version,
+            r.run_id,
+            r.started_at,
+            r.database.server_version,
+            r.database.mode,
+            super::page::command_line(r)
         ),
     };
     fill("isolation", TEMPLATE, &ctx)

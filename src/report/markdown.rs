@@ -199,6 +199,7 @@ fn footer(s: &mut String, r: &Report, st: &Settings) {
         r.run_id,
         r.started_at
     );
+    let _ = writeln!(s, "{}", super::page::command_line(r));
 }
 
 /// The key choice with its parameter, e.g. "hot (share 0.8)".

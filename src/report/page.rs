@@ -41,3 +41,13 @@ pub fn fill(name: &str, template: &str, ctx: &impl Serialize) -> String {
     tt.render(name, ctx)
         .expect("a compiled-in template renders its context")
 }
+
+/// The run's command line as every report format shows it: as the report recorded it, with the
+/// database URL's password already redacted (`redacted_command_line`), so a reader can rerun it
+/// and no format shows a secret. Older reports without one show nothing.
+pub fn command_line(r: &Report) -> String {
+    if r.command_line.is_empty() {
+        return String::new();
+    }
+    format!("command: `{}`", r.command_line)
+}

@@ -68,7 +68,6 @@ pub async fn execute(plan: &RolloutPlan, stop: &Stop) -> Result<(Report, String)
         connections + 3,
         &run_id,
         stop,
-        |l| progress.line(l),
         async |target| {
             let client = pg::connect(&target.config())
                 .await

@@ -19,13 +19,38 @@ fn migration_indexes() -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn join_bench_uses_every_new_index_and_proves_a_speedup() {
+/// Kept (`--keep`): after the run, the tables the `rollback = true` DELETEs touched still hold
+/// every generated row.
+#[tokio::test]
+async fn join_bench_uses_every_new_index_and_proves_a_speedup() {
     let dir = tempfile::tempdir().unwrap();
     let file = quick_bench(dir.path(), |t| t);
-    let (code, err, r) = bench(&file, &["--scale", "0.01"]);
+    let (code, err, r) = bench(&file, &["--scale", "0.01", "--keep"]);
     assert_eq!(code, Some(0), "{err}");
     let r = r.unwrap();
+    let kept = kept_db(&err);
+    let db = connect(&kept).await;
+    let generated = |table: &str| {
+        r["index_bench"]["data"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap_or_else(|| panic!("no {table} in {}", r["index_bench"]["data"]))["rows"]
+            .as_i64()
+            .unwrap()
+    };
+    for table in ["credit_transactions", "support_ticket_messages"] {
+        let rows: i64 = db
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(rows > 0);
+        assert_eq!(rows, generated(table), "{table}: a rolled-back DELETE kept");
+    }
+    drop(db);
+    drop_db(&kept).await;
     assert_eq!(r["verdict"], "pass");
     let wanted = migration_indexes();
     assert_eq!(wanted.len(), 12);
@@ -43,7 +68,12 @@ fn join_bench_uses_every_new_index_and_proves_a_speedup() {
         );
     }
     let queries = r["queries"].as_array().unwrap();
-    assert!(queries.len() >= 8);
+    let in_file = include_str!("../../scenarios/join-bench.toml")
+        .lines()
+        .filter(|l| l.trim() == "[[queries]]")
+        .count();
+    assert_eq!(in_file, 14);
+    assert_eq!(queries.len(), in_file);
     for q in queries {
         assert_eq!(q["uses_index"], true, "{}: {}", q["name"], q["plan_after"]);
         let before = q["plan_before"].to_string();
@@ -53,7 +83,21 @@ fn join_bench_uses_every_new_index_and_proves_a_speedup() {
             q["name"],
             q["index"]
         );
-        assert!(q["before_ms"].as_f64().unwrap() > 0.0);
+        let ms = |k: &str| q[k].as_f64().unwrap();
+        assert!(
+            ms("before_ms") > 0.0 && ms("before_ms") <= ms("before_p95_ms"),
+            "{q}"
+        );
+        assert!(
+            ms("after_ms") > 0.0 && ms("after_ms") <= ms("after_p95_ms"),
+            "{q}"
+        );
+        let ci = (ms_at(q, 0), ms_at(q, 1));
+        assert!(
+            ci.0 <= ms("speedup") && ms("speedup") <= ci.1,
+            "{}: {ci:?}",
+            q["name"]
+        );
         assert!(
             q["plan_after_text"].as_str().unwrap().contains("Buffers"),
             "EXPLAIN (ANALYZE, BUFFERS)"
@@ -94,12 +138,21 @@ fn join_bench_uses_every_new_index_and_proves_a_speedup() {
     );
 }
 
+fn ms_at(q: &serde_json::Value, i: usize) -> f64 {
+    q["speedup_ci"][i].as_f64().unwrap()
+}
+
+/// At the shipped confidence (0.95): `--aa` promises that all 14 intervals contain 1 together
+/// with that probability (each is Bonferroni-corrected to 1 - 0.05/14), so one A/A run passes.
 #[test]
 fn a_a_calibration_proves_no_speedup() {
     let dir = tempfile::tempdir().unwrap();
-    let file = quick_bench(dir.path(), |t| {
-        t.replace("confidence = 0.95", "confidence = 0.99")
-    });
+    let file = quick_bench(dir.path(), |t| t);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("confidence = 0.95")
+    );
     // The server URL's own options stay in force beside the benchmark's session settings.
     let url = format!("{} options='-c work_mem=7MB'", shared().url);
     let reports = dir.path().join("reports");
@@ -122,6 +175,8 @@ fn a_a_calibration_proves_no_speedup() {
     assert_eq!(settings["synchronize_seqscans"], "off", "{settings}");
     assert_eq!(settings["jit"], "off", "{settings}");
     assert_eq!(r["index_bench"]["mode"], "a-a");
+    assert_eq!(r["verdict"], "pass", "{}", r["failures"]);
+    assert_eq!(r["queries"].as_array().unwrap().len(), 14);
     for q in r["queries"].as_array().unwrap() {
         let (lo, hi) = (
             q["speedup_ci"][0].as_f64().unwrap(),
@@ -130,6 +185,119 @@ fn a_a_calibration_proves_no_speedup() {
         assert!(lo <= 1.0 && hi >= 1.0, "{}: [{lo}, {hi}]", q["name"]);
         assert_eq!(q["runs_before"], q["runs_after"]);
     }
+}
+
+/// Migrations for the failing-verdict benches: `probe(uuid)` is fast before the migration under
+/// test (20251117000006) and sleeps 2 ms after it, which also creates an index no query uses;
+/// `aa_probe` counts the A/A runs.
+fn probe_migrations() -> tempfile::TempDir {
+    migrations_with(&[
+        (
+            "20251117000005_probe.sql",
+            "CREATE SEQUENCE public.aa_probe;
+CREATE FUNCTION public.probe(p uuid) RETURNS uuid LANGUAGE sql AS $$ SELECT p $$;
+",
+        ),
+        (
+            "20251117000006_slower_probe.sql",
+            "CREATE INDEX idx_probe_unused ON public.user_credits (created_at);
+CREATE OR REPLACE FUNCTION public.probe(p uuid) RETURNS uuid LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.002); RETURN p; END $$;
+",
+        ),
+    ])
+}
+
+/// A one-query bench of the probe migrations: `sql` timed, `index` the index it should use.
+fn probe_bench(dir: &Path, sql: &str, index: &str) -> std::path::PathBuf {
+    let file = dir.join("probe-bench.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"kind = "index-bench"
+[bench]
+migration = "20251117000006"
+warmup = 3
+min_runs = 30
+max_runs = 30
+time_per_query = "10ms"
+throughput_time = "10ms"
+
+[[tables]]
+name = "auth.users"
+rows = 200
+columns.id = {{ seq = "uuid" }}
+columns.email = {{ format = "user{{n}}@example.test" }}
+
+[[queries]]
+name = "probe"
+index = "{index}"
+sql = "{sql}"
+params = "SELECT id FROM auth.users"
+"#
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The bench's verdicts fail for real: a query whose after-plan does not use its index, an
+/// index the migration created that no query uses, and no query proven faster (the migration
+/// made the only query slower) each fail the run (exit 1) and are named.
+#[test]
+fn the_bench_fails_without_its_index_an_unused_index_or_a_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = probe_migrations();
+    let file = probe_bench(dir.path(), "SELECT public.probe($1)", "idx_probe_unused");
+    let (code, err, r) = bench(
+        &file,
+        &["--migrations", migrations.path().to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["verdict"], "fail");
+    let failures = r["failures"].to_string();
+    for wanted in [
+        "query probe: the after-plan does not use idx_probe_unused",
+        "index idx_probe_unused (created by 20251117000006) is used by no query's after-plan",
+        "no query is proven faster after 20251117000006",
+    ] {
+        assert!(failures.contains(wanted), "{wanted}: {failures}");
+    }
+    let q = &r["queries"][0];
+    assert!(ms_at(q, 1) < 1.0, "the probe got slower: {q}");
+    assert_eq!(q["proven"], false);
+}
+
+/// An A/A run whose two sides really differ fails: the probe sleeps on the runs that go to the
+/// second side. The sides alternate ABBA round by round (`bench::timing::time`), and with the
+/// 3 warm-ups the k-th timed run draws `aa_probe` value k + 4, so the second side's runs are
+/// those with value mod 4 in (1, 2).
+#[test]
+fn an_a_a_run_whose_sides_differ_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = probe_migrations();
+    let file = probe_bench(
+        dir.path(),
+        "SELECT pg_sleep(CASE WHEN nextval('public.aa_probe') % 4 IN (1, 2) THEN 0.003 ELSE 0 END), $1::uuid",
+        "idx_probe_unused",
+    );
+    let (code, err, r) = bench(
+        &file,
+        &["--aa", "--migrations", migrations.path().to_str().unwrap()],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let r = r.unwrap();
+    assert_eq!(r["index_bench"]["mode"], "a-a");
+    let q = &r["queries"][0];
+    assert!(ms_at(q, 1) < 1.0, "the second side is slower: {q}");
+    assert!(
+        r["failures"]
+            .to_string()
+            .contains("A/A: query probe differs from itself"),
+        "{}",
+        r["failures"]
+    );
 }
 
 #[test]
@@ -360,11 +528,22 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
 #[test]
 fn sigint_during_the_load_stops_everything() {
     use std::time::Duration;
-    // Past the migrations, into the COPY of three million rows.
-    let i = interrupt(&["run", "join-bench"], Duration::from_millis(2500));
+    // Into the COPY of three million rows: the first table is loaded, the others are streaming.
+    let i = interrupt(
+        &["run", "join-bench"],
+        "  loaded ",
+        Duration::from_millis(200),
+    );
     i.assert_clean();
     assert!(
-        i.stopped_after < Duration::from_secs(10),
+        !i.stderr.contains("VACUUM"),
+        "the load had finished before the signal: {}",
+        i.stderr
+    );
+    // The fix's promise: the COPY is abandoned between chunks of 4096 rows (milliseconds), then
+    // the scratch server stops; before it, the current table was finished first (up to 10 s).
+    assert!(
+        i.stopped_after < Duration::from_secs(3),
         "took {:?} to stop",
         i.stopped_after
     );

@@ -166,6 +166,44 @@ pub fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
 }
 
+/// The database a `--keep` run on the shared server left, named on its stderr (`kept database
+/// loadtest_… on …`).
+pub fn kept_db(stderr: &str) -> String {
+    let at = stderr
+        .find("kept database ")
+        .unwrap_or_else(|| panic!("no kept database named: {stderr}"));
+    stderr[at + "kept database ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Drops a database a test kept on the shared server.
+pub async fn drop_db(name: &str) {
+    connect("postgres")
+        .await
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+/// Latency percentiles of a report path must be ordered: p50 ≤ p90 ≤ p99 ≤ p99.9 ≤ max, the
+/// first above zero.
+pub fn assert_latency_ordered(path: &serde_json::Value) {
+    let l = &path["latency_us"];
+    let v: Vec<u64> = ["p50", "p90", "p99", "p999", "max"]
+        .iter()
+        .map(|k| {
+            l[k].as_u64()
+                .unwrap_or_else(|| panic!("latency_us.{k}: {l}"))
+        })
+        .collect();
+    assert!(v[0] > 0, "{}: {l}", path["name"]);
+    assert!(v.windows(2).all(|w| w[0] <= w[1]), "{}: {l}", path["name"]);
+    assert!(path["throughput_ops_s"].as_f64().unwrap() > 0.0);
+}
+
 /// `loadtest run SCENARIO --quiet` on the shared server with a fresh report folder, plus
 /// `extra`; returns (exit code, stderr, the JSON report if one was written).
 pub fn run_scenario(
@@ -233,40 +271,6 @@ pub fn servers_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a token race's load on the scratch cluster under `scratch` has begun: a counter in
-/// its database has moved.
-pub fn token_race_load_began(scratch: &Path) -> bool {
-    let Some(cluster) = std::fs::read_dir(scratch)
-        .ok()
-        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
-    else {
-        return false;
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut c = tokio_postgres::Config::new();
-        c.host_path(&cluster)
-            .port(loadtest::pg::cluster::PORT)
-            .user("postgres")
-            .dbname("postgres");
-        let Ok((client, conn)) = c.connect(tokio_postgres::NoTls).await else {
-            return false;
-        };
-        tokio::spawn(conn);
-        client
-            .query_one(
-                "SELECT coalesce(sum(used_tokens), 0) > 0 FROM user_subscriptions",
-                &[],
-            )
-            .await
-            .map(|r| r.get::<_, bool>(0))
-            .unwrap_or(false)
-    })
-}
-
 /// What a run interrupted by a signal left: its exit code, stderr, how long it took to stop, and
 /// its scratch and report folders.
 pub struct Interrupted {
@@ -278,21 +282,26 @@ pub struct Interrupted {
 }
 
 /// Starts `loadtest <args> --report-dir <new folder>` on a scratch cluster of its own, waits
-/// until its server runs and then `settle` longer, sends SIGINT and waits for the exit.
-pub fn interrupt(args: &[&str], settle: std::time::Duration) -> Interrupted {
+/// until its stderr shows `ready` and then `settle` longer, sends SIGINT to its process group (as
+/// a terminal's Ctrl-C does) and waits for the exit.
+pub fn interrupt(args: &[&str], ready: &str, settle: std::time::Duration) -> Interrupted {
     use nix::sys::signal::Signal::SIGINT;
-    signal_run(args, settle, false, &[(SIGINT, std::time::Duration::ZERO)])
+    signal_run(args, ready, settle, &[(SIGINT, std::time::Duration::ZERO)])
 }
 
-/// As [`interrupt`], sending each of `signals` after its delay (the first `settle` after the
-/// server started — or, with `in_load`, after the load's connections are open — each next one
-/// that long after the one before).
+/// As [`interrupt`], sending each of `signals` to the process group after its delay (the first
+/// `settle` after a stderr line contained `ready` — or, with an empty `ready`, after the
+/// scratch server started — each next one that long after loadtest acknowledged the first on
+/// stderr). Panics if the run
+/// ended, or `ready` never showed, before the signal: then the test would prove nothing.
 pub fn signal_run(
     args: &[&str],
+    ready: &str,
     settle: std::time::Duration,
-    in_load: bool,
     signals: &[(nix::sys::signal::Signal, std::time::Duration)],
 ) -> Interrupted {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
     use std::time::{Duration, Instant};
     let scratch = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
@@ -303,32 +312,72 @@ pub fn signal_run(
         .env("LOADTEST_SCRATCH_DIR", scratch.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
+    // stderr is read line by line on a thread (a full pipe would block the child); each line
+    // goes to the channel, the whole text to the join handle.
+    let pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    while in_load && Instant::now() < deadline && !token_race_load_began(scratch.path()) {
-        std::thread::sleep(Duration::from_millis(100));
+    if ready.is_empty() {
+        while servers_mentioning(scratch.path().to_str().unwrap()).is_empty()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } else {
+        let mut seen = false;
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if line.contains(ready) {
+                seen = true;
+                break;
+            }
+        }
+        if !seen {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(-(child.id() as i32)),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = child.wait();
+            panic!(
+                "loadtest {args:?} never printed {ready:?}: {}",
+                reader.join().unwrap()
+            );
+        }
     }
     std::thread::sleep(settle);
     assert!(
         child.try_wait().unwrap().is_none(),
         "loadtest {args:?} ended before the signal: give it more work"
     );
+    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
     let signalled = Instant::now();
-    for &(signal, after) in signals {
+    for (n, &(signal, after)) in signals.iter().enumerate() {
+        if n > 0 {
+            // Signals of one kind sent before the process handled the first merge into one:
+            // the next is sent once loadtest said it saw the first.
+            while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+                if line.contains("received: stopping") {
+                    break;
+                }
+            }
+        }
         std::thread::sleep(after);
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+        let _ = nix::sys::signal::kill(group, signal);
     }
-    let mut stderr = String::new();
-    // Read stderr before waiting: a full pipe would block the child.
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let status = child.wait().unwrap();
     let stopped_after = signalled.elapsed();
+    let stderr = reader.join().unwrap();
     Interrupted {
         code: status.code(),
         stderr,
