@@ -494,19 +494,52 @@ mod tests {
         );
     }
 
+    /// Each path's throughput samples set to `samples × f`, its throughput their mean.
+    fn throughput_samples(r: &Report, f: f64, samples: &[f64]) -> Report {
+        let mut x = r.clone();
+        for p in &mut x.race_mut().unwrap().paths {
+            p.throughput_samples = samples.iter().map(|v| v * f).collect();
+            p.throughput_ops_s = p.throughput_samples.iter().sum::<f64>() / samples.len() as f64;
+        }
+        x
+    }
+
     #[test]
     fn noise_inside_the_spread_is_no_change() {
+        // 15% slower: beyond the 10% threshold, so the threshold alone would call it a
+        // regression. With samples this spread out the interval reaches past 0.9: no change.
+        let noisy = [800.0, 1200.0, 1000.0, 700.0, 1300.0, 1000.0];
         let r = report();
-        let mut other = r.clone();
-        for p in &mut other.race_mut().unwrap().paths {
-            p.throughput_ops_s *= 0.95;
-            p.throughput_samples.iter_mut().for_each(|v| *v *= 0.95);
-        }
-        let rows = compare(&r, &other, 0.10);
+        let rows = compare(
+            &throughput_samples(&r, 1.0, &noisy),
+            &throughput_samples(&r, 0.85, &noisy),
+            0.10,
+        );
+        assert_eq!(rows[0].metric, "rpc throughput ops/s");
         assert!(
-            rows.iter().all(|x| x.verdict != Verdict::Regression),
+            (rows[0].change_pct.unwrap() + 15.0).abs() < 1e-9,
             "{rows:?}"
         );
+        assert_eq!(rows[0].verdict, Verdict::NoChange, "{rows:?}");
+        // The same 15% with tight samples is a regression: the spread decided, not the ratio.
+        let tight = [995.0, 1005.0, 1000.0, 1000.0, 998.0, 1002.0];
+        let rows = compare(
+            &throughput_samples(&r, 1.0, &tight),
+            &throughput_samples(&r, 0.85, &tight),
+            0.10,
+        );
+        assert_eq!(rows[0].verdict, Verdict::Regression, "{rows:?}");
+        // And the same for a rise: 15% faster and tight is an improvement, noisy is not.
+        let up = |s: &[f64]| {
+            compare(
+                &throughput_samples(&r, 1.0, s),
+                &throughput_samples(&r, 1.15, s),
+                0.10,
+            )[0]
+            .verdict
+        };
+        assert_eq!(up(&tight), Verdict::Improvement);
+        assert_eq!(up(&noisy), Verdict::NoChange);
     }
 
     #[test]
@@ -536,9 +569,16 @@ mod tests {
         // Alone, the slow run looks like a regression...
         let alone = compare(&a, &b, 0.10);
         assert_eq!(alone[0].verdict, Verdict::Regression, "{alone:?}");
-        // ...repeated, the runs' own spread says it can happen to the same code.
-        let rows = compare_runs(&[&a, &c, &a], &[&b, &a, &c], 0.10);
+        // ...repeated, the runs' own spread says it can happen to the same code, even with the
+        // means 15% apart (beyond the threshold: the spread between runs decides, not the ratio).
+        let rows = compare_runs(&[&a, &a, &c], &[&b, &b, &a], 0.10);
+        assert!(rows[0].change_pct.unwrap() < -14.0, "{rows:?}");
         assert!(rows.iter().all(|x| !x.verdict.is_bad()), "{rows:?}");
+        // Runs that agree with each other, 20% slower than a base that agrees too, are a
+        // regression (the noisy new side above held one run at 1.0 and two at 0.8).
+        let (s1, s2) = (scaled(0.8), scaled(0.81));
+        let rows = compare_runs(&[&a, &a, &a], &[&s1, &s2, &s1], 0.10);
+        assert_eq!(rows[0].verdict, Verdict::Regression, "{rows:?}");
         // A real halving is still caught across repeats.
         let (h1, h2) = (scaled(0.5), scaled(0.45));
         let rows = compare_runs(&[&a, &b, &c], &[&h1, &h2, &h1], 0.10);
