@@ -452,9 +452,12 @@ mod tests {
         assert!(v.is_exact());
     }
 
+    /// What a history answers for a row: calls lost and their amount, or no chain.
+    type Chain = Option<(u64, Vec<Decimal>)>;
+
     /// A history answering from a fixed table, recording what the oracle asked.
     struct Fixed {
-        chains: HashMap<u32, Option<(u64, Vec<Decimal>)>>,
+        chains: HashMap<u32, Chain>,
         pairs: usize,
         asked: Vec<(u32, Vec<Decimal>, Vec<Decimal>)>,
         asked_pairs: Vec<(u32, usize)>,
@@ -485,7 +488,7 @@ mod tests {
         }
     }
 
-    fn fixed(chains: &[(u32, Option<(u64, Vec<Decimal>)>)], pairs: usize) -> Fixed {
+    fn fixed(chains: &[(u32, Chain)], pairs: usize) -> Fixed {
         Fixed {
             chains: chains.iter().cloned().collect(),
             pairs,
