@@ -770,6 +770,12 @@ mod tests {
         assert_eq!(zero.verdict, Verdict::NoChange);
         assert_eq!(zero.change_pct, None);
         assert_eq!(zero.new, "100 (ratio 1.00, 95% CI 1.00–1.00)");
+        // A p50 of zero in the base (with samples) likewise: the point is 1, no change.
+        let mut z = exact(&r, 1000.0, 1000.0);
+        z.race_mut().unwrap().paths[0].latency_us.p50 = 0;
+        let rows = compare(&z, &exact(&r, 1000.0, 500.0), 0.1);
+        assert_eq!(rows[1].verdict, Verdict::NoChange, "{rows:?}");
+        assert_eq!(rows[1].new, "500 (ratio 1.00, 95% CI 1.00–1.00)");
         assert_eq!(pct(200.0, 150.0), Some(-25.0));
         assert_eq!(pct(0.0, 150.0), None);
     }
@@ -1047,6 +1053,16 @@ mod tests {
         assert_eq!(row("a speedup").change_pct, Some(-50.0));
         assert_eq!(row("load rows/s").change_pct, Some(0.0));
         assert_eq!(rows.len(), 1 + 3 * 4 + 1, "only shared queries: {rows:?}");
+        // A base of zero has no change in %.
+        let mut zero = base.clone();
+        if let Body::IndexBench(b) = &mut zero.body {
+            b.load_rows_per_s = 0.0;
+            b.queries[0].before_ms = 0.0;
+        }
+        let z = compare(&zero, &new, 0.1);
+        let at = |m: &str| z.iter().find(|x| x.metric == m).unwrap().change_pct;
+        assert_eq!(at("load rows/s"), None);
+        assert_eq!(at("a before median ms"), None);
         // An index the base did not use either is no new failure; a query that got relatively
         // faster is an improvement; the other way round b is an improvement.
         let back = compare(&new, &base, 0.1);
