@@ -161,6 +161,7 @@ fn a_witness_of_the_wrong_width_is_dropped_and_counted() {
     let s = spill.finish().unwrap();
     assert_eq!(s.len(), 1);
     assert!(!s.is_empty());
+    assert_eq!(format!("{s:?}"), "Sorted { rows: 1 }");
 }
 
 #[test]
