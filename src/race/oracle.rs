@@ -577,6 +577,11 @@ mod tests {
             v.examples.iter().map(|e| e.key).collect::<Vec<_>>(),
             vec![1, 1, 2]
         );
+        // Once three examples are in, the history is not asked again (it reads the disk).
+        let mut full = fixed(&[(1, Some((2, vec![dec!(6), dec!(0)]))), (2, None)], 3);
+        let v = three_rows(Some(&mut full));
+        assert_eq!(full.asked_pairs, vec![(1, 3)]);
+        assert_eq!(v.examples.len(), 3);
     }
 
     #[test]
