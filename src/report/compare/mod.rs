@@ -1062,6 +1062,13 @@ mod tests {
         let z = compare(&zero, &new, 0.1);
         let at = |m: &str| z.iter().find(|x| x.metric == m).unwrap().change_pct;
         assert_eq!(at("load rows/s"), None);
+        let mut faster = new.clone();
+        if let Body::IndexBench(b) = &mut faster.body {
+            b.load_rows_per_s = 1500.0;
+        }
+        let f = compare(&base, &faster, 0.1);
+        let load = f.iter().find(|x| x.metric == "load rows/s").unwrap();
+        assert_eq!((load.new.as_str(), load.change_pct), ("1500", Some(50.0)));
         assert_eq!(at("a before median ms"), None);
         // An index the base did not use either is no new failure; a query that got relatively
         // faster is an improvement; the other way round b is an improvement.
