@@ -462,4 +462,133 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-9 && ci.contains(1.0), "{s} {ci:?}");
         assert_eq!(speedup(&[1.0], &after, d), None);
     }
+
+    #[test]
+    fn every_percentile_of_a_known_distribution() {
+        let mut h = crate::race::engine::new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v).unwrap();
+        }
+        let l = LatencyUs::of(&h);
+        assert_eq!(
+            (l.p50, l.p90, l.p99, l.p999, l.max),
+            (500, 900, 990, 999, 1000)
+        );
+        assert_eq!(l.mean, 500.5);
+        let empty = LatencyUs::of(&crate::race::engine::new_histogram());
+        assert_eq!((empty.p50, empty.p90, empty.p99, empty.p999), (0, 0, 0, 0));
+        assert_eq!(empty.mean, 0.0);
+        let curve = percentile_curve(&h);
+        assert_eq!(curve.len(), 22);
+        assert_eq!(curve[0], [0.0, 1.0]);
+        assert_eq!(curve[4], [90.0, 900.0]); // k = 4: 1 - 10^-1
+        assert_eq!(curve[8], [99.0, 990.0]); // k = 8: 1 - 10^-2
+        assert_eq!(curve[21], [100.0, 1000.0]);
+        assert!(
+            curve
+                .windows(2)
+                .all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1])
+        );
+        assert!(percentile_curve(&crate::race::engine::new_histogram()).is_empty());
+    }
+
+    #[test]
+    fn throughput_rounds_to_a_tenth_and_quantiles_clamp() {
+        assert_eq!(throughput(7, 3.0), 2.3);
+        assert_eq!(throughput(1, 0.0001), 10000.0);
+        assert_eq!(throughput(5, -1.0), 0.0);
+        assert_eq!(quantile(&[4.0, 1.0, 9.0], 1.5), 9.0);
+        assert_eq!(quantile(&[4.0, 1.0, 9.0], -1.0), 1.0);
+        assert_eq!(quantile(&[4.0, 1.0, 9.0], 0.25), 2.5);
+        assert_eq!(quantile(&[5.0], 0.7), 5.0);
+    }
+
+    #[test]
+    fn the_bounds_are_the_order_statistics_the_level_cuts() {
+        // A statistic that ignores the draw and counts: the resampled values are 0..2000, so
+        // the bounds show exactly how many values each end loses.
+        let at = |level: f64| {
+            let mut i = 0.0;
+            let ci = bootstrap(
+                &[&[&[1.0, 2.0, 3.0]]],
+                |_| {
+                    i += 1.0;
+                    i - 1.0
+                },
+                Bootstrap::at(level),
+            )
+            .unwrap();
+            (ci.low, ci.high)
+        };
+        assert_eq!(at(0.95), (50.0, 1949.0));
+        assert_eq!(at(0.5), (500.0, 1499.0));
+        assert_eq!(at(1.0), (0.0, 1999.0));
+        assert_eq!(at(0.0), (999.0, 1000.0));
+        // Half the resamples undefined is still enough; one more is not.
+        let some_nan = |finite: usize| {
+            let mut i = 0;
+            bootstrap(
+                &[&[&[1.0, 2.0, 3.0]]],
+                |_| {
+                    i += 1;
+                    if i <= finite { i as f64 } else { f64::NAN }
+                },
+                Bootstrap::default(),
+            )
+        };
+        let half = some_nan(1000).unwrap();
+        assert_eq!((half.low, half.high), (26.0, 975.0));
+        assert_eq!(some_nan(999), None);
+    }
+
+    #[test]
+    fn each_resample_draws_runs_then_samples_from_the_given_sides() {
+        let (a, b, empty) = ([1.0, 2.0], [10.0, 20.0, 30.0], []);
+        let c = [100.0, 200.0, 300.0];
+        let mut seen = 0;
+        let ci = bootstrap(
+            &[&[&a, &empty, &b], &[&c]],
+            |s| {
+                seen += 1;
+                assert_eq!(s.len(), 2);
+                assert_eq!(s[0].len(), 2, "the empty run is dropped");
+                assert_eq!(s[1].len(), 1);
+                for run in &s[0] {
+                    let from_a = run.len() == 2 && run.iter().all(|v| a.contains(v));
+                    let from_b = run.len() == 3 && run.iter().all(|v| b.contains(v));
+                    assert!(from_a || from_b, "{run:?}");
+                }
+                assert!(s[1][0].len() == 3 && s[1][0].iter().all(|v| c.contains(v)));
+                s[1][0].iter().sum::<f64>()
+            },
+            Bootstrap::default(),
+        )
+        .unwrap();
+        assert_eq!(seen, Bootstrap::RESAMPLES);
+        assert!(
+            ci.low >= 300.0 && ci.high <= 900.0 && ci.low < ci.high,
+            "{ci:?}"
+        );
+    }
+
+    #[test]
+    fn runs_weigh_alike_and_a_zero_mean_has_no_ratio() {
+        let d = Bootstrap::default();
+        // Base runs: mean 1 (three samples) and mean 3 (one sample) -> 2, not 1.5.
+        let (r, _) = mean_ratio(&[&[1.0, 1.0, 1.0], &[3.0]], &[&[4.0; 3]], d).unwrap();
+        assert_eq!(r, 2.0);
+        assert_eq!(mean_of_runs(&[vec![1.0, 1.0, 1.0], vec![3.0]]), 2.0);
+        assert_eq!(mean_ratio(&[&[0.0; 3]], &[&[4.0; 3]], d), None);
+        assert_eq!(mean_ratio(&[&[4.0; 3]], &[&[0.0; 3]], d), None);
+        assert_eq!(mean_ratio(&[&[-4.0; 3]], &[&[-4.0; 3]], d), None);
+        assert_eq!(mean_ratio(&[], &[&[4.0; 3]], d), None);
+        assert_eq!(mean_ratio(&[&[4.0; 3]], &[&[]], d), None);
+        // An after-median of zero has no speedup.
+        assert_eq!(speedup(&[1.0; 3], &[0.0; 3], d), None);
+        let (s, ci) = speedup(&[9.0, 3.0, 6.0], &[1.0, 2.0, 3.0], d).unwrap();
+        assert_eq!(s, 3.0);
+        assert!(ci.low <= 3.0 && 3.0 <= ci.high);
+        assert_eq!(ci.width(), ci.high - ci.low);
+        assert!(ci.width() > 0.0);
+    }
 }

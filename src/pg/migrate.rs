@@ -605,4 +605,78 @@ mod tests {
             assert!(all.iter().any(|m| m.version == v), "missing {v}");
         }
     }
+
+    fn file(name: &str, sql: &[u8]) -> (String, String, Vec<u8>) {
+        (name.into(), format!("dir/{name}"), sql.to_vec())
+    }
+
+    #[test]
+    fn the_checksum_is_the_sha256_of_the_normalised_text() {
+        let m = build("d", vec![file("7_x.sql", b"SELECT 1;\r\n")]).unwrap();
+        assert_eq!(
+            m[0].checksum,
+            "b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd"
+        );
+        assert_eq!(
+            (
+                m[0].version.as_str(),
+                m[0].name.as_str(),
+                m[0].origin.as_str()
+            ),
+            ("7", "x", "dir/7_x.sql")
+        );
+        // A BOM counts only at the start, a lone CR is kept: other bytes, another checksum.
+        assert_eq!(normalise("a\u{feff}b\rc\r\n"), "a\u{feff}b\rc\n");
+        let other = build("d", vec![file("7_x.sql", b"SELECT 1;\r")]).unwrap();
+        assert_ne!(other[0].checksum, m[0].checksum);
+        let err = build("d", vec![file("7_x.sql", b"\xff\xfe")]).unwrap_err();
+        assert!(matches!(err, MigrateError::NotUtf8 { ref origin } if origin == "dir/7_x.sql"));
+    }
+
+    #[test]
+    fn the_fingerprint_covers_versions_and_checksums_in_order() {
+        let m = |v: &str, c: &str| Migration {
+            version: v.into(),
+            name: String::new(),
+            file_name: String::new(),
+            origin: String::new(),
+            sql: String::new(),
+            checksum: c.into(),
+        };
+        let (a, b) = (m("1", &"a".repeat(64)), m("2", &"b".repeat(64)));
+        assert_eq!(
+            fingerprint(&[a.clone(), b.clone()]),
+            "7dcb33013c550b4b38ce616b6f8d6945d0ceb6bd16c53f7fa58f9b19ce68c716"
+        );
+        assert_ne!(fingerprint(&[b, a]), fingerprint(&[]));
+        assert_eq!(
+            fingerprint(&[]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // The separators keep a version from running into its checksum.
+        assert_ne!(fingerprint(&[m("1", "23")]), fingerprint(&[m("12", "3")]));
+    }
+
+    #[test]
+    fn files_are_ordered_by_name_and_until_cuts_after_its_version() {
+        let all = build(
+            "d",
+            vec![
+                file("2_b.sql", b""),
+                file("10_c.sql", b""),
+                file("1_a.sql", b""),
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = all.iter().map(|m| m.file_name.as_str()).collect();
+        assert_eq!(names, ["10_c.sql", "1_a.sql", "2_b.sql"]);
+        assert_eq!(select(&all, None, "d").unwrap().len(), 3);
+        assert_eq!(select(&all, Some("10"), "d").unwrap().len(), 1);
+        assert_eq!(select(&all, Some("2"), "d").unwrap().len(), 3);
+        let err = select(&[], Some("2"), "d").unwrap_err().to_string();
+        assert!(err.contains("none"), "{err}");
+        assert_eq!(parse_name("1_.sql"), Some(("1".into(), String::new())));
+        assert_eq!(parse_name("1_a_b.sql"), Some(("1".into(), "a_b".into())));
+        assert_eq!(parse_name("1x_a.sql"), None);
+    }
 }

@@ -162,6 +162,8 @@ pub fn retryable_failures(p: &PathReport) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::model::{AbsentReport, ErrorReport, Report, WitnessReport};
+    use rust_decimal_macros::dec;
 
     /// The committed example's fallback path: lossy, its witnesses agreeing with its totals.
     fn fallback() -> PathReport {
@@ -174,7 +176,7 @@ mod tests {
     /// telescope to final − initial, so what is off it is what the totals miss): only a bug in
     /// the oracle can, so the verdict on a disagreement is proven here, on the report rows.
     #[test]
-    fn witnesses_that_disagree_with_the_totals_fail_the_path() {
+    fn witnesses_that_disagree_with_the_example_s_totals_fail_it() {
         let mut p = fallback();
         assert!(failed(&p, false).is_empty(), "{:?}", failed(&p, false));
         let w = p.witnesses.as_mut().unwrap();
@@ -209,5 +211,181 @@ mod tests {
             "{:?}",
             failed(&p, false)
         );
+    }
+
+    /// The example report's paths: `rpc` (exact, an RPC, nothing lost) and `fallback` (lossy,
+    /// read-modify-write without a strategy, witnesses agreeing with the totals).
+    fn paths() -> (PathReport, PathReport) {
+        let r: Report =
+            serde_json::from_str(include_str!("../../reports/example-token-race.json")).unwrap();
+        (r.paths()[0].clone(), r.paths()[1].clone())
+    }
+
+    fn errors(p: &mut PathReport, e: &[(&str, u64)]) {
+        p.errors = e
+            .iter()
+            .map(|&(s, n)| ErrorReport {
+                sqlstate: s.into(),
+                count: n,
+                message: format!("msg {s}"),
+            })
+            .collect();
+        p.ops_failed = e.iter().map(|x| x.1).sum();
+    }
+
+    #[test]
+    fn the_example_passes_clean() {
+        let (rpc, fallback) = paths();
+        assert_eq!(judge(&[rpc, fallback], false), (vec![], vec![]));
+    }
+
+    #[test]
+    fn an_extra_amount_fails_any_path() {
+        let (mut rpc, mut fallback) = paths();
+        rpc.counters[0].extra = dec!(7);
+        fallback.counters[0].extra = dec!(1.5);
+        let (f, w) = judge(&[rpc, fallback], false);
+        assert_eq!(
+            f,
+            [
+                "path 'rpc': used_tokens 7 above every acknowledged sum (an increment applied twice?)",
+                "path 'fallback': used_tokens 1.5 above every acknowledged sum (an increment applied twice?)",
+            ]
+        );
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn an_exact_path_that_lost_fails_and_says_whether_the_count_is_a_bound() {
+        let (mut rpc, _) = paths();
+        rpc.counters[0].missing = dec!(12);
+        rpc.lost_updates = 3;
+        rpc.rows_short = 2;
+        rpc.lost_updates_exact = false;
+        let (f, _) = judge(std::slice::from_ref(&rpc), false);
+        assert_eq!(
+            f,
+            [
+                "path 'rpc' must be exact but lost at least 3 update(s) in 2 row(s): used_tokens missing 12"
+            ]
+        );
+        rpc.lost_updates_exact = true;
+        assert_eq!(
+            judge(std::slice::from_ref(&rpc), false).0,
+            ["path 'rpc' must be exact but lost 3 update(s) in 2 row(s): used_tokens missing 12"]
+        );
+        // In a mixed run the loss is the other paths' doing: a warning, not a failure.
+        rpc.erased_by_other_paths = Some(3);
+        let (f, w) = judge(std::slice::from_ref(&rpc), false);
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(
+            w,
+            [
+                "path 'rpc': 3 of its 20000 acknowledged increments were erased by the lossy path(s) running beside it"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lossy_path_may_lose_but_a_lossy_path_that_lost_nothing_is_a_warning() {
+        let (_, mut fallback) = paths();
+        assert!(fallback.lost_updates > 0);
+        fallback.counters[0].missing = dec!(5);
+        assert_eq!(
+            judge(std::slice::from_ref(&fallback), false),
+            (vec![], vec![])
+        );
+        fallback.lost_updates = 0;
+        let (f, w) = judge(std::slice::from_ref(&fallback), false);
+        assert!(f.is_empty());
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("path 'fallback' is expected to lose updates but lost none"),
+            "{w:?}"
+        );
+        // A lossy path with a transaction strategy is not expected to show the race.
+        fallback.strategy = PathStrategy::Rmw(Strategy::Serializable);
+        assert_eq!(
+            judge(std::slice::from_ref(&fallback), false),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn failed_calls_fail_an_exact_path_unless_its_strategy_or_the_faults_explain_them() {
+        let (mut rpc, mut fallback) = paths();
+        errors(&mut rpc, &[("40001", 2), ("57014", 1)]);
+        let (f, _) = judge(std::slice::from_ref(&rpc), false);
+        assert_eq!(
+            f,
+            [
+                "path 'rpc' must not fail calls, but 3 failed: 2× 40001 msg 40001; 1× 57014 msg 57014"
+            ]
+        );
+        // Injected faults explain the cancel, not the serialization failures.
+        assert_eq!(judge(std::slice::from_ref(&rpc), true).0.len(), 1);
+        errors(&mut rpc, &[("57014", 2), ("no_connection", 1)]);
+        assert!(judge(std::slice::from_ref(&rpc), true).0.is_empty());
+        assert_eq!(judge(std::slice::from_ref(&rpc), false).0.len(), 1);
+        // A transaction strategy expects serialization failures and deadlocks, nothing else.
+        fallback.expect = Expect::Exact;
+        fallback.counters[0].missing = Decimal::ZERO;
+        fallback.witnesses = None;
+        fallback.strategy = PathStrategy::Rmw(Strategy::RepeatableRead);
+        errors(&mut fallback, &[("40001", 2), ("40P01", 1)]);
+        assert!(judge(std::slice::from_ref(&fallback), false).0.is_empty());
+        errors(&mut fallback, &[("40001", 2), ("23505", 1)]);
+        assert_eq!(judge(std::slice::from_ref(&fallback), false).0.len(), 1);
+        fallback.strategy = PathStrategy::Rmw(Strategy::None);
+        errors(&mut fallback, &[("40001", 1)]);
+        assert_eq!(judge(std::slice::from_ref(&fallback), false).0.len(), 1);
+        // A lossy path is not held to it.
+        fallback.expect = Expect::Lossy;
+        assert!(judge(std::slice::from_ref(&fallback), false).0.is_empty());
+        assert_eq!(retryable_failures(&fallback), 1);
+        assert_eq!(injected_failures(&rpc), 3);
+        assert_eq!(injected_failures(&fallback), 0);
+    }
+
+    #[test]
+    fn witnesses_that_disagree_with_the_totals_fail_the_path() {
+        let (_, mut fallback) = paths();
+        fallback.counters[0].missing = dec!(40);
+        fallback.witnesses = Some(WitnessReport {
+            lost_amount: vec![dec!(41)],
+            agrees_with_totals: false,
+            examples: vec![],
+        });
+        assert_eq!(
+            judge(std::slice::from_ref(&fallback), false).0,
+            [
+                "path 'fallback': the witnesses account for 41 lost, the totals for 40: the oracle's two methods disagree"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_thing_a_reader_should_know_is_one_warning() {
+        let (mut rpc, _) = paths();
+        rpc.absent_keys = Some(AbsentReport {
+            sent: 10,
+            rejected: 10,
+            accepted: 0,
+            errors: vec![],
+        });
+        assert_eq!(judge(std::slice::from_ref(&rpc), false), (vec![], vec![]));
+        rpc.absent_keys.as_mut().unwrap().accepted = 4;
+        rpc.witnesses_dropped = 2;
+        rpc.late_starts = 5;
+        let (f, w) = judge(std::slice::from_ref(&rpc), false);
+        assert!(f.is_empty());
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("path 'rpc' acknowledged 4 call(s) for keys that do not exist"));
+        assert!(w[1].starts_with("path 'rpc': 2 witness(es) could not be written"));
+        assert!(w[2].starts_with("path 'rpc': 5 call(s) started late and 0 never started"));
+        rpc.late_starts = 0;
+        rpc.not_started = 1;
+        let w = judge(std::slice::from_ref(&rpc), false).1;
+        assert!(w[2].starts_with("path 'rpc': 0 call(s) started late and 1 never started"));
     }
 }

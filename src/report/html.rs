@@ -119,6 +119,19 @@ pub fn render(r: &Report, race: &RaceBody) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Everything in a page that a browser would fetch from elsewhere: a URL other than the SVG
+    /// namespace name (an identifier, never fetched), a stylesheet link, an `@import`, a `src`.
+    fn external_references(page: &str) -> Vec<String> {
+        let page = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        let mut found = Vec::new();
+        for needle in ["http://", "https://", "<link", "@import", " src=", "url("] {
+            for (at, _) in page.match_indices(needle) {
+                found.push(page[at..page.len().min(at + 40)].to_string());
+            }
+        }
+        found
+    }
+
     #[test]
     fn the_page_is_self_contained_with_two_charts() {
         let r: crate::report::model::Report =
@@ -130,7 +143,17 @@ mod tests {
             "charts have lines"
         );
         assert!(!html.contains("<script"));
-        assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
+        assert_eq!(external_references(&html), Vec::<String>::new());
+        // The check itself can fail: each kind of outside reference is found.
+        for outside in [
+            "<img src=\"https://cdn.example/x.png\">",
+            "<link rel=\"stylesheet\" href=\"style.css\">",
+            "<style>@import url(http://fonts.example/f.css);</style>",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"><image href=\"http://x/y.png\"/></svg>",
+        ] {
+            let page = html.replace("</body>", &format!("{outside}</body>"));
+            assert!(!external_references(&page).is_empty(), "{outside}");
+        }
         assert!(html.contains("token-race — <span class=\"pass\">PASS</span>"));
     }
 }

@@ -147,3 +147,112 @@ fn many_runs_merge_and_every_chain_resolves() {
     assert_eq!(lost, expected_lost);
     assert_eq!(s.same_read_pairs(0, 3).len(), 3);
 }
+
+#[test]
+fn a_witness_of_the_wrong_width_is_dropped_and_counted() {
+    let spill = Spill::new(2);
+    let mut sink = spill.sink();
+    sink.push(0, &[dec!(1)], &[dec!(1), dec!(1)]);
+    sink.push(0, &[dec!(1), dec!(1)], &[dec!(1)]);
+    sink.push(0, &[dec!(1), dec!(1)], &[dec!(0), dec!(2)]);
+    sink.push(0, &[dec!(1), dec!(1)], &[dec!(0), dec!(0)]);
+    assert_eq!(sink.finish(), 2);
+    assert_eq!(spill.records(), 1);
+    let s = spill.finish().unwrap();
+    assert_eq!(s.len(), 1);
+    assert!(!s.is_empty());
+    assert_eq!(format!("{s:?}"), "Sorted { rows: 1 }");
+}
+
+#[test]
+fn records_lay_out_row_written_read() {
+    let l = Layout { columns: 2 };
+    assert_eq!(l.size(), 68);
+    let mut rec = 0x0102_0304u32.to_be_bytes().to_vec();
+    for v in [dec!(5), dec!(7.5), dec!(2), dec!(0.5)] {
+        put(&mut rec, v);
+    }
+    assert_eq!(l.key(&rec), 0x0102_0304);
+    assert_eq!(decimals(l.written(&rec)), [dec!(5), dec!(7.5)]);
+    assert_eq!(decimals(l.read(&rec)), [dec!(2), dec!(0.5)]);
+    assert_eq!(delta(l, &rec), [dec!(3), dec!(7)]);
+}
+
+#[test]
+fn an_empty_spill_sorts_to_nothing_and_a_row_without_witnesses_chains_only_to_itself() {
+    let spill = Spill::new(1);
+    assert_eq!(spill.sink().finish(), 0);
+    let mut s = spill.finish().unwrap();
+    assert!(s.is_empty());
+    assert_eq!(
+        s.lost_by_chain(4, &[dec!(2)], &[dec!(2.0)]),
+        Some((0, vec![Decimal::ZERO]))
+    );
+    assert_eq!(s.lost_by_chain(4, &[dec!(2)], &[dec!(3)]), None);
+    assert!(s.same_read_pairs(4, 3).is_empty());
+}
+
+#[test]
+fn examples_stop_at_three_a_row_and_name_both_deltas() {
+    // Five calls read 0 on row 1, one on row 2: row 1 gives three pairs, row 2 none.
+    let mut s = sorted(&[
+        (1, 0, 1),
+        (1, 0, 2),
+        (1, 0, 3),
+        (1, 0, 4),
+        (1, 0, 5),
+        (2, 0, 9),
+    ]);
+    let pairs = s.same_read_pairs(1, 5);
+    assert_eq!(pairs.len(), 3);
+    assert!(pairs.iter().all(|p| p.key == 1 && p.read == [dec!(0)]));
+    assert_eq!(pairs[0].first_delta, [dec!(1)]);
+    let seconds: Vec<Decimal> = pairs.iter().map(|p| p.second_delta[0]).collect();
+    assert_eq!(seconds, [dec!(2), dec!(3), dec!(4)]);
+    assert_eq!(s.same_read_pairs(1, 2).len(), 2);
+    assert!(s.same_read_pairs(2, 3).is_empty());
+    // Row 1 ended at 5 (the last writer): the four others were lost, 1 + 2 + 3 + 4.
+    assert_eq!(
+        s.lost_by_chain(1, &[dec!(0)], &[dec!(5)]),
+        Some((4, vec![dec!(10)]))
+    );
+}
+
+#[test]
+fn two_columns_chain_on_both_and_sum_the_lost_per_column() {
+    let spill = Spill::new(2);
+    let mut sink = spill.sink();
+    // (0,0) → (1,10) → (3,30); a lost call also read (1,10) and added (5,0).
+    sink.push(0, &[dec!(0), dec!(0)], &[dec!(1), dec!(10)]);
+    sink.push(0, &[dec!(1), dec!(10)], &[dec!(2), dec!(20)]);
+    sink.push(0, &[dec!(1), dec!(10)], &[dec!(5), dec!(0)]);
+    assert_eq!(sink.finish(), 0);
+    let mut s = spill.finish().unwrap();
+    assert_eq!(s.len(), 3);
+    assert_eq!(
+        s.lost_by_chain(0, &[dec!(0), dec!(0)], &[dec!(3), dec!(30)]),
+        Some((1, vec![dec!(5), dec!(0)]))
+    );
+    // A final value that matches one column of a write but not the other has no chain.
+    assert_eq!(
+        s.lost_by_chain(0, &[dec!(0), dec!(0)], &[dec!(3), dec!(31)]),
+        None
+    );
+}
+
+#[test]
+fn a_full_buffer_is_appended_before_the_end() {
+    let spill = Spill::new(1);
+    let mut sink = spill.sink();
+    let per = Layout { columns: 1 }.size();
+    let n = FLUSH_AT / per + 1;
+    for i in 0..n {
+        sink.push(0, &[Decimal::from(i)], &[dec!(1)]);
+    }
+    // The buffer reached FLUSH_AT on the last push: everything is in the file already.
+    assert_eq!(spill.records(), n as u64);
+    sink.push(0, &[Decimal::from(n)], &[dec!(1)]);
+    assert_eq!(spill.records(), n as u64);
+    assert_eq!(sink.finish(), 0);
+    assert_eq!(spill.records(), n as u64 + 1);
+}
