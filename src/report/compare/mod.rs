@@ -164,22 +164,10 @@ pub fn compare_runs(base: &[&Report], new: &[&Report], threshold: f64) -> Vec<Ro
         }
         let p99 = |p: &PathReport| p.latency_us.p99 as f64;
         let (x, y) = (mean(&bs, p99), mean(&ns, p99));
-        rows.push(Row {
-            metric: format!("{} p99 µs", b.name),
-            base: format!("{x:.0}"),
-            new: format!("{y:.0}"),
-            change_pct: pct(x, y),
-            verdict: Verdict::NotJudged,
-        });
+        rows.push(not_judged(format!("{} p99 µs", b.name), x, y));
         let lost = |p: &PathReport| p.lost_updates as f64;
         let (x, y) = (mean(&bs, lost), mean(&ns, lost));
-        rows.push(Row {
-            metric: format!("{} lost updates", b.name),
-            base: format!("{x:.0}"),
-            new: format!("{y:.0}"),
-            change_pct: pct(x, y),
-            verdict: Verdict::NotJudged,
-        });
+        rows.push(not_judged(format!("{} lost updates", b.name), x, y));
         let all_held = |ps: &[&PathReport]| ps.iter().all(|p| p.expectation_held);
         let (bh, nh) = (all_held(&bs), all_held(&ns));
         rows.push(Row {
@@ -277,15 +265,7 @@ fn throughput(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row {
         None if !sampled => [point, point],
         // Sampled, but a side has fewer than 3 (paths shorter than 0.75 s): no spread to judge
         // by, and a point alone raised alarms between runs of the same code.
-        None => {
-            return Row {
-                metric,
-                base: format!("{mb:.0}"),
-                new: format!("{mn:.0}"),
-                change_pct: pct(mb, mn),
-                verdict: Verdict::NotJudged,
-            };
-        }
+        None => return not_judged(metric, mb, mn),
     };
     let verdict = if hi < 1.0 - threshold {
         Verdict::Regression
@@ -314,23 +294,33 @@ fn median_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row
     let (mb, mn) = (mean(bs, p50), mean(ns, p50));
     let metric = format!("{} p50 µs", bs[0].name);
     let Some([lo, hi]) = ratio_interval(mb, mn, bs, ns, |p| &p.latency_p50_samples) else {
-        return Row {
-            metric,
-            base: format!("{mb:.0}"),
-            new: format!("{mn:.0}"),
-            change_pct: pct(mb, mn),
-            verdict: Verdict::NotJudged,
-        };
+        return not_judged(metric, mb, mn);
     };
-    let threshold = threshold * LATENCY_FACTOR;
-    let verdict = if lo > 1.0 + threshold {
+    let up = threshold * LATENCY_FACTOR;
+    judged_row(metric, mb, mn, [lo, hi], slower([lo, hi], up, 1.0 - up))
+}
+
+/// A latency's verdict from its ratio interval: a regression when all of it lies above
+/// `1 + up`, an improvement when all of it lies below `down`.
+fn slower([lo, hi]: [f64; 2], up: f64, down: f64) -> Verdict {
+    if lo > 1.0 + up {
         Verdict::Regression
-    } else if hi < 1.0 - threshold {
+    } else if hi < down {
         Verdict::Improvement
     } else {
         Verdict::NoChange
-    };
-    judged_row(metric, mb, mn, [lo, hi], verdict)
+    }
+}
+
+/// A row shown without a verdict: both values and the change, no interval.
+fn not_judged(metric: String, mb: f64, mn: f64) -> Row {
+    Row {
+        metric,
+        base: format!("{mb:.0}"),
+        new: format!("{mn:.0}"),
+        change_pct: pct(mb, mn),
+        verdict: Verdict::NotJudged,
+    }
 }
 
 /// The solo latency (one call at a time, after the load), judged like p50 from its batch
@@ -347,23 +337,11 @@ fn solo_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Optio
     let (mb, mn) = (mean(bs, solo), mean(ns, solo));
     let metric = format!("{} solo p50 µs", bs[0].name);
     let Some([lo, hi]) = ratio_interval(mb, mn, bs, ns, |p| &p.solo_latency_samples) else {
-        return Some(Row {
-            metric,
-            base: format!("{mb:.0}"),
-            new: format!("{mn:.0}"),
-            change_pct: pct(mb, mn),
-            verdict: Verdict::NotJudged,
-        });
+        return Some(not_judged(metric, mb, mn));
     };
-    let threshold = threshold * SOLO_FACTOR;
+    let up = threshold * SOLO_FACTOR;
     // Symmetric in ratio: at 100%, twice as slow is a regression and half as slow an improvement.
-    let verdict = if lo > 1.0 + threshold {
-        Verdict::Regression
-    } else if hi < 1.0 / (1.0 + threshold) {
-        Verdict::Improvement
-    } else {
-        Verdict::NoChange
-    };
+    let verdict = slower([lo, hi], up, 1.0 / (1.0 + up));
     Some(judged_row(metric, mb, mn, [lo, hi], verdict))
 }
 
