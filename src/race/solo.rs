@@ -33,10 +33,10 @@ pub struct Solo {
     pub samples: Vec<f64>,
 }
 
-/// After [`WARM_UP`] untimed calls, makes [`CALLS`] calls one after another through `calls`' first caller, each on a key drawn
-/// uniformly (no contention) and adding `deltas`; failed calls are left out (they say nothing
-/// about the cost of a call, and the load's oracle has already judged the path). `None` when
-/// fewer than half the calls succeeded.
+/// After [`WARM_UP`] untimed calls, makes [`CALLS`] calls one after another through `calls`'
+/// first caller, each on a key drawn uniformly (no contention) and adding `deltas`. Failed calls
+/// are left out: they say nothing about the cost of a call, and the load's oracle has already
+/// judged the path. `None` when fewer than half the calls succeeded.
 pub async fn probe(calls: &impl Calls, keys: u32, deltas: &[Decimal], seed: u64) -> Option<Solo> {
     let mut caller = calls.caller(0);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x50_10);
@@ -74,6 +74,126 @@ fn median(v: &mut [u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::race::engine::Failure;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// Calls that answer at once during the warm-up, then take `ms` each; every `fail_every`-th
+    /// call (counting from 1) is refused. The keys drawn are kept.
+    struct Scripted {
+        ms: u64,
+        fail_every: u64,
+        keys: Arc<Mutex<Vec<u32>>>,
+    }
+
+    struct ScriptedCaller {
+        n: u64,
+        ms: u64,
+        fail_every: u64,
+        keys: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Caller for ScriptedCaller {
+        fn call(
+            &mut self,
+            _id: u64,
+            pick: Pick,
+            _deltas: &[Decimal],
+            _read: &mut Vec<Decimal>,
+        ) -> impl Future<Output = (Result<(), Failure>, u32)> + Send {
+            self.n += 1;
+            if let Pick::Existing(k) = pick {
+                self.keys.lock().unwrap().push(k);
+            }
+            let (n, ms, every) = (self.n, self.ms, self.fail_every);
+            async move {
+                if n > WARM_UP {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                match every > 0 && n % every == 0 {
+                    true => {
+                        let f = Failure::Refused {
+                            class: "P0001".into(),
+                            message: "scripted".into(),
+                        };
+                        (Err(f), 0)
+                    }
+                    false => (Ok(()), 0),
+                }
+            }
+        }
+    }
+
+    impl Calls for Scripted {
+        type Caller = ScriptedCaller;
+        fn caller(&self, _worker: usize) -> ScriptedCaller {
+            ScriptedCaller {
+                n: 0,
+                ms: self.ms,
+                fail_every: self.fail_every,
+                keys: self.keys.clone(),
+            }
+        }
+        fn has_witnesses(&self) -> bool {
+            false
+        }
+    }
+
+    fn scripted(ms: u64, fail_every: u64) -> Scripted {
+        Scripted {
+            ms,
+            fail_every,
+            keys: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_probe_times_only_successful_calls_after_the_warm_up_in_batches_of_twenty() {
+        // 220 calls: the 20 of the warm-up answer at once, then every 4th is refused.
+        let calls = scripted(2, 4);
+        let solo = probe(&calls, 7, &[], 1)
+            .await
+            .expect("150 of 200 succeeded");
+        // 150 timed successes: 7 full batches, the last 10 calls in none.
+        assert_eq!(solo.samples.len(), 7, "{:?}", solo.samples);
+        // The instant warm-up calls are in no batch: every fastest call took the 2 ms.
+        for s in &solo.samples {
+            assert!((2000.0..15000.0).contains(s), "{:?}", solo.samples);
+        }
+        assert!((2000..15000).contains(&solo.p50_us), "{}", solo.p50_us);
+        let keys = calls.keys.lock().unwrap();
+        assert_eq!(keys.len(), 220, "warm-up and timed calls");
+        assert!(keys.iter().all(|k| *k < 7));
+        assert!(
+            keys.iter().any(|k| *k != keys[0]),
+            "keys are drawn, not fixed"
+        );
+    }
+
+    #[tokio::test]
+    async fn fewer_than_half_succeeding_is_no_measurement() {
+        // Every 2nd refused: exactly 100 of 200 succeed, the least that counts.
+        let half = probe(&scripted(0, 2), 3, &[], 1)
+            .await
+            .expect("100 is half");
+        assert_eq!(half.samples.len(), 5);
+        // Every 3rd refused: 133 succeed, 6 batches.
+        assert_eq!(
+            probe(&scripted(0, 3), 3, &[], 1)
+                .await
+                .unwrap()
+                .samples
+                .len(),
+            6
+        );
+        // Every call refused: no measurement.
+        let refused = Scripted {
+            ms: 0,
+            fail_every: 1,
+            keys: Arc::default(),
+        };
+        assert!(probe(&refused, 3, &[], 1).await.is_none());
+    }
 
     #[test]
     fn the_median_of_an_even_count_is_the_lower_middle() {
