@@ -157,15 +157,46 @@ impl Target {
                 let client = super::connect(&admin).await.map_err(Error::db(format!(
                     "cannot reconnect to {redacted_url} to drop {dbname}"
                 )))?;
-                client
-                    .batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        super::quote_ident(&dbname)
-                    ))
+                drop_database(&client, &dbname)
                     .await
                     .map_err(Error::db(format!("cannot drop database {dbname}")))?;
                 Ok(None)
             }
+        }
+    }
+}
+
+/// Drops `dbname`, which this run created.
+///
+/// `WITH (FORCE)` ends any session still in it, but PostgreSQL 15 refuses it to a role without
+/// `pg_signal_backend` while an autovacuum worker happens to be in the database (the worker has
+/// no role the caller is a member of: SQLSTATE 42501). A plain `DROP DATABASE` stops autovacuum
+/// workers itself and waits up to 5 s for them, so on 42501 the drop is retried without FORCE,
+/// and while the database is still "being accessed" (55006), again after a pause.
+pub async fn drop_database(
+    client: &tokio_postgres::Client,
+    dbname: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    use tokio_postgres::error::SqlState;
+    let name = super::quote_ident(dbname);
+    let forced = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    let Err(e) = forced else { return Ok(()) };
+    if e.code() != Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        return Err(e);
+    }
+    let mut attempt = 0;
+    loop {
+        match client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await
+        {
+            Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            other => return other,
         }
     }
 }
