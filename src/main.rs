@@ -5,6 +5,12 @@ use clap::Parser;
 use loadtest::error::exit;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: tokio-postgres allocates several small buffers and a
+/// response channel per call, and the client's CPU per call is what `vs_pgbench` holds against
+/// pgbench (README "Against pgbench").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match loadtest::cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -27,11 +33,14 @@ fn main() -> ExitCode {
     }));
     let command_line = loadtest::redacted_command_line(std::env::args());
     let threads = cli.client_threads();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loadtest: cannot start the async runtime: {e}");

@@ -5,7 +5,7 @@
 
 use super::engine::{self, Caller, Failure, Pick};
 use super::plan::QueryMode;
-use super::values::{KeyValue, Num, ParamTypes, bind_literals};
+use super::values::{KeyValue, Num, ParamTypes, Template};
 use crate::scenario::{PathKind, Strategy};
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -140,7 +140,10 @@ pub enum Stmt {
     Typed { sql: Arc<str>, types: Arc<[Type]> },
     /// `simple`: the SQL with its `$n` replaced by literals cast to these types, sent with the
     /// simple query protocol; results come back as text.
-    Literal { sql: Arc<str>, types: Arc<[Type]> },
+    Literal {
+        sql: Arc<Template>,
+        types: Arc<[Type]>,
+    },
 }
 
 impl Stmt {
@@ -157,7 +160,7 @@ impl Stmt {
                 types: types.into(),
             },
             QueryMode::Simple => Stmt::Literal {
-                sql: sql.into(),
+                sql: Arc::new(Template::parse(sql)),
                 types: types.into(),
             },
         })
@@ -262,7 +265,7 @@ impl Stmt {
 /// The simple query protocol's SQL of one call: `$1` = the key, `$2…` = the values, as literals
 /// of the statement's parameter types.
 fn literal_sql(
-    sql: &str,
+    sql: &Template,
     types: &[Type],
     key: &KeyValue,
     values: &[Num],
@@ -279,7 +282,7 @@ fn literal_sql(
             .enumerate()
             .map(|(i, v)| v.literal(&ty(i + 1))),
     );
-    Ok(bind_literals(sql, &literals))
+    Ok(sql.bind(&literals))
 }
 
 impl Prepared {

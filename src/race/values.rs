@@ -237,50 +237,89 @@ fn type_name(ty: &Type) -> String {
 /// quoted identifier, a dollar-quoted body or a comment is touched. A `$n` past the literals is
 /// left as it is, for the server to refuse.
 pub fn bind_literals(sql: &str, literals: &[String]) -> String {
-    let b = sql.as_bytes();
-    let mut out =
-        String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
-    let mut i = 0;
-    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
-    while i < b.len() {
-        let start = i;
-        let end = match b[i] {
-            b'\'' => {
-                // E'...' lets a backslash escape the next character, quote included.
-                let escapes =
-                    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !ident(b[i - 2]));
-                skip_quoted(b, i, b'\'', escapes)
-            }
-            b'"' => skip_quoted(b, i, b'"', false),
-            b'-' if b.get(i + 1) == Some(&b'-') => b[i..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(b.len(), |p| i + p + 1),
-            b'/' if b.get(i + 1) == Some(&b'*') => skip_block_comment(b, i),
-            b'$' if i > 0 && ident(b[i - 1]) => i + 1,
-            b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-                let n: Option<usize> = sql[i + 1..i + 1 + digits].parse().ok();
-                match n
-                    .and_then(|n| n.checked_sub(1))
-                    .and_then(|k| literals.get(k))
-                {
-                    Some(lit) => {
-                        out.push_str(lit);
-                        i += 1 + digits;
-                        continue;
-                    }
-                    None => i + 1 + digits,
+    Template::parse(sql).bind(literals)
+}
+
+/// A statement's SQL split once at its placeholders, so that `--query-mode simple` writes each
+/// call's SQL in one pass instead of scanning the text for `$n` on every call.
+#[derive(Debug)]
+pub struct Template {
+    sql: String,
+    pieces: Vec<Piece>,
+}
+
+/// A run of SQL text, or the placeholder `$k+1` (its text kept for a `$n` past the literals).
+#[derive(Debug)]
+enum Piece {
+    Text(std::ops::Range<usize>),
+    Param(usize, std::ops::Range<usize>),
+}
+
+impl Template {
+    /// Finds the placeholders of `sql` as [`bind_literals`] reads them.
+    pub fn parse(sql: &str) -> Template {
+        let b = sql.as_bytes();
+        let mut pieces = Vec::new();
+        let mut text = 0;
+        let mut i = 0;
+        let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        while i < b.len() {
+            i = match b[i] {
+                b'\'' => {
+                    // E'...' lets a backslash escape the next character, quote included.
+                    let escapes =
+                        i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !ident(b[i - 2]));
+                    skip_quoted(b, i, b'\'', escapes)
                 }
-            }
-            b'$' => skip_dollar_quoted(b, i),
-            _ => i + 1,
-        };
-        // Every boundary above is an ASCII byte (or the end), so the slice is whole characters.
-        out.push_str(&sql[start..end]);
-        i = end;
+                b'"' => skip_quoted(b, i, b'"', false),
+                b'-' if b.get(i + 1) == Some(&b'-') => b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |p| i + p + 1),
+                b'/' if b.get(i + 1) == Some(&b'*') => skip_block_comment(b, i),
+                b'$' if i > 0 && ident(b[i - 1]) => i + 1,
+                b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                    let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let end = i + 1 + digits;
+                    let n: Option<usize> = sql[i + 1..end].parse().ok();
+                    if let Some(k) = n.and_then(|n| n.checked_sub(1)) {
+                        // Every boundary is an ASCII byte (or the end): whole characters.
+                        if text < i {
+                            pieces.push(Piece::Text(text..i));
+                        }
+                        pieces.push(Piece::Param(k, i..end));
+                        text = end;
+                    }
+                    end
+                }
+                b'$' => skip_dollar_quoted(b, i),
+                _ => i + 1,
+            };
+        }
+        if text < b.len() {
+            pieces.push(Piece::Text(text..b.len()));
+        }
+        Template {
+            sql: sql.to_string(),
+            pieces,
+        }
     }
-    out
+
+    /// The SQL with `$k+1` = `literals[k]`.
+    pub fn bind(&self, literals: &[String]) -> String {
+        let mut out =
+            String::with_capacity(self.sql.len() + literals.iter().map(String::len).sum::<usize>());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(r) => out.push_str(&self.sql[r.clone()]),
+                Piece::Param(k, r) => match literals.get(*k) {
+                    Some(lit) => out.push_str(lit),
+                    None => out.push_str(&self.sql[r.clone()]),
+                },
+            }
+        }
+        out
+    }
 }
 
 /// The end of a string or identifier opened by `quote` at `i`; a doubled quote stays inside.
