@@ -272,15 +272,18 @@ fn literal_sql(
 ) -> Result<String, Failure> {
     let ty = |i: usize| types.get(i).cloned().unwrap_or(Type::NUMERIC);
     let mut literals = Vec::with_capacity(1 + values.len());
-    literals.push(key.literal(&ty(0)).map_err(|message| Failure::Refused {
-        class: "key_literal".into(),
-        message,
-    })?);
+    literals.push(
+        key.cached_literal(&ty(0))
+            .map_err(|message| Failure::Refused {
+                class: "key_literal".into(),
+                message,
+            })?,
+    );
     literals.extend(
         values
             .iter()
             .enumerate()
-            .map(|(i, v)| v.literal(&ty(i + 1))),
+            .map(|(i, v)| std::borrow::Cow::Owned(v.literal(&ty(i + 1)))),
     );
     Ok(sql.bind(&literals))
 }
