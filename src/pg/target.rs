@@ -325,6 +325,11 @@ pub async fn with_target<T>(
     let target = open(db, max_connections, run_id)
         .await
         .map_err(|e| stop.or(e))?;
+    // For the test suite only (`lifecycle.rs`): a bug's panic, once the server is up, must still
+    // stop the scratch cluster and remove its folder as the panic unwinds.
+    if std::env::var_os("LOADTEST_TEST_PANIC").is_some() {
+        panic!("LOADTEST_TEST_PANIC is set");
+    }
     let result = match stop.check(Ok(())) {
         Ok(()) => body(&target).await,
         Err(e) => Err(e),

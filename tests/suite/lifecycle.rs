@@ -96,6 +96,11 @@ fn one_client_thread_runs_a_whole_race() {
 /// `loadtest run token-race <args>` on a scratch cluster of its own: exit code, stderr, and
 /// that it left no scratch folder and no server.
 fn embedded(args: &[&str]) -> (Option<i32>, String) {
+    embedded_with(args, &[])
+}
+
+/// [`embedded`], with extra environment variables.
+fn embedded_with(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let scratch = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
     let out = bin()
@@ -104,6 +109,7 @@ fn embedded(args: &[&str]) -> (Option<i32>, String) {
         .arg("--report-dir")
         .arg(reports.path())
         .env("LOADTEST_SCRATCH_DIR", scratch.path())
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -167,4 +173,18 @@ END $$;
     assert_eq!(code, Some(3), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(err.contains("user_subscriptions"), "{err}");
+}
+
+/// A bug's panic once the scratch cluster is up: one line naming it as an internal error, exit
+/// 3, and (checked by `embedded_with`) no server and no scratch folder left, as the unwinding
+/// drops the cluster.
+#[test]
+fn a_panic_once_the_server_is_up_still_removes_the_embedded_cluster() {
+    let (code, err) = embedded_with(&["--ops", "100"], &[("LOADTEST_TEST_PANIC", "1")]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("loadtest: internal error: LOADTEST_TEST_PANIC is set"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
