@@ -216,3 +216,44 @@ CREATE TRIGGER lock_pair AFTER UPDATE ON public.user_subscriptions
     assert_eq!(fallback["lost_updates"], 0, "{fallback}");
     assert_eq!(fallback["expectation_held"], true, "{fallback}");
 }
+
+/// Witnesses that cannot be written (the temp folder does not exist, as when it is full or
+/// read-only): every acknowledged read-modify-write call is counted as a dropped witness, the
+/// lost-update count is reported as a lower bound (not exact), never above what the totals
+/// show missing, and a warning says why and what moves the folder.
+#[test]
+fn witnesses_that_cannot_be_written_make_the_lost_updates_a_lower_bound() {
+    let reports = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "token-race", "--quiet", "--ops", "1500"])
+        .args(["--database-url", &shared().url, "--report-dir"])
+        .arg(reports.path())
+        .env("TMPDIR", reports.path().join("no-such-folder"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let r = report(reports.path());
+    let fallback = path(&r, "fallback");
+    assert_eq!(
+        fallback["witnesses_dropped"], fallback["ops_ok"],
+        "{fallback}"
+    );
+    assert_eq!(fallback["ops_ok"], 1500);
+    assert_eq!(fallback["lost_updates_exact"], false, "{fallback}");
+    let lost = fallback["lost_updates"].as_u64().unwrap();
+    assert!(lost > 0, "{fallback}");
+    // Something is missing from the totals, and the bound never exceeds the calls made.
+    let c = &fallback["counters"][0];
+    assert!(decimal(&c["missing"]) > rust_decimal::Decimal::ZERO, "{c}");
+    assert!(lost <= 1500, "{fallback}");
+    assert!(
+        warnings(&r).contains(
+            "path 'fallback': 1500 witness(es) could not be written to the temporary file"
+        ) && warnings(&r).contains("lower bound"),
+        "{}",
+        warnings(&r)
+    );
+    // The rpc path keeps no witnesses and stays exact.
+    assert_eq!(path(&r, "rpc")["witnesses_dropped"], 0);
+}
