@@ -30,10 +30,40 @@ pub(super) const FAN_IN: usize = 4;
 const READ_BUFFER: usize = 32 << 10;
 
 /// Sorts the `records` records of `spill`.
-pub(super) fn sort(mut spill: File, records: u64, layout: Layout) -> io::Result<Sorted> {
+pub(super) fn sort(spill: File, records: u64, layout: Layout) -> io::Result<Sorted> {
+    sort_in(
+        spill,
+        records,
+        layout,
+        CHUNK_BYTES,
+        FAN_IN,
+        &mut Shape::default(),
+    )
+}
+
+/// How a sort went: what bounds its memory and its open files.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Shape {
+    /// Runs written from chunks sorted in memory.
+    pub runs: usize,
+    /// Merges made, and the most runs any one of them read at once.
+    pub merges: usize,
+    pub widest_merge: usize,
+}
+
+/// [`sort`] with chunks of at most `chunk_bytes` and merges of at most `fan_in` runs; `shape`
+/// records how it went (the unit tests hold it to those bounds).
+pub(super) fn sort_in(
+    mut spill: File,
+    records: u64,
+    layout: Layout,
+    chunk_bytes: usize,
+    fan_in: usize,
+    shape: &mut Shape,
+) -> io::Result<Sorted> {
     let size = layout.size();
     spill.seek(SeekFrom::Start(0))?;
-    let chunk_records = (CHUNK_BYTES / size).max(1);
+    let chunk_records = (chunk_bytes / size).max(1);
     let mut examples: HashMap<u32, Vec<LostPair>> = HashMap::new();
     let mut runs = Vec::new();
     let mut left = records;
@@ -48,16 +78,22 @@ pub(super) fn sort(mut spill: File, records: u64, layout: Layout) -> io::Result<
     }
     drop(chunk);
     drop(spill);
-    while runs.len() > FAN_IN {
-        let rest = runs.split_off(FAN_IN);
-        let merged = merge(runs, layout)?;
+    shape.runs = runs.len();
+    let mut merge = |runs: Vec<File>| {
+        shape.merges += 1;
+        shape.widest_merge = shape.widest_merge.max(runs.len());
+        merge(runs, layout)
+    };
+    while runs.len() > fan_in {
+        let rest = runs.split_off(fan_in);
+        let merged = merge(runs)?;
         runs = rest;
         runs.push(merged);
     }
     let mut file = match runs.len() {
         0 => tempfile::tempfile()?,
         1 => runs.pop().expect("one run"),
-        _ => merge(runs, layout)?,
+        _ => merge(runs)?,
     };
     let rows = index(&mut file, layout)?;
     Ok(Sorted::new(file, layout, rows, examples))

@@ -256,3 +256,84 @@ fn a_full_buffer_is_appended_before_the_end() {
     assert_eq!(sink.finish(), 0);
     assert_eq!(spill.records(), n as u64 + 1);
 }
+
+#[test]
+fn witnesses_are_counted_as_dropped_once_the_file_is_gone() {
+    let spill = Spill::new(1);
+    *spill.file.lock().unwrap() = None;
+    let mut sink = spill.sink();
+    for i in 0..5 {
+        sink.push(1, &[Decimal::from(i)], &[Decimal::ONE]);
+    }
+    assert_eq!(sink.finish(), 5);
+    assert_eq!(spill.records(), 0);
+    assert!(spill.finish().is_err());
+}
+
+/// The spill file of `n` one-column records on `rows` rows, each row a serial history.
+fn spilled(n: i64, rows: u32) -> (std::fs::File, u64) {
+    let spill = Spill::new(1);
+    let mut sink = spill.sink();
+    for i in 0..n {
+        let key = (i % i64::from(rows)) as u32;
+        sink.push(key, &[Decimal::from(i / i64::from(rows))], &[Decimal::ONE]);
+    }
+    assert_eq!(sink.finish(), 0);
+    let records = spill.records();
+    (spill.file.lock().unwrap().take().unwrap(), records)
+}
+
+#[test]
+fn the_sort_keeps_to_its_chunk_and_fan_in_bounds() {
+    let layout = Layout { columns: 1 };
+    let chunk = 100 * layout.size();
+    // 1,000 records in chunks of 100: 10 runs; at most 4 merged at once: 4 → 7 runs, 4 → 4
+    // runs, then the last merge of 4.
+    let (file, records) = spilled(1_000, 5);
+    let mut shape = sort::Shape::default();
+    let mut s = sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
+    assert_eq!(
+        shape,
+        sort::Shape {
+            runs: 10,
+            merges: 3,
+            widest_merge: 4
+        }
+    );
+    // Sorted all the same: each row a serial history of 200 calls from 0 to 200.
+    for key in 0..5 {
+        let (lost, _) = s
+            .lost_by_chain(key, &[Decimal::ZERO], &[Decimal::from(200)])
+            .expect("a chain");
+        assert_eq!(lost, 0);
+    }
+    // One chunk: one run, nothing to merge.
+    let (file, records) = spilled(50, 5);
+    let mut shape = sort::Shape::default();
+    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
+    assert_eq!(
+        shape,
+        sort::Shape {
+            runs: 1,
+            merges: 0,
+            widest_merge: 0
+        }
+    );
+    // No records: no run, no merge.
+    let (file, records) = spilled(0, 5);
+    let mut shape = sort::Shape::default();
+    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
+    assert_eq!(shape, sort::Shape::default());
+    // Exactly the fan-in: one merge of all of them.
+    let (file, records) = spilled(400, 5);
+    let mut shape = sort::Shape::default();
+    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
+    assert_eq!(
+        shape,
+        sort::Shape {
+            runs: 4,
+            merges: 1,
+            widest_merge: 4
+        }
+    );
+}
