@@ -191,3 +191,26 @@ fn index(file: &mut File, layout: Layout) -> io::Result<HashMap<u32, Row>> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read};
+
+    /// A reader that fails as a disk does, not by ending.
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk error"))
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_an_error_and_only_the_end_ends_a_run() {
+        assert!(super::next(&mut Failing, 4).is_err());
+        assert_eq!(super::next(&mut &[][..], 4).unwrap(), None);
+        // A torn last record is the end of the run too (the file ends inside it).
+        assert_eq!(super::next(&mut &[1u8, 2][..], 4).unwrap(), None);
+        let rec = super::next(&mut &[1u8, 2, 3, 4, 5][..], 4).unwrap();
+        assert_eq!(rec.as_deref(), Some(&[1u8, 2, 3, 4][..]));
+    }
+}
