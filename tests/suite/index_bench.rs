@@ -373,6 +373,18 @@ fn race_flags_are_refused_for_a_bench_and_bench_flags_for_a_race() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
+/// The `failures` of every JSON report in `dir`: why a bench that should pass did not.
+fn failures_in(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if let Ok(r) = serde_json::from_str::<serde_json::Value>(&text) {
+            out.push_str(&format!("\n{}: {}", e.path().display(), r["failures"]));
+        }
+    }
+    out
+}
+
 #[test]
 fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     let dir = tempfile::tempdir().unwrap();
@@ -400,7 +412,13 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
         run(&args)
     };
     let out = nightly(&["--update-baseline"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stderr(&out),
+        failures_in(&reports)
+    );
     // A baseline where one query was twenty times as fast (as an index lost would make it):
     // the nightly reports the regression and exits 1. One query, because queries are judged
     // relative to their own run's pace; twenty times, because at this tiny scale one query's
@@ -434,7 +452,13 @@ fn nightly_runs_the_bench_and_compare_judges_query_medians() {
     std::fs::remove_dir_all(&reports).unwrap();
     std::fs::remove_file(&baseline).unwrap();
     let out = nightly(&["--update-baseline"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stderr(&out),
+        failures_in(&reports)
+    );
     let smaller: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(reports.join("benchmark-smaller-is-better.json")).unwrap(),
     )

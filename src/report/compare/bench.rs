@@ -81,9 +81,9 @@ pub fn rows(base: &Report, new: &Report, threshold: f64) -> Vec<Row> {
             &scaled(&b.samples_after_ms, gb),
             stats::Bootstrap::default(),
         ) {
-            Some((_, ci)) if ci.low > 1.0 + threshold => Verdict::Regression,
-            Some((_, ci)) if ci.high < 1.0 / (1.0 + threshold) => Verdict::Improvement,
-            Some(_) => Verdict::NoChange,
+            Some((_, ci)) => {
+                Verdict::of_slowdown([ci.low, ci.high], threshold, 1.0 / (1.0 + threshold))
+            }
             None => Verdict::NotJudged,
         };
         rows.push(Row {

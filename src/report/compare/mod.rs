@@ -297,19 +297,13 @@ fn median_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Row
         return not_judged(metric, mb, mn);
     };
     let up = threshold * LATENCY_FACTOR;
-    judged_row(metric, mb, mn, [lo, hi], slower([lo, hi], up, 1.0 - up))
-}
-
-/// A latency's verdict from its ratio interval: a regression when all of it lies above
-/// `1 + up`, an improvement when all of it lies below `down`.
-fn slower([lo, hi]: [f64; 2], up: f64, down: f64) -> Verdict {
-    if lo > 1.0 + up {
-        Verdict::Regression
-    } else if hi < down {
-        Verdict::Improvement
-    } else {
-        Verdict::NoChange
-    }
+    judged_row(
+        metric,
+        mb,
+        mn,
+        [lo, hi],
+        Verdict::of_slowdown([lo, hi], up, 1.0 - up),
+    )
 }
 
 /// A row shown without a verdict: both values and the change, no interval.
@@ -341,7 +335,7 @@ fn solo_latency(bs: &[&PathReport], ns: &[&PathReport], threshold: f64) -> Optio
     };
     let up = threshold * SOLO_FACTOR;
     // Symmetric in ratio: at 100%, twice as slow is a regression and half as slow an improvement.
-    let verdict = slower([lo, hi], up, 1.0 / (1.0 + up));
+    let verdict = Verdict::of_slowdown([lo, hi], up, 1.0 / (1.0 + up));
     Some(judged_row(metric, mb, mn, [lo, hi], verdict))
 }
 

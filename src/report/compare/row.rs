@@ -28,6 +28,19 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A time's verdict from the interval of its new/base ratio: a regression when all of it
+    /// lies above `1 + up`, an improvement when all of it lies below `down`. Every timed row
+    /// (latencies, solo calls, the index bench's queries) is judged by this one rule.
+    pub fn of_slowdown([lo, hi]: [f64; 2], up: f64, down: f64) -> Verdict {
+        if lo > 1.0 + up {
+            Verdict::Regression
+        } else if hi < down {
+            Verdict::Improvement
+        } else {
+            Verdict::NoChange
+        }
+    }
+
     /// The verdict in words, as every format shows it.
     pub fn name(self) -> &'static str {
         match self {
@@ -83,5 +96,29 @@ impl<'a> Side<'a> {
             verdict: r.verdict.name(),
             scenario: &r.scenario,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn a_slowdown_is_judged_only_when_the_whole_interval_is_past_the_threshold() {
+        let v = |lo, hi| Verdict::of_slowdown([lo, hi], 0.25, 0.5);
+        assert_eq!(v(1.26, 2.0), Verdict::Regression);
+        assert_eq!(
+            v(1.25, 2.0),
+            Verdict::NoChange,
+            "at the threshold: not past it"
+        );
+        assert_eq!(v(0.1, 0.49), Verdict::Improvement);
+        assert_eq!(
+            v(0.1, 0.5),
+            Verdict::NoChange,
+            "at the threshold: not past it"
+        );
+        assert_eq!(v(0.4, 1.3), Verdict::NoChange);
+        assert_eq!(v(1.0, 1.0), Verdict::NoChange);
     }
 }
