@@ -315,7 +315,26 @@ fn lower_bound(short_by: &[Decimal], max_delta: &[Decimal]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn every_row_touched_is_listed_once_with_its_calls_and_sums() {
+        let mut r = RowSums::new(2);
+        r.add(7, &[Decimal::ONE, Decimal::TWO], 1);
+        r.add(3, &[Decimal::TEN, Decimal::ZERO], 2);
+        r.add(7, &[Decimal::ONE, Decimal::ONE], 1);
+        let mut rows: Vec<(u32, u64, Vec<Decimal>)> =
+            r.rows().map(|(k, c, s)| (k, c, s.to_vec())).collect();
+        rows.sort_by_key(|(k, _, _)| *k);
+        assert_eq!(
+            rows,
+            vec![
+                (3, 2, vec![Decimal::TEN, Decimal::ZERO]),
+                (7, 2, vec![Decimal::TWO, Decimal::from(3)]),
+            ]
+        );
+    }
 
     /// One row from 0, calls adding `deltas`, judged without witnesses (an opaque path).
     fn run(deltas: &[i64], final_value: i64) -> Verdict {
