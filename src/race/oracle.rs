@@ -315,7 +315,6 @@ fn lower_bound(short_by: &[Decimal], max_delta: &[Decimal]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use rust_decimal_macros::dec;
 
     #[test]
