@@ -283,23 +283,25 @@ fn spilled(n: i64, rows: u32) -> (std::fs::File, u64) {
     (spill.file.lock().unwrap().take().unwrap(), records)
 }
 
+/// How sorting `n` records on 5 rows goes in chunks of 100 records, at most 4 runs a merge.
+fn shape_of(n: i64) -> (sort::Shape, Sorted) {
+    let layout = Layout { columns: 1 };
+    let (file, records) = spilled(n, 5);
+    let mut shape = sort::Shape::default();
+    let sorted = sort::sort_in(file, records, layout, 100 * layout.size(), 4, &mut shape).unwrap();
+    (shape, sorted)
+}
+
 #[test]
 fn the_sort_keeps_to_its_chunk_and_fan_in_bounds() {
-    let layout = Layout { columns: 1 };
-    let chunk = 100 * layout.size();
-    // 1,000 records in chunks of 100: 10 runs; at most 4 merged at once: 4 → 7 runs, 4 → 4
-    // runs, then the last merge of 4.
-    let (file, records) = spilled(1_000, 5);
-    let mut shape = sort::Shape::default();
-    let mut s = sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
-    assert_eq!(
-        shape,
-        sort::Shape {
-            runs: 10,
-            merges: 3,
-            widest_merge: 4
-        }
-    );
+    let shape = |runs, merges, widest_merge| sort::Shape {
+        runs,
+        merges,
+        widest_merge,
+    };
+    // 1,000 records: 10 runs; 4 merged → 7 runs, 4 merged → 4 runs, then the last merge of 4.
+    let (got, mut s) = shape_of(1_000);
+    assert_eq!(got, shape(10, 3, 4));
     // Sorted all the same: each row a serial history of 200 calls from 0 to 200.
     for key in 0..5 {
         let (lost, _) = s
@@ -307,33 +309,9 @@ fn the_sort_keeps_to_its_chunk_and_fan_in_bounds() {
             .expect("a chain");
         assert_eq!(lost, 0);
     }
-    // One chunk: one run, nothing to merge.
-    let (file, records) = spilled(50, 5);
-    let mut shape = sort::Shape::default();
-    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
-    assert_eq!(
-        shape,
-        sort::Shape {
-            runs: 1,
-            merges: 0,
-            widest_merge: 0
-        }
-    );
-    // No records: no run, no merge.
-    let (file, records) = spilled(0, 5);
-    let mut shape = sort::Shape::default();
-    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
-    assert_eq!(shape, sort::Shape::default());
+    // One chunk: one run, nothing to merge. No records: no run, no merge.
+    assert_eq!(shape_of(50).0, shape(1, 0, 0));
+    assert_eq!(shape_of(0).0, shape(0, 0, 0));
     // Exactly the fan-in: one merge of all of them.
-    let (file, records) = spilled(400, 5);
-    let mut shape = sort::Shape::default();
-    sort::sort_in(file, records, layout, chunk, 4, &mut shape).unwrap();
-    assert_eq!(
-        shape,
-        sort::Shape {
-            runs: 4,
-            merges: 1,
-            widest_merge: 4
-        }
-    );
+    assert_eq!(shape_of(400).0, shape(4, 1, 4));
 }
