@@ -534,6 +534,8 @@ mod tests {
         // …while 2.5× is, and a call that got 2.5× cheaper is an improvement.
         assert_eq!(row(&base, &solo(&r, 2.5, &s)), Some(Verdict::Regression));
         assert_eq!(row(&base, &solo(&r, 0.4, &s)), Some(Verdict::Improvement));
+        // An improvement needs the same factor down (1 / (1 + 10 × 10%) = 0.5): 0.7× is noise.
+        assert_eq!(row(&base, &solo(&r, 0.7, &s)), Some(Verdict::NoChange));
         // Too few batches: shown, not judged; missing on a side (older report): no row.
         let few = solo(&r, 20.0, &[100.0, 100.0]);
         assert_eq!(
