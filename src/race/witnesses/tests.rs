@@ -315,3 +315,19 @@ fn the_sort_keeps_to_its_chunk_and_fan_in_bounds() {
     // Exactly the fan-in: one merge of all of them.
     assert_eq!(shape_of(400).0, shape(4, 1, 4));
 }
+
+#[test]
+fn all_gives_every_witness_back_by_row_and_value_written() {
+    let mut s = sorted(&[(2, 10, 5), (1, 0, 3), (2, 0, 10), (1, 3, 4)]);
+    let d = |v: i64| vec![Decimal::from(v)];
+    assert_eq!(
+        s.all(),
+        Some(vec![
+            (1, d(0), d(3)),
+            (1, d(3), d(4)),
+            (2, d(0), d(10)),
+            (2, d(10), d(5)),
+        ])
+    );
+    assert_eq!(sorted(&[]).all(), Some(vec![]));
+}
