@@ -331,3 +331,14 @@ fn all_gives_every_witness_back_by_row_and_value_written() {
     );
     assert_eq!(sorted(&[]).all(), Some(vec![]));
 }
+
+#[test]
+fn a_chain_that_passes_a_value_twice_takes_each_writer_once() {
+    // Serial: 100 → 0 → 5 → 0 → 5 → 10. From 10 back: 5 (two writers), 0 (two writers), 5
+    // again: the writer already taken must not be taken twice, or the chain never ends.
+    let mut s = sorted(&[(1, 100, -100), (1, 0, 5), (1, 5, -5), (1, 0, 5), (1, 5, 5)]);
+    let (lost, amount) = s
+        .lost_by_chain(1, &[Decimal::from(100)], &[Decimal::from(10)])
+        .expect("a chain");
+    assert_eq!((lost, amount), (0, vec![Decimal::ZERO]));
+}
