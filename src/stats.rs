@@ -275,6 +275,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mean_ratio_over_a_zero_base_is_no_ratio() {
+        let zero: &[f64] = &[0.0, 0.0, 0.0];
+        let some: &[f64] = &[1.0, 2.0, 3.0];
+        assert_eq!(mean_ratio(&[zero], &[some], Bootstrap::default()), None);
+        assert_eq!(mean_ratio(&[some], &[zero], Bootstrap::default()), None);
+        assert!(mean_ratio(&[some], &[some], Bootstrap::default()).is_some());
+    }
+
+    #[test]
     fn percentiles_of_a_known_distribution() {
         let mut h = crate::race::engine::new_histogram();
         for v in 1..=1000u64 {
