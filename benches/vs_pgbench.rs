@@ -46,13 +46,19 @@
 //!   acknowledgement; with workers = connections there is no wait for a pooled connection).
 //! - `CPU ms/1k`: user+sys CPU of the client process (from `wait4`'s rusage) per 1000 calls.
 //!   For loadtest the process also creates its database, applies the compat layer and the
-//!   migrations and seeds; that set-up is measured separately per row with `--ops 1` and
-//!   subtracted (the footnote shows it), so the column is the load phase's cost only,
-//!   up to the noise of that subtraction.
+//!   migrations and seeds; that set-up is measured with `--ops 1` in every round and the
+//!   median of the row's set-up runs is subtracted (the footnote shows it), so the column is
+//!   the load phase's cost only, up to the noise of that subtraction (at 5000 calls a 5 ms
+//!   error in it is 1 ms/1k: take `VS_PGBENCH_OPS` of 20000 or more to compare CPU closely).
+//! - `CPU ratio`: per round, loadtest's CPU per call over pgbench's (paired like TPS), the
+//!   median of the rounds and the same bootstrap interval; below 1 loadtest spends less.
+//!   pgbench's CPU includes writing its per-transaction log (`--log`, needed for its p99), as
+//!   loadtest's includes recording every latency in its histograms and interval log.
 //!
 //! `target/vs_pgbench.json` (or `$CARGO_TARGET_DIR/vs_pgbench.json`) gets the same rows:
 //! `{"rows": [{"workload", "connections", "query_mode", "workers_per_connection", "ratio",
-//! "ratio_ci": [low, high], "cpu_ms_per_1k": {"pgbench", "loadtest"}, "p99_us": {"pgbench",
+//! "ratio_ci": [low, high], "cpu_ms_per_1k": {"pgbench", "loadtest"}, "cpu_ratio",
+//! "cpu_ratio_ci": [low, high], "round_cpu_ratios": [...], "p99_us": {"pgbench",
 //! "loadtest"}, "tps": {"pgbench", "loadtest"}, "round_ratios": [...], "ops"}], ...}`, medians
 //! as in the table, plus `rounds`, `ci`, `server_version` and `generated_utc` at the top.
 //!
@@ -70,7 +76,8 @@
 //! server (pgbench has no uuid list), loadtest sends the uuid; pgbench's database is vacuumed and
 //! its counters reset before each run, loadtest's is fresh each run; pgbench runs `-j 2` threads,
 //! loadtest its default tokio runtime. Progress goes to stderr, the table
-//! to stdout; the last line is `min ratio loadtest/pgbench: X.XX`.
+//! to stdout; the last two lines are `max CPU ratio loadtest/pgbench: X.XX` and
+//! `min ratio loadtest/pgbench: X.XX`.
 
 use loadtest::pg::binaries::Binaries;
 use loadtest::pg::cluster::{ClusterOptions, RunAs, ScratchCluster};
@@ -512,7 +519,21 @@ fn main() {
         ops: u64,
         pg: Vec<Sample>,
         lt: Vec<Sample>,
-        lt_setup_cpu_ms: f64,
+        /// loadtest's whole-process CPU of each measured run (set-up included).
+        lt_cpu: Vec<Duration>,
+        /// The CPU of each round's `--ops 1` run: the set-up alone.
+        lt_setup_cpu: Vec<Duration>,
+    }
+    impl Row {
+        /// The median CPU of the row's set-up runs, ms.
+        fn setup_cpu_ms(&self) -> f64 {
+            median(
+                self.lt_setup_cpu
+                    .iter()
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .collect(),
+            )
+        }
     }
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -542,15 +563,6 @@ fn main() {
             for &wpc in &wpcs {
                 for &mode in &modes {
                     let tag = format!("{} c={conns} {mode} w/c={wpc}", kind.name());
-                    // loadtest's fixed cost: create database, compat, migrations, seed, pool
-                    // warm-up, the query-mode probe.
-                    let (_, base) = ctx.loadtest(&scenario, mode, conns, wpc, 1);
-                    let setup_cpu = base.cpu;
-                    eprintln!(
-                        "{tag}: loadtest --ops 1 baseline: {:.0} ms CPU, {:.2} s wall",
-                        setup_cpu.as_secs_f64() * 1000.0,
-                        base.wall.as_secs_f64()
-                    );
                     let mut row = Row {
                         kind,
                         conns,
@@ -559,7 +571,8 @@ fn main() {
                         ops,
                         pg: Vec::new(),
                         lt: Vec::new(),
-                        lt_setup_cpu_ms: setup_cpu.as_secs_f64() * 1000.0,
+                        lt_cpu: Vec::new(),
+                        lt_setup_cpu: Vec::new(),
                     };
                     for round in 1..=rounds {
                         rt.block_on(async {
@@ -573,10 +586,15 @@ fn main() {
                         })
                         .unwrap();
                         let pg = ctx.pgbench(&script, mode, conns, per_client);
+                        // loadtest's fixed cost (create database, compat, migrations, seed, pool
+                        // warm-up, the query-mode probe), measured in every round: the median
+                        // of the row's set-up runs is subtracted from each measured run.
+                        let (_, base) = ctx.loadtest(&scenario, mode, conns, wpc, 1);
+                        row.lt_setup_cpu.push(base.cpu);
                         let (report, run) = ctx.loadtest(&scenario, mode, conns, wpc, ops);
+                        row.lt_cpu.push(run.cpu);
                         let path = &report["paths"][0];
                         let ops_ok = num(&path["ops_ok"]);
-                        let load_cpu = run.cpu.saturating_sub(setup_cpu);
                         let mut note = None;
                         if num(&path["ops_failed"]) != 0.0 || ops_ok != ops as f64 {
                             note = Some(format!(
@@ -599,7 +617,8 @@ fn main() {
                         let lt = Sample {
                             tps: num(&path["throughput_ops_s"]),
                             p99_us: num(&path["latency_us"]["p99"]),
-                            cpu_ms_per_1k: load_cpu.as_secs_f64() * 1000.0 / (ops as f64 / 1000.0),
+                            // Set once the row's set-up runs are all in (below).
+                            cpu_ms_per_1k: f64::NAN,
                             lost_pct: (kind == Kind::RmwHot)
                                 .then(|| num(&path["lost_updates"]) / ops_ok * 100.0),
                             note,
@@ -622,6 +641,14 @@ fn main() {
                         row.pg.push(pg);
                         row.lt.push(lt);
                     }
+                    let setup = row.setup_cpu_ms();
+                    for (lt, cpu) in row.lt.iter_mut().zip(&row.lt_cpu) {
+                        let load_ms = cpu.as_secs_f64() * 1000.0 - setup;
+                        lt.cpu_ms_per_1k = load_ms / (ops as f64 / 1000.0);
+                    }
+                    eprintln!(
+                        "{tag}: loadtest --ops 1 set-up, median of {rounds}: {setup:.0} ms CPU"
+                    );
                     rows.push(row);
                 }
             }
@@ -645,12 +672,12 @@ fn main() {
     )
     .unwrap();
     writeln!(out).unwrap();
-    let header = |out: &mut String, cols: [&str; 14]| {
+    let header = |out: &mut String, cols: [&str; 15]| {
         writeln!(
             out,
-            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11} {:>12} {:>6} {:>11} {:>11} {:>12} {:>11} {:>12} {:>7}",
+            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11} {:>12} {:>6} {:>11} {:>11} {:>12} {:>11} {:>12} {:>16} {:>7}",
             cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8],
-            cols[9], cols[10], cols[11], cols[12], cols[13]
+            cols[9], cols[10], cols[11], cols[12], cols[13], cols[14]
         )
         .unwrap();
     };
@@ -670,16 +697,18 @@ fn main() {
             "loadtest p99",
             "pgbench CPU",
             "loadtest CPU",
+            "CPU ratio 95%CI",
             "lost %",
         ],
     );
     header(
         &mut out,
         [
-            "", "", "", "", "", "", "", "", "", "µs", "µs", "ms/1k", "ms/1k", "",
+            "", "", "", "", "", "", "", "", "", "µs", "µs", "ms/1k", "ms/1k", "lt/pg", "",
         ],
     );
     let mut min_ratio = f64::INFINITY;
+    let mut max_cpu_ratio = f64::NEG_INFINITY;
     let mut json_rows = Vec::new();
     for r in &rows {
         let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
@@ -697,9 +726,18 @@ fn main() {
             med(&r.pg, |s| s.cpu_ms_per_1k),
             med(&r.lt, |s| s.cpu_ms_per_1k),
         );
+        // Paired like the TPS ratio: round i's loadtest CPU per call over pgbench's.
+        let round_cpu_ratios: Vec<f64> =
+            r.pg.iter()
+                .zip(&r.lt)
+                .map(|(p, l)| l.cpu_ms_per_1k / p.cpu_ms_per_1k)
+                .collect();
+        let cpu_ratio = median(round_cpu_ratios.clone());
+        let cpu_ci = bootstrap_median_ci(&round_cpu_ratios);
+        max_cpu_ratio = max_cpu_ratio.max(cpu_ratio);
         writeln!(
             out,
-            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11.0} {:>12.0} {:>6.2} {:>11} {:>11.0} {:>12.0} {:>11.1} {:>12.1} {:>7}",
+            "{:<11} {:>5} {:<8} {:>3} {:>6} {:>11.0} {:>12.0} {:>6.2} {:>11} {:>11.0} {:>12.0} {:>11.1} {:>12.1} {:>16} {:>7}",
             r.kind.name(),
             r.conns,
             r.mode,
@@ -713,6 +751,7 @@ fn main() {
             lt_p99,
             pg_cpu,
             lt_cpu,
+            format!("{cpu_ratio:.2} {:.2}–{:.2}", cpu_ci[0], cpu_ci[1]),
             lost
         )
         .unwrap();
@@ -727,15 +766,18 @@ fn main() {
             "round_ratios": round_ratios,
             "tps": {"pgbench": pg_tps, "loadtest": lt_tps},
             "cpu_ms_per_1k": {"pgbench": pg_cpu, "loadtest": lt_cpu},
+            "cpu_ratio": cpu_ratio,
+            "cpu_ratio_ci": cpu_ci,
+            "round_cpu_ratios": round_cpu_ratios,
             "p99_us": {"pgbench": pg_p99, "loadtest": lt_p99},
             "lost_pct": lost_pct,
-            "loadtest_setup_cpu_ms": r.lt_setup_cpu_ms,
+            "loadtest_setup_cpu_ms": r.setup_cpu_ms(),
         }));
     }
     writeln!(out).unwrap();
     writeln!(
         out,
-        "loadtest set-up CPU subtracted (ms, --ops 1 run per row): {}",
+        "loadtest set-up CPU subtracted (ms, median of the row's --ops 1 runs, one per round): {}",
         rows.iter()
             .map(|r| format!(
                 "{} c={} {} w/c={} {:.0}",
@@ -743,7 +785,7 @@ fn main() {
                 r.conns,
                 r.mode,
                 r.wpc,
-                r.lt_setup_cpu_ms
+                r.setup_cpu_ms()
             ))
             .collect::<Vec<_>>()
             .join(", ")
@@ -776,6 +818,7 @@ fn main() {
     .unwrap_or_else(|e| panic!("cannot write {}: {e}", json_path.display()));
     eprintln!("vs_pgbench: wrote {}", json_path.display());
     writeln!(out, "wall time {:.0} s", began.elapsed().as_secs_f64()).unwrap();
+    writeln!(out, "max CPU ratio loadtest/pgbench: {max_cpu_ratio:.2}").unwrap();
     write!(out, "min ratio loadtest/pgbench: {min_ratio:.2}").unwrap();
     println!("{out}");
 

@@ -166,6 +166,26 @@ impl Stmt {
         })
     }
 
+    /// Runs the statement with `$1` = key and `$2…` = values, for an RPC, whose row count
+    /// means nothing. In `simple` mode the result rows are skipped as they arrive
+    /// (`batch_execute`) instead of being collected as text rows and thrown away.
+    async fn run(
+        &self,
+        client: &impl GenericClient,
+        key: &KeyValue,
+        values: &[Num],
+    ) -> Result<(), Failure> {
+        match self {
+            Stmt::Literal { sql, types } => client
+                .batch_execute(&literal_sql(sql, types, key, values)?)
+                .await
+                .map_err(failure),
+            Stmt::Named(_) | Stmt::Typed { .. } => {
+                self.execute(client, key, values).await.map(drop)
+            }
+        }
+    }
+
     /// Runs the statement with `$1` = key and `$2…` = values; returns the rows it affected.
     async fn execute(
         &self,
@@ -371,7 +391,7 @@ impl Prepared {
         };
         client.batch_execute(begin).await.map_err(failure)?;
         let work = match self {
-            Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
+            Prepared::Rpc(stmt) => stmt.run(client, key, deltas).await,
             Prepared::RpcWithFallback { .. } => {
                 self.with_fallback(client, key, deltas, read_values, true)
                     .await
@@ -406,7 +426,7 @@ impl Prepared {
         read_values: &mut Vec<Decimal>,
     ) -> Result<(), Failure> {
         match self {
-            Prepared::Rpc(stmt) => stmt.execute(client, key, deltas).await.map(drop),
+            Prepared::Rpc(stmt) => stmt.run(client, key, deltas).await,
             Prepared::RpcWithFallback { .. } => {
                 self.with_fallback(client, key, deltas, read_values, false)
                     .await
@@ -462,7 +482,7 @@ impl Prepared {
                 .await
                 .map_err(failure)?;
         }
-        match rpc.execute(client, key, deltas).await {
+        match rpc.run(client, key, deltas).await {
             Err(f) if is_undefined_function(&f) => {
                 if in_transaction {
                     client
@@ -475,7 +495,7 @@ impl Prepared {
             }
             r => {
                 ways.via_rpc.fetch_add(1, Relaxed);
-                r.map(drop)
+                r
             }
         }
     }

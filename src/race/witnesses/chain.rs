@@ -200,6 +200,11 @@ impl History for Sorted {
         let mut kept = 0u64;
         let mut kept_sum = vec![Decimal::ZERO; initial.len()];
         while current != target {
+            // Each record is taken at most once, so a chain longer than the row is a bug:
+            // no chain, rather than a loop that never ends.
+            if kept >= row.len {
+                return None;
+            }
             let i = self.writer_of(&row, &current, &used)?;
             let bit = i - row.start;
             used[(bit / 64) as usize] |= 1 << (bit % 64);
