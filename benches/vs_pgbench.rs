@@ -22,9 +22,11 @@
 //! Each workload × connection count runs in every query mode of `VS_PGBENCH_MODES` (default
 //! `prepared,extended,simple`): pgbench `-M <mode>` against `loadtest run --query-mode <mode>`
 //! (named prepared statements / the unnamed statement parsed per call / the simple protocol with
-//! literals). rpc-hot at 8 connections also gets, in each mode, a row with one call in flight per
-//! connection (loadtest `--workers` = `--connections`), unless `VS_PGBENCH_WORKERS_PER_CONN` is
-//! already 1: there loadtest's p99 compares fairly with pgbench's, which never pipelines.
+//! literals). rpc-hot at 8 connections and rmw-hot at 64 also get, in each mode, a row with one
+//! call in flight per connection (loadtest `--workers` = `--connections`), unless
+//! `VS_PGBENCH_WORKERS_PER_CONN` is already 1: there loadtest's p99 compares fairly with
+//! pgbench's, which never pipelines, and on the hot row the server sees the same number of
+//! calls in flight from both tools (pipelined, loadtest has 4× as many waiting on the lock).
 //!
 //! d is uniform in 1..=4000 for both tools. Per row the tools alternate (pgbench, loadtest,
 //! pgbench, …), `VS_PGBENCH_ROUNDS` times each (default 3); the table shows medians.
@@ -557,7 +559,15 @@ fn main() {
             let ops = per_client * u64::from(conns);
             // One call in flight per connection as an extra row where it is cheap and telling.
             let mut wpcs = vec![workers_per_conn];
-            if kind == Kind::RpcHot && conns == 8 && workers_per_conn != 1 {
+            let extra = match kind {
+                Kind::RpcHot => conns == 8,
+                // Pipelining puts 4× the calls in flight on the hot row: more lock waiters on
+                // the server, fewer calls/s (13.9k against 15.5k at w/c 1, 2026-12-07). The
+                // w/c 1 row is the same load as pgbench's.
+                Kind::RmwHot => conns == 64,
+                Kind::RpcSpread => false,
+            };
+            if extra && workers_per_conn != 1 {
                 wpcs.push(1);
             }
             for &wpc in &wpcs {
@@ -668,7 +678,9 @@ fn main() {
         "medians of {rounds} alternating rounds; w/c = loadtest --workers per connection; \
          ratio = median of per-round loadtest/pgbench TPS, CI = 95% percentile bootstrap of it \
          (fixed seed; = min–max of the rounds at 3 rounds); \
-         CPU = client process user+sys per 1000 calls (loadtest: minus its --ops 1 set-up run)"
+         CPU = client process user+sys per 1000 calls (loadtest: minus the median of its \
+         --ops 1 set-up runs, one per round); CPU ratio = median of per-round loadtest/pgbench \
+         CPU, with the same CI"
     )
     .unwrap();
     writeln!(out).unwrap();

@@ -348,8 +348,16 @@ fn a_writer_taken_once_is_not_taken_again_wherever_it_sits_in_the_row() {
     // Serial: 100 → 5 → 3 → 5 → 0 → 5 → 10, every writer of 5 a different call: (100, −95),
     // (3, +2) and (0, +5). From 10 back the chain meets 5 three times; the closest writer (+2)
     // must be taken at the first visit only. The writers sit after the row's first record, so a
-    // used-bit set or tested at the wrong position (`1 >> bit`) takes (3, +2) again and loops.
-    let calls = [(1, 100, -95), (1, 5, -2), (1, 3, 2), (1, 5, -5), (1, 0, 5), (1, 5, 5)];
+    // used-bit set or tested at the wrong position (`1 >> bit`) takes (3, +2) again, and the
+    // chain outgrows its row: no chain.
+    let calls = [
+        (1, 100, -95),
+        (1, 5, -2),
+        (1, 3, 2),
+        (1, 5, -5),
+        (1, 0, 5),
+        (1, 5, 5),
+    ];
     let mut s = sorted(&calls);
     let (lost, amount) = s
         .lost_by_chain(1, &[Decimal::from(100)], &[Decimal::from(10)])
