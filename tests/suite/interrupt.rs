@@ -107,16 +107,34 @@ END $$;
 
 #[test]
 fn twenty_signals_at_random_moments_leave_nothing_behind() {
-    // Each run on its own scratch cluster, the signal 0–1.5 s after its server started: during
-    // the migrations, the seeding, either path's load, the oracle or the report writing. Every
-    // fifth is a SIGTERM (exit 143). Four at a time, to keep the test short.
+    // Each run on its own scratch cluster, the signal at a random moment of the run after its
+    // server started: during the migrations, the seeding, either path's load, the oracle or the
+    // report writing. Every fifth is a SIGTERM (exit 143). Four at a time, to keep the test
+    // short. The moments are drawn over 80% of a whole run timed first on this machine (a fixed
+    // 1.5 s outlasted the whole run on a fast one), so each signal lands before the end: four
+    // runs at once are slower than that one alone.
+    let args = ["run", "token-race", "--ops", "3000", "--quiet"];
+    let whole = {
+        let (scratch, reports) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let started = std::time::Instant::now();
+        let out = bin()
+            .args(args)
+            .arg("--report-dir")
+            .arg(reports.path())
+            .env("LOADTEST_SCRATCH_DIR", scratch.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        started.elapsed()
+    };
+    let span = (whole.as_millis() as u64 * 4 / 5).max(200);
     let seed: u64 = std::env::var("INTERRUPT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let plan: Vec<(u64, bool)> = (0..20)
-        .map(|n| (rng.random_range(0..=1500), n % 5 == 4))
+        .map(|n| (rng.random_range(0..=span), n % 5 == 4))
         .collect();
     for batch in plan.chunks(4) {
         let runs: Vec<_> = batch
@@ -125,7 +143,7 @@ fn twenty_signals_at_random_moments_leave_nothing_behind() {
                 std::thread::spawn(move || {
                     let signal = if term { SIGTERM } else { SIGINT };
                     let i = signal_run(
-                        &["run", "token-race", "--ops", "3000", "--quiet"],
+                        &args,
                         "",
                         Duration::from_millis(delay),
                         &[(signal, Duration::ZERO)],
