@@ -1,0 +1,84 @@
+//! The client CPU floor of tokio-postgres on vs_pgbench's rpc-hot workload: `connections`
+//! tasks on one current-thread runtime, each with its own connection and one call in flight,
+//! calling `SELECT increment_token_usage($1, $2)` as a named prepared statement on the first
+//! row of `user_subscriptions`, with nothing else per call. It prints its own CPU (user + sys,
+//! `getrusage`) per 1000 calls, connection set-up included.
+//!
+//! Why: at one call in flight per connection loadtest's client CPU per call is above pgbench's
+//! (README, "Against pgbench"). Run beside loadtest on the same server, this separates what
+//! tokio-postgres itself costs from what loadtest adds per call. Take the slope over two sizes
+//! to cancel the set-up:
+//!
+//!     cargo run --release --example tokio_postgres_floor -- "host=/tmp port=5432 user=postgres dbname=postgres" 8 50000
+//!     cargo run --release --example tokio_postgres_floor -- "host=/tmp port=5432 user=postgres dbname=postgres" 8 200000
+//!
+//! The database needs the token race's schema and rows (for example the `postgres` database of
+//! a scratch cluster kept with `loadtest run scripts/cpu-per-call/rpc-hot.toml --ops 10 --keep`).
+//! Every call adds 1..=4000 to one `integer` counter: reset it between long series
+//! (`UPDATE user_subscriptions SET used_tokens = 0`) before it overflows.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(ru.ru_utime) + ms(ru.ru_stime)
+}
+
+fn main() {
+    let usage = "usage: tokio_postgres_floor CONNINFO CONNECTIONS CALLS";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [conninfo, conns, calls] = args.as_slice() else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let (Ok(conns), Ok(calls)) = (conns.parse::<usize>(), calls.parse::<usize>()) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let conninfo = conninfo.clone();
+    rt.block_on(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..conns {
+            let conninfo = conninfo.clone();
+            set.spawn(async move {
+                let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(conn);
+                let user: uuid::Uuid = client
+                    .query_one(
+                        "SELECT user_id FROM user_subscriptions ORDER BY user_id LIMIT 1",
+                        &[],
+                    )
+                    .await
+                    .expect("a user")
+                    .get(0);
+                let stmt = client
+                    .prepare("SELECT increment_token_usage($1, $2)")
+                    .await
+                    .expect("prepare");
+                for i in 0..calls / conns {
+                    let d = (i % 4000) as i32 + 1;
+                    client.execute(&stmt, &[&user, &d]).await.expect("a call");
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("a connection's task");
+        }
+    });
+    let made = calls / conns * conns;
+    let cpu = cpu_ms();
+    println!(
+        "{made} calls on {conns} connections: {cpu:.1} ms CPU, {:.2} ms/1k calls (set-up included)",
+        cpu / (made as f64 / 1000.0)
+    );
+}
