@@ -53,13 +53,55 @@ END $$;
     )
 }
 
+/// A token-race nightly job in a folder of its own: a suite of `token-race`, a migrations folder
+/// a test can add to, one baseline, and `--ops` sized by [`pace`].
+struct Nights {
+    dir: tempfile::TempDir,
+    migrations: tempfile::TempDir,
+    pace: Pace,
+}
+
+impl Nights {
+    fn new(seconds: f64) -> Nights {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("suite.txt"), "token-race\n").unwrap();
+        let migrations = migrations_with(&[]);
+        let pace = pace(seconds, &migrations);
+        Nights {
+            dir,
+            migrations,
+            pace,
+        }
+    }
+
+    /// `loadtest nightly` on the shared server, its reports in the folder `name`, plus `extra`.
+    fn night(&self, name: &str, extra: &[&str]) -> std::process::Output {
+        let at = |f: &str| self.dir.path().join(f).to_str().unwrap().to_string();
+        let (suite, reports, baseline) = (at("suite.txt"), at(name), at("baseline.json"));
+        let ops = self.pace.ops.to_string();
+        let mut args = vec!["nightly", "--suite", &suite, "--ops", &ops, "--quiet"];
+        args.extend(["--migrations", self.migrations.path().to_str().unwrap()]);
+        args.extend(["--report-dir", &reports, "--baseline", &baseline]);
+        args.extend(["--database-url", &shared().url]);
+        args.extend(extra);
+        run(&args)
+    }
+
+    /// Adds a migration that makes the token RPC about `factor` times as slow.
+    fn slow_rpc(&self, factor: f64) {
+        let file = self.migrations.path().join("29991231000000_slow_rpc.sql");
+        std::fs::write(file, slow_rpc(factor, self.pace.rate)).unwrap();
+    }
+}
+
 /// Issue 5's calibration, with real runs: ten comparisons of the same code at the same settings
 /// (each nightly of three repeats against the previous one as baseline) raise an alarm at most
 /// once, and the comparator is proven able to flag: a night whose RPC holds the hot row's lock
 /// long enough to run about 4 times as slow must fail (a sleep of 5 / rate seconds: 2 ms at the
-/// 2500 calls/s of the machine it was calibrated on, 0.25 ms at 20,000). Every comparison is read from stdout: it really
-/// compared (no "not comparable" night that also exits 0), and the rpc rows carry the
-/// bootstrap's interval (at least three 0.25 s throughput samples over the three runs). The
+/// 2500 calls/s of the machine it was calibrated on, 0.25 ms at 20,000). Every comparison is
+/// read from stdout: it really compared (no "not comparable" night that also exits 0), and the
+/// rpc rows carry the bootstrap's interval (at least three 0.25 s throughput samples over the
+/// three runs). The
 /// alarm rate was calibrated at runs of about 0.75 s (`--ops 1500` on a machine at load 15–19;
 /// at 3000 the narrower intervals raised 2 alarms in 10): a probe run sizes `--ops` to keep the
 /// runs that long, since on a quiet machine 1500 calls took under 0.25 s and left a night with
@@ -67,35 +109,8 @@ END $$;
 #[test]
 fn the_same_code_compares_as_no_change_in_at_least_9_of_10_tries_and_a_slowdown_fails() {
     let _alone = alone();
-    let dir = tempfile::tempdir().unwrap();
-    let migrations = migrations_with(&[]);
-    let suite = dir.path().join("suite.txt");
-    std::fs::write(&suite, "token-race\n").unwrap();
-    let baseline = dir.path().join("baseline.json");
-    let pace = pace(0.9, &migrations);
-    let ops = pace.ops.to_string();
-    let nightly = |k: usize, extra: &[&str]| {
-        let reports = dir.path().join(format!("r{k}"));
-        let mut args = vec![
-            "nightly",
-            "--suite",
-            suite.to_str().unwrap(),
-            "--ops",
-            &ops,
-            "--quiet",
-            "--migrations",
-            migrations.path().to_str().unwrap(),
-            "--database-url",
-            &shared().url,
-        ];
-        let (r, b) = (
-            reports.to_str().unwrap().to_string(),
-            baseline.to_str().unwrap().to_string(),
-        );
-        args.extend(["--report-dir", &r, "--baseline", &b]);
-        args.extend(extra);
-        run(&args)
-    };
+    let nights = Nights::new(0.9);
+    let nightly = |k: usize, extra: &[&str]| nights.night(&format!("r{k}"), extra);
     // The rpc's throughput and p50 rows were judged with an interval.
     let compared = |out: &std::process::Output| {
         let so = stdout(out);
@@ -125,11 +140,7 @@ fn the_same_code_compares_as_no_change_in_at_least_9_of_10_tries_and_a_slowdown_
         "{} alarms in 10: {alarms:?}",
         alarms.len()
     );
-    std::fs::write(
-        migrations.path().join("29991231000000_slow_rpc.sql"),
-        slow_rpc(4.0, pace.rate),
-    )
-    .unwrap();
+    nights.slow_rpc(4.0);
     let out = nightly(11, &["--repeat", "2"]);
     assert_eq!(
         out.status.code(),
@@ -153,42 +164,16 @@ fn the_same_code_compares_as_no_change_in_at_least_9_of_10_tries_and_a_slowdown_
 #[test]
 fn three_nights_the_third_with_a_slower_rpc_migration_fails() {
     let _alone = alone();
-    let dir = tempfile::tempdir().unwrap();
-    let migrations = migrations_with(&[]);
-    let suite = dir.path().join("suite.txt");
-    std::fs::write(&suite, "token-race\n").unwrap();
-    let baseline = dir.path().join("baseline.json");
     // Runs of about a second: at a fixed 3000 calls a fast machine's runs lasted under 0.5 s,
-    // too few 0.25 s samples for the baseline's throughput to be judged at all.
-    let pace = pace(1.0, &migrations);
-    let ops = pace.ops.to_string();
+    // too few 0.25 s samples for the baseline's throughput to be judged at all. A night of the
+    // same code can be twice as slow as the last on a shared machine; the planted slowdown is
+    // about eight times, so a generous threshold and two runs a night keep the gate sharp and
+    // the test honest.
+    let nights = Nights::new(1.0);
     let night = |n: &str, extra: &[&str]| {
-        let reports = dir.path().join(n);
-        let mut a = vec![
-            "nightly",
-            "--suite",
-            suite.to_str().unwrap(),
-            "--ops",
-            &ops,
-            "--migrations",
-            migrations.path().to_str().unwrap(),
-            "--baseline",
-            baseline.to_str().unwrap(),
-            "--report-dir",
-            reports.to_str().unwrap(),
-            "--database-url",
-            &shared().url,
-            // A night of the same code can be twice as slow as the last on a shared machine.
-            // The planted slowdown is ten times, so a generous threshold and two runs a night
-            // keep the gate sharp and the test honest.
-            "--threshold",
-            "60%",
-            "--repeat",
-            "2",
-            "--quiet",
-        ];
-        a.extend(extra.iter().copied());
-        run(&a)
+        let mut a = vec!["--threshold", "60%", "--repeat", "2"];
+        a.extend(extra);
+        nights.night(n, &a)
     };
     let first = night("n1", &["--update-baseline"]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
@@ -199,11 +184,7 @@ fn three_nights_the_third_with_a_slower_rpc_migration_fails() {
         "the second night was compared: {}",
         stdout(&second)
     );
-    std::fs::write(
-        migrations.path().join("29991231000000_slow_rpc.sql"),
-        slow_rpc(8.0, pace.rate),
-    )
-    .unwrap();
+    nights.slow_rpc(8.0);
     let third = night("n3", &[]);
     let (so, se) = (stdout(&third), stderr(&third));
     assert_eq!(third.status.code(), Some(1), "{so}\n{se}");
