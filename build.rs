@@ -6,16 +6,23 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The manifest folder of *this* build, read when the script runs: `env!` would freeze the
+    // folder the script was compiled in, and a build script reused from another copy of the tree
+    // (cargo-mutants' scratch copies share the target folder's fingerprints) then embeds nothing.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest);
     let mut out = String::new();
     for (konst, dir, ext) in [
         ("MIGRATIONS", "migrations", "sql"),
         ("SCENARIOS", "scenarios", "toml"),
     ] {
         println!("cargo:rerun-if-changed={dir}");
+        // A binary without its migrations or scenarios is broken: fail the build, loudly.
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", root.join(dir).display()))
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.retain(|p| p.extension().is_some_and(|e| e == ext));
         files.sort();
         writeln!(out, "pub const {konst}: &[(&str, &str)] = &[").unwrap();
