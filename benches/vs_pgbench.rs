@@ -46,12 +46,14 @@
 //!   the smallest median ratio of all rows.
 //! - `p99 µs`: pgbench from its per-transaction log (`--log`), loadtest from its report (issue to
 //!   acknowledgement; with workers = connections there is no wait for a pooled connection).
-//! - `CPU ms/1k`: user+sys CPU of the client process (from `wait4`'s rusage) per 1000 calls.
-//!   For loadtest the process also creates its database, applies the compat layer and the
-//!   migrations and seeds; that set-up is measured with `--ops 1` in every round and the
-//!   median of the row's set-up runs is subtracted (the footnote shows it), so the column is
-//!   the load phase's cost only, up to the noise of that subtraction (at 5000 calls a 5 ms
-//!   error in it is 1 ms/1k: take `VS_PGBENCH_OPS` of 20000 or more to compare CPU closely).
+//! - `CPU ms/1k`: user+sys CPU of the client process (from `wait4`'s rusage) per 1000 calls,
+//!   the load's own cost: each tool's fixed cost is measured in every round and the median of
+//!   the row's set-up runs is subtracted (the footnote shows both). For loadtest that is an
+//!   `--ops 1` run (it creates its database, applies the compat layer and the migrations,
+//!   seeds, opens and warms its pool); for pgbench a `-t 1` run (it starts and connects its
+//!   clients: about 17 ms at 8 clients, 21 ms at 64, on 2026-12-07, which is 0.9–1.0 ms/1k at
+//!   20,000 calls). Up to the noise of that subtraction (at 5000 calls a 5 ms error in it is
+//!   1 ms/1k: take `VS_PGBENCH_OPS` of 20000 or more to compare CPU closely).
 //! - `CPU ratio`: per round, loadtest's CPU per call over pgbench's (paired like TPS), the
 //!   median of the rounds and the same bootstrap interval; below 1 loadtest spends less.
 //!   pgbench's CPU includes writing its per-transaction log (`--log`, needed for its p99), as
@@ -77,7 +79,7 @@
 //! Known differences that remain: pgbench's rpc-spread computes the user's uuid with md5() on the
 //! server (pgbench has no uuid list), loadtest sends the uuid; pgbench's database is vacuumed and
 //! its counters reset before each run, loadtest's is fresh each run; pgbench runs `-j 2` threads,
-//! loadtest its default tokio runtime. Progress goes to stderr, the table
+//! loadtest its default client threads (one lane per core, so 2 on a 2-core machine). Progress goes to stderr, the table
 //! to stdout; the last two lines are `max CPU ratio loadtest/pgbench: X.XX` and
 //! `min ratio loadtest/pgbench: X.XX`.
 
@@ -308,7 +310,14 @@ impl Ctx {
         )
     }
 
-    fn pgbench(&self, script: &Path, mode: &str, conns: u32, per_client: u64) -> Sample {
+    /// One pgbench run, and its whole-process CPU (connection set-up included).
+    fn pgbench(
+        &self,
+        script: &Path,
+        mode: &str,
+        conns: u32,
+        per_client: u64,
+    ) -> (Sample, Duration) {
         let logs = self.work.join("pgblog");
         std::fs::create_dir_all(&logs).unwrap();
         let mut cmd = Command::new(&self.pgbench);
@@ -362,13 +371,15 @@ impl Ctx {
                 lat.len()
             )
         });
-        Sample {
+        let sample = Sample {
             tps,
             p99_us: percentile(&lat, 0.99),
-            cpu_ms_per_1k: run.cpu.as_secs_f64() * 1000.0 / (expected as f64 / 1000.0),
+            // Set once the row's set-up runs are all in.
+            cpu_ms_per_1k: f64::NAN,
             lost_pct: None,
             note,
-        }
+        };
+        (sample, run.cpu)
     }
 
     /// One `loadtest run`; returns its report and its process CPU.
@@ -525,17 +536,23 @@ fn main() {
         lt_cpu: Vec<Duration>,
         /// The CPU of each round's `--ops 1` run: the set-up alone.
         lt_setup_cpu: Vec<Duration>,
+        /// pgbench's whole-process CPU of each measured run (connecting included).
+        pg_cpu: Vec<Duration>,
+        /// The CPU of each round's `-t 1` run: connecting and one call per client.
+        pg_setup_cpu: Vec<Duration>,
     }
     impl Row {
-        /// The median CPU of the row's set-up runs, ms.
+        /// The median CPU of the row's loadtest set-up runs, ms.
         fn setup_cpu_ms(&self) -> f64 {
-            median(
-                self.lt_setup_cpu
-                    .iter()
-                    .map(|d| d.as_secs_f64() * 1000.0)
-                    .collect(),
-            )
+            median_ms(&self.lt_setup_cpu)
         }
+        /// The median CPU of the row's pgbench set-up runs, ms.
+        fn pg_setup_cpu_ms(&self) -> f64 {
+            median_ms(&self.pg_setup_cpu)
+        }
+    }
+    fn median_ms(runs: &[Duration]) -> f64 {
+        median(runs.iter().map(|d| d.as_secs_f64() * 1000.0).collect())
     }
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -583,6 +600,8 @@ fn main() {
                         lt: Vec::new(),
                         lt_cpu: Vec::new(),
                         lt_setup_cpu: Vec::new(),
+                        pg_cpu: Vec::new(),
+                        pg_setup_cpu: Vec::new(),
                     };
                     for round in 1..=rounds {
                         rt.block_on(async {
@@ -595,7 +614,13 @@ fn main() {
                                 .await
                         })
                         .unwrap();
-                        let pg = ctx.pgbench(&script, mode, conns, per_client);
+                        // pgbench's fixed cost (starting, connecting `conns` clients), measured
+                        // the same way as loadtest's below, so both CPU columns are the load's
+                        // own cost per call.
+                        let (_, pg_base) = ctx.pgbench(&script, mode, conns, 1);
+                        row.pg_setup_cpu.push(pg_base);
+                        let (pg, pg_run) = ctx.pgbench(&script, mode, conns, per_client);
+                        row.pg_cpu.push(pg_run);
                         // loadtest's fixed cost (create database, compat, migrations, seed, pool
                         // warm-up, the query-mode probe), measured in every round: the median
                         // of the row's set-up runs is subtracted from each measured run.
@@ -656,8 +681,14 @@ fn main() {
                         let load_ms = cpu.as_secs_f64() * 1000.0 - setup;
                         lt.cpu_ms_per_1k = load_ms / (ops as f64 / 1000.0);
                     }
+                    let pg_setup = row.pg_setup_cpu_ms();
+                    for (pg, cpu) in row.pg.iter_mut().zip(&row.pg_cpu) {
+                        let load_ms = cpu.as_secs_f64() * 1000.0 - pg_setup;
+                        pg.cpu_ms_per_1k = load_ms / (ops as f64 / 1000.0);
+                    }
                     eprintln!(
-                        "{tag}: loadtest --ops 1 set-up, median of {rounds}: {setup:.0} ms CPU"
+                        "{tag}: set-up CPU, median of {rounds}: loadtest --ops 1 {setup:.0} ms, \
+                         pgbench -t 1 {pg_setup:.0} ms"
                     );
                     rows.push(row);
                 }
@@ -678,8 +709,8 @@ fn main() {
         "medians of {rounds} alternating rounds; w/c = loadtest --workers per connection; \
          ratio = median of per-round loadtest/pgbench TPS, CI = 95% percentile bootstrap of it \
          (fixed seed; = min–max of the rounds at 3 rounds); \
-         CPU = client process user+sys per 1000 calls (loadtest: minus the median of its \
-         --ops 1 set-up runs, one per round); CPU ratio = median of per-round loadtest/pgbench \
+         CPU = client process user+sys per 1000 calls, minus the median of the tool's set-up \
+         runs (loadtest --ops 1, pgbench -t 1; one each per round); CPU ratio = median of per-round loadtest/pgbench \
          CPU, with the same CI"
     )
     .unwrap();
@@ -784,20 +815,23 @@ fn main() {
             "p99_us": {"pgbench": pg_p99, "loadtest": lt_p99},
             "lost_pct": lost_pct,
             "loadtest_setup_cpu_ms": r.setup_cpu_ms(),
+            "pgbench_setup_cpu_ms": r.pg_setup_cpu_ms(),
         }));
     }
     writeln!(out).unwrap();
     writeln!(
         out,
-        "loadtest set-up CPU subtracted (ms, median of the row's --ops 1 runs, one per round): {}",
+        "set-up CPU subtracted (ms, median of the row's set-up runs, one per round; loadtest \
+         --ops 1 / pgbench -t 1): {}",
         rows.iter()
             .map(|r| format!(
-                "{} c={} {} w/c={} {:.0}",
+                "{} c={} {} w/c={} {:.0}/{:.0}",
                 r.kind.name(),
                 r.conns,
                 r.mode,
                 r.wpc,
-                r.setup_cpu_ms()
+                r.setup_cpu_ms(),
+                r.pg_setup_cpu_ms()
             ))
             .collect::<Vec<_>>()
             .join(", ")

@@ -1,5 +1,6 @@
 //! The client CPU floor of tokio-postgres on vs_pgbench's rpc-hot workload: `connections`
-//! tasks on one current-thread runtime, each with its own connection and one call in flight,
+//! tasks spread over THREADS threads (default 1), each thread with its own current-thread
+//! runtime (as loadtest's lanes), each task with its own connection and one call in flight,
 //! calling `SELECT increment_token_usage($1, $2)` as a named prepared statement on the first
 //! row of `user_subscriptions`, with nothing else per call. It prints its own CPU (user + sys,
 //! `getrusage`) per 1000 calls, connection set-up included.
@@ -11,6 +12,8 @@
 //!
 //!     cargo run --release --example tokio_postgres_floor -- "host=/tmp port=5432 user=postgres dbname=postgres" 8 50000
 //!     cargo run --release --example tokio_postgres_floor -- "host=/tmp port=5432 user=postgres dbname=postgres" 8 200000
+//!
+//! A fourth argument sets the threads (`... 8 200000 2`: two threads of 4 connections each).
 //!
 //! The database needs the token race's schema and rows (for example the `postgres` database of
 //! a scratch cluster kept with `loadtest run scripts/cpu-per-call/rpc-hot.toml --ops 10 --keep`).
@@ -29,25 +32,52 @@ fn cpu_ms() -> f64 {
 }
 
 fn main() {
-    let usage = "usage: tokio_postgres_floor CONNINFO CONNECTIONS CALLS";
+    let usage = "usage: tokio_postgres_floor CONNINFO CONNECTIONS CALLS [THREADS]";
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [conninfo, conns, calls] = args.as_slice() else {
+    let (conninfo, conns, calls, threads) = match args.as_slice() {
+        [c, n, k] => (c, n, k, "1"),
+        [c, n, k, t] => (c, n, k, t.as_str()),
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    let (Ok(conns), Ok(calls), Ok(threads)) = (
+        conns.parse::<usize>(),
+        calls.parse::<usize>(),
+        threads.parse::<usize>(),
+    ) else {
         eprintln!("{usage}");
         std::process::exit(2);
     };
-    let (Ok(conns), Ok(calls)) = (conns.parse::<usize>(), calls.parse::<usize>()) else {
-        eprintln!("{usage}");
+    if threads == 0 || conns % threads != 0 {
+        eprintln!("{usage} (THREADS must divide CONNECTIONS)");
         std::process::exit(2);
-    };
+    }
+    let per_conn = calls / conns;
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| share(conninfo, conns / threads, per_conn));
+        }
+    });
+    let made = per_conn * conns;
+    let cpu = cpu_ms();
+    println!(
+        "{made} calls on {conns} connections, {threads} thread(s): {cpu:.1} ms CPU, {:.2} ms/1k calls (set-up included)",
+        cpu / (made as f64 / 1000.0)
+    );
+}
+
+/// One thread's connections on a current-thread runtime, `calls` calls each.
+fn share(conninfo: &str, conns: usize, calls: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let conninfo = conninfo.clone();
     rt.block_on(async move {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..conns {
-            let conninfo = conninfo.clone();
+            let conninfo = conninfo.to_string();
             set.spawn(async move {
                 let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
                     .await
@@ -65,7 +95,7 @@ fn main() {
                     .prepare("SELECT increment_token_usage($1, $2)")
                     .await
                     .expect("prepare");
-                for i in 0..calls / conns {
+                for i in 0..calls {
                     let d = (i % 4000) as i32 + 1;
                     client.execute(&stmt, &[&user, &d]).await.expect("a call");
                 }
@@ -75,10 +105,4 @@ fn main() {
             r.expect("a connection's task");
         }
     });
-    let made = calls / conns * conns;
-    let cpu = cpu_ms();
-    println!(
-        "{made} calls on {conns} connections: {cpu:.1} ms CPU, {:.2} ms/1k calls (set-up included)",
-        cpu / (made as f64 / 1000.0)
-    );
 }

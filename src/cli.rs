@@ -67,8 +67,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Threads for loadtest's own client work [default: half the cores, at least 1: the
-    /// embedded server needs the rest].
+    /// Client threads ("lanes", as pgbench's -j): each drives its share of the connections and
+    /// the workers calling on them [default: one per core].
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 
@@ -89,11 +89,13 @@ impl Cli {
         }
     }
 
-    /// Worker threads of the async runtime.
+    /// Client threads (lanes) of a load. One per core: two lanes spent less CPU per call than
+    /// one on a 2-core machine shared with the embedded server, four more (README, "Against
+    /// pgbench").
     pub fn client_threads(&self) -> usize {
         match self.threads {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }

@@ -32,18 +32,11 @@ fn main() -> ExitCode {
         eprintln!("loadtest: internal error: {msg}{at} (please report it)");
     }));
     let command_line = loadtest::redacted_command_line(std::env::args());
-    let threads = cli.client_threads();
-    // One client thread (the default on up to 3 cores) runs everything on this thread: tokio's
-    // current-thread scheduler skips the hand-off between a worker and the main thread that a
-    // one-worker multi-thread runtime makes, which cost about 6% of the client CPU per call
-    // (README "Against pgbench").
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
+    // The main thread runs on tokio's current-thread scheduler: no hand-off between it and a
+    // worker thread, which cost about 6% of the client CPU per call (README "Against pgbench").
+    // More client threads (`--threads`) are lanes of their own, started by each load
+    // (`race::lanes`).
+    let mut builder = tokio::runtime::Builder::new_current_thread();
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -114,7 +114,19 @@ pub struct MigratePlan {
 }
 
 impl Plan {
-    pub fn resolve(mut cli: cli::Cli, command_line: String) -> Result<Plan> {
+    pub fn resolve(cli: cli::Cli, command_line: String) -> Result<Plan> {
+        let threads = cli.client_threads();
+        let mut plan = Plan::command(cli, command_line)?;
+        match &mut plan {
+            Plan::Run(p) | Plan::Shard(p) => p.threads = threads,
+            Plan::Prepare(p) => p.run.threads = threads,
+            Plan::Nightly(n) => n.runs.iter_mut().for_each(|r| r.threads = threads),
+            _ => {}
+        }
+        Ok(plan)
+    }
+
+    fn command(mut cli: cli::Cli, command_line: String) -> Result<Plan> {
         cli.spread_quiet();
         Ok(match cli.command {
             cli::Command::List => Plan::List,
@@ -339,6 +351,8 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
         },
         workers: a.workers.map_or(race_plan::DEFAULT_WORKERS, |w| w as usize),
         connections: a.connections as usize,
+        // Set by `Plan::resolve` from the global --threads.
+        threads: 1,
         seed: a.seed,
         report_dir: a.output.report_dir,
         quiet: a.output.quiet,
@@ -749,6 +763,7 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             query_mode: QueryMode::Prepared,
             workers: race_plan::DEFAULT_WORKERS,
             connections: race_plan::DEFAULT_CONNECTIONS,
+            threads: 1,
             seed: race_plan::DEFAULT_SEED,
             report_dir: a.output.report_dir.clone(),
             quiet: a.output.quiet,

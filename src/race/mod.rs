@@ -13,6 +13,7 @@
 pub mod calls;
 pub mod engine;
 pub mod judge;
+pub mod lanes;
 pub mod oracle;
 pub mod plan;
 pub mod probe;
@@ -92,8 +93,11 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             proxy.as_ref().map(|p| p.port()),
         );
         let opened = Arc::new(AtomicU64::new(0));
+        let lanes = Arc::new(lanes::Lanes::start(plan.threads).map_err(|e| {
+            Error::Environment(format!("cannot start {} client threads: {e}", plan.threads))
+        })?);
         let pool = pool(&load_endpoint, plan.connections, opened.clone())?;
-        warm_up(&pool, plan.connections, plan, &types).await?;
+        warm_up(&pool, &lanes, plan, &types).await?;
         if plan.ledger {
             client
                 .batch_execute(calls::LEDGER_DDL)
@@ -113,6 +117,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             types: &types,
             client: &client,
             pool: &pool,
+            lanes: lanes.clone(),
             table: &table,
             keys,
             absent: Arc::new(absent),
@@ -257,7 +262,7 @@ fn pool_error(e: &deadpool_postgres::PoolError) -> String {
 /// statements on each, so neither connecting nor planning is timed as part of the load.
 async fn warm_up(
     pool: &deadpool_postgres::Pool,
-    size: usize,
+    lanes: &lanes::Lanes,
     plan: &RunPlan,
     types: &BTreeMap<String, Arc<values::ParamTypes>>,
 ) -> Result<()> {
@@ -265,9 +270,11 @@ async fn warm_up(
         RaceMode::Matrix => &Strategy::ALL,
         RaceMode::Sequential(s) | RaceMode::Mixed(s) => &[s],
     };
+    let size = plan.connections;
     let mut held = Vec::with_capacity(size);
-    for _ in 0..size {
-        let c = pool.get().await.map_err(|e| {
+    // Connection i is opened (and driven) on lane i mod lanes: an even share on each.
+    for i in 0..size {
+        let c = lanes.get(pool, i).await.map_err(|e| {
             Error::Environment(format!(
                 "cannot open {size} connections (--connections): {}",
                 pool_error(&e)
@@ -388,6 +395,7 @@ fn settings(plan: &RunPlan) -> Settings {
             plan::QueryMode::Simple => QueryMode::Simple,
         },
         ledger: plan.ledger,
+        client_threads: Some(plan.threads),
         shards: None,
     }
 }

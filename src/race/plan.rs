@@ -65,6 +65,8 @@ pub struct RunPlan {
     pub query_mode: QueryMode,
     pub workers: usize,
     pub connections: usize,
+    /// Client threads (`--threads`): each drives its share of the connections and their workers.
+    pub threads: usize,
     pub seed: u64,
     pub report_dir: PathBuf,
     pub quiet: bool,

@@ -37,6 +37,8 @@ pub struct Race<'a> {
     pub types: &'a BTreeMap<String, Arc<ParamTypes>>,
     pub client: &'a tokio_postgres::Client,
     pub pool: &'a deadpool_postgres::Pool,
+    /// The client threads the pool's connections were opened on.
+    pub lanes: Arc<super::lanes::Lanes>,
     pub table: &'a CounterTable,
     pub keys: Arc<Vec<KeyValue>>,
     pub absent: Arc<Vec<KeyValue>>,
@@ -391,6 +393,7 @@ impl Race<'_> {
                 ledger: self.plan.ledger.then_some(load_no),
                 faults: self.faults.is_some(),
                 ways,
+                lanes: Some(self.lanes.clone()),
             },
         )
         .await;

@@ -330,6 +330,10 @@ pub struct Settings {
     /// Each call also recorded its id in the run's ledger (`--ledger`).
     #[serde(default)]
     pub ledger: bool,
+    /// Client threads the loads ran on (`--threads`); absent in reports from before the lanes
+    /// and in a merged sharded run (each shard's machine chose its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_threads: Option<usize>,
     /// A sharded run (`prepare`, `run --shard I/N`, `verify`): N, the shards merged; absent
     /// for a run on one machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -108,5 +108,7 @@ pub(super) fn settings(plan: &RolloutPlan, elapsed: Duration) -> Settings {
             crate::race::plan::QueryMode::Simple => report::QueryMode::Simple,
         },
         ledger: false,
+        // A rollout's loads check a connection out per call, on the main thread.
+        client_threads: Some(1),
     }
 }

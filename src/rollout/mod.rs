@@ -392,6 +392,7 @@ fn load(
             ledger: None,
             faults: false,
             ways: p.ways.clone(),
+            lanes: None,
         },
     );
     let load = Load {

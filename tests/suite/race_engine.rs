@@ -287,3 +287,35 @@ fn the_same_seed_and_workers_send_the_same_calls() {
     assert_eq!(first, sums("7"));
     assert_ne!(first, sums("8"));
 }
+
+#[test]
+fn client_threads_change_where_calls_run_not_which_calls_or_the_verdict() {
+    let with_threads = |threads: &str, extra: &[&str]| {
+        let mut args = vec!["--ops", "3000", "--connections", "6", "--threads", threads];
+        args.extend(extra);
+        let (code, err, r) = race("token-race", &args);
+        assert_eq!(code, Some(0), "--threads {threads}: {err}");
+        let r = r.unwrap();
+        assert_eq!(
+            r["settings"]["client_threads"],
+            threads.parse::<u64>().unwrap()
+        );
+        let rpc = path(&r, "rpc");
+        assert_eq!(rpc["ops_ok"], 3000, "--threads {threads}");
+        assert_eq!(rpc["lost_updates"], 0, "--threads {threads}");
+        assert!(
+            path(&r, "fallback")["lost_updates"].as_u64().unwrap() > 0,
+            "--threads {threads}: the fallback lost nothing"
+        );
+        rpc["counters"][0]["expected"].clone()
+    };
+    // Three lanes over six shared connections, and the same run on one: the same calls.
+    assert_eq!(with_threads("3", &[]), with_threads("1", &[]));
+    // Both paths at once, each on its share of the connections, over two lanes.
+    let (code, err, r) = race(
+        "token-race",
+        &["--ops", "3000", "--mixed", "--threads", "2"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(r.unwrap()["settings"]["client_threads"], 2);
+}

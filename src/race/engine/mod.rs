@@ -30,12 +30,12 @@ use crate::Stop;
 use crate::race::witnesses::Spill;
 use crate::report::hlog::IntervalLog;
 use hdrhistogram::Histogram;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
-use worker::Worker;
+use worker::{Abandon, Worker};
 
 /// The interval of the throughput samples.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -55,24 +55,54 @@ pub async fn run<C: Calls>(calls: Arc<C>, load: Load, live: Arc<Live>, stop: &St
     let halt = stop.token.child_token();
     let abandon = CancellationToken::new();
     let spill = calls.has_witnesses().then(|| Spill::new(load.columns));
+    // What workers check on the hot path: a flag and their own abandon signal, set here when
+    // the tokens fire (a token's checks take its lock).
+    let halted = Arc::new(AtomicBool::new(false));
+    let abandons: Vec<Arc<Abandon>> = (0..load.workers).map(|_| Arc::default()).collect();
+    let watchers = [
+        tokio::spawn({
+            let (halt, halted) = (halt.clone(), halted.clone());
+            async move {
+                halt.cancelled().await;
+                halted.store(true, Ordering::Relaxed);
+            }
+        }),
+        tokio::spawn({
+            let (abandon, abandons) = (abandon.clone(), abandons.clone());
+            async move {
+                abandon.cancelled().await;
+                abandons.iter().for_each(|a| a.fire());
+            }
+        }),
+    ];
     let mut set = tokio::task::JoinSet::new();
-    for w in 0..load.workers {
-        let (halt, abandon) = (halt.clone(), abandon.child_token());
+    for (w, abandon) in abandons.iter().enumerate() {
+        // The halt token is polled only by the open model's waits: a child of its own, so its
+        // lock is not fought over by workers on different threads.
+        let (halt, abandon) = (halt.child_token(), abandon.clone());
         let caller = calls.caller(w);
+        let lane = calls.runtime(w);
         let worker = Worker {
             w,
+            lane: lane.as_ref().map_or(0, |(l, _)| *l),
             started,
             load: load.clone(),
             live: live.clone(),
             witnesses: spill.as_ref().map(Spill::sink),
             hand_in: hand_in.clone(),
+            halted: halted.clone(),
         };
-        set.spawn(async move { worker.run(caller, &halt, &abandon).await });
+        let work = async move { worker.run(caller, &halt, &abandon).await };
+        match lane {
+            Some((_, rt)) => set.spawn_on(work, &rt),
+            None => set.spawn(work),
+        };
     }
     drop(hand_in);
     let (sampler, samples) = sample_throughput(live, started);
     let mut total = Outcome::new(load.columns);
     join_workers(set, &mut total, &halt, &abandon, stop).await;
+    watchers.iter().for_each(|w| w.abort());
     total.elapsed = started.elapsed();
     // Every worker's sender is gone once its task ended, so the collector ends.
     if let Ok(Ok((mut log, latency_us))) = tokio::time::timeout(GRACE, collector).await {
@@ -138,16 +168,12 @@ fn sample_throughput(
     let samples = Arc::new(Mutex::new(Samples::default()));
     let kept = samples.clone();
     let sampler = tokio::spawn(async move {
-        let mut last = live.done.load(Ordering::Relaxed);
+        let mut last = live.done();
         let mut tick = tokio::time::interval_at((started + SAMPLE_EVERY).into(), SAMPLE_EVERY);
         loop {
             tick.tick().await;
-            let now = live.done.load(Ordering::Relaxed);
-            let p50 = live.window_us.lock().ok().and_then(|mut h| {
-                let p50 = (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64);
-                h.reset();
-                p50
-            });
+            let now = live.done();
+            let p50 = live.take_window_p50();
             if let Ok(mut s) = kept.lock() {
                 s.throughput
                     .push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());

@@ -4,17 +4,21 @@
 use super::*;
 use crate::Signal;
 use rust_decimal::Decimal;
+use std::sync::atomic::AtomicU64;
 
 /// Worker `bad` panics on its `at`-th call; a call after `hang_after` calls never returns.
+/// With `lanes`, odd workers run on lane 1 and every call made on a lane thread is counted.
 struct Scripted {
     bad: Option<(usize, u64)>,
     hang_after: u64,
+    lanes: Option<(Arc<crate::race::lanes::Lanes>, Arc<AtomicU64>)>,
 }
 
 struct ScriptedCaller {
     calls: u64,
     panic_at: Option<u64>,
     hang_after: u64,
+    on_lane: Option<Arc<AtomicU64>>,
 }
 
 impl Caller for ScriptedCaller {
@@ -27,8 +31,14 @@ impl Caller for ScriptedCaller {
     ) -> impl Future<Output = (Result<(), Failure>, u32)> + Send {
         self.calls += 1;
         let (n, panic_at, hang_after) = (self.calls, self.panic_at, self.hang_after);
+        let on_lane = self.on_lane.clone();
         async move {
             tokio::task::yield_now().await;
+            if let Some(c) = on_lane
+                && std::thread::current().name() == Some("loadtest-lane-1")
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
             if Some(n) == panic_at {
                 panic!("scripted panic");
             }
@@ -47,10 +57,16 @@ impl Calls for Scripted {
             calls: 0,
             panic_at: self.bad.filter(|(w, _)| *w == worker).map(|(_, at)| at),
             hang_after: self.hang_after,
+            on_lane: self.lanes.as_ref().map(|(_, c)| c.clone()),
         }
     }
     fn has_witnesses(&self) -> bool {
         false
+    }
+    fn runtime(&self, worker: usize) -> Option<(usize, tokio::runtime::Handle)> {
+        let (lanes, _) = self.lanes.as_ref()?;
+        let lane = worker % 2;
+        Some((lane, lanes.handle(lane).clone()))
     }
 }
 
@@ -75,6 +91,7 @@ async fn a_worker_s_panic_stops_the_load_and_is_named() {
     let calls = Arc::new(Scripted {
         bad: Some((3, 50)),
         hang_after: u64::MAX,
+        lanes: None,
     });
     let stop = Stop::default();
     let out = run(calls, load(8, 10_000_000), Arc::default(), &stop).await;
@@ -89,6 +106,7 @@ async fn calls_in_flight_at_a_second_signal_are_abandoned_and_counted_once() {
     let calls = Arc::new(Scripted {
         bad: None,
         hang_after: 9,
+        lanes: None,
     });
     let stop = Stop::default();
     let s = stop.clone();
@@ -109,4 +127,24 @@ async fn calls_in_flight_at_a_second_signal_are_abandoned_and_counted_once() {
     assert_eq!(out.errors["connection"].count, workers as u64);
     let unknown: u64 = (0..10).map(|k| out.unknown_pos.calls(k)).sum();
     assert_eq!(unknown, workers as u64);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn workers_run_on_the_lane_their_calls_give_and_count_in_its_slot() {
+    let lanes = Arc::new(crate::race::lanes::Lanes::start(2).unwrap());
+    let on_lane = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(Scripted {
+        bad: None,
+        hang_after: u64::MAX,
+        lanes: Some((lanes.clone(), on_lane.clone())),
+    });
+    let live = Arc::new(Live::default());
+    // 6 workers, 6000 calls: worker w makes calls w, w + 6, …, so 1000 each.
+    let out = run(calls, load(6, 6_000), live.clone(), &Stop::default()).await;
+    assert_eq!(out.ops_ok, 6_000);
+    // Workers 1, 3 and 5 ran on lane 1's thread, and nowhere else did a call run there.
+    assert_eq!(on_lane.load(Ordering::Relaxed), 3_000);
+    assert_eq!(live.slot(1).done.load(Ordering::Relaxed), 3_000);
+    assert_eq!(live.slot(0).done.load(Ordering::Relaxed), 3_000);
+    assert_eq!(live.done(), 6_000);
 }

@@ -9,6 +9,7 @@
 mod convert;
 pub mod verify;
 
+use super::lanes::Lanes;
 use super::plan::{QueryMode, RaceMode, RunPlan, ShardRun};
 use super::run::{Race, Ran, path_label};
 use super::{Seeded, calls, pool, seed, warm_up};
@@ -257,14 +258,18 @@ pub async fn run_shard(mut plan: RunPlan, stop: &Stop) -> Result<PathBuf> {
         .map_err(Error::db("cannot open the shard's coordination connection"))?;
     let coord = Coordinator::join(coord_client, r.id, START_WAIT).await?;
     let endpoint = target.config();
+    let lanes = Arc::new(Lanes::start(plan.threads).map_err(|e| {
+        Error::Environment(format!("cannot start {} client threads: {e}", plan.threads))
+    })?);
     let pool = pool(&endpoint, plan.connections, Arc::new(AtomicU64::new(0)))?;
-    warm_up(&pool, plan.connections, plan, &types).await?;
+    warm_up(&pool, &lanes, plan, &types).await?;
     let started_at = chrono::Utc::now();
     let race = Race {
         plan,
         types: &types,
         client: &client,
         pool: &pool,
+        lanes: lanes.clone(),
         table: &table,
         keys,
         absent: Arc::new(absent),

@@ -159,6 +159,8 @@ pub async fn verify(plan: &VerifyPlan, stop: &Stop) -> Result<(Report, String)> 
     }
     if let Some(race) = report.race_mut() {
         race.settings.shards = Some(coverage.shards);
+        // Each shard's machine ran its own client threads.
+        race.settings.client_threads = None;
     }
     report.duration_s = merged
         .values()
@@ -225,6 +227,7 @@ fn run_plan(m: &Manifest, v: &VerifyPlan) -> Result<RunPlan> {
         query_mode: Default::default(),
         workers: 1,
         connections: 1,
+        threads: 1,
         seed: 0,
         report_dir: v.report_dir.clone(),
         quiet: v.quiet,

@@ -130,6 +130,10 @@ fn race_settings(s: &Settings, t: &Settings) -> Vec<String> {
         s.query_mode.name().into(),
         t.query_mode.name().into(),
     );
+    // Only when both say: a report from before the lanes does not.
+    if let (Some(a), Some(b)) = (s.client_threads, t.client_threads) {
+        check("client threads", a.to_string(), b.to_string());
+    }
     out
 }
 
