@@ -70,7 +70,8 @@
 //! `prepared,extended,simple`), `VS_PGBENCH_OPS` = calls per measurement of the hot workloads (default
 //! 20000; rpc-spread gets 1.5×; rounded up to a multiple of the connections),
 //! `VS_PGBENCH_ROUNDS` (default 3), `VS_PGBENCH_ONLY` (comma-separated workload names, default
-//! all), `VS_PGBENCH_WORKERS_PER_CONN` = loadtest `--workers` per
+//! all), `VS_PGBENCH_THREADS` = loadtest `--threads` (default: loadtest's default, one lane
+//! per core), `VS_PGBENCH_WORKERS_PER_CONN` = loadtest `--workers` per
 //! connection (default 4, loadtest's own default ratio of 256 workers on 64 connections: loadtest
 //! pipelines up to 4 calls on each connection, which the protocol allows and pgbench does not do;
 //! set it to 1 for one call in flight per connection, as pgbench has). Same connection count and
@@ -400,8 +401,12 @@ impl Ctx {
             .args(["--ops", &ops.to_string()])
             .args(["--connections", &conns.to_string()])
             .args(["--workers", &workers.to_string()])
-            .args(["--query-mode", mode])
-            .arg("--quiet")
+            .args(["--query-mode", mode]);
+        // `VS_PGBENCH_THREADS`: loadtest's `--threads` (default: its own default).
+        if let Ok(t) = std::env::var("VS_PGBENCH_THREADS") {
+            cmd.args(["--threads", &t]);
+        }
+        cmd.arg("--quiet")
             .arg("--report-dir")
             .arg(&reports)
             .args(["--database-url", &self.url()])
