@@ -319,3 +319,37 @@ fn client_threads_change_where_calls_run_not_which_calls_or_the_verdict() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(r.unwrap()["settings"]["client_threads"], 2);
 }
+
+/// A pooled connection is driven by the lane that opened it: when the lanes stop, the
+/// connections their threads drove are closed, and those the caller's own runtime (lane 0)
+/// drives still answer.
+#[tokio::test]
+async fn a_connection_lives_on_the_lane_that_opened_it() {
+    let mgr = deadpool_postgres::Manager::from_config(
+        config("postgres"),
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(mgr)
+        .max_size(4)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .unwrap();
+    let lanes = loadtest::race::lanes::Lanes::start(2).unwrap();
+    let mut conns = Vec::new();
+    for i in 0..4 {
+        conns.push(lanes.get(&pool, i).await.unwrap());
+    }
+    let homes: Vec<usize> = conns.iter().map(|c| lanes.lane_of(c)).collect();
+    assert_eq!(homes, [0, 1, 0, 1]);
+    for c in &conns {
+        c.simple_query("SELECT 1").await.unwrap();
+    }
+    drop(lanes);
+    for (i, c) in conns.iter().enumerate() {
+        let answered = c.simple_query("SELECT 1").await.is_ok();
+        assert_eq!(answered, i % 2 == 0, "connection {i} (lane {})", i % 2);
+    }
+}
