@@ -162,7 +162,8 @@ pub fn retryable_failures(p: &PathReport) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{AbsentReport, ErrorReport, Report, WitnessReport};
+    use crate::report::model::Report;
+    use crate::report::path_model::{AbsentReport, ErrorReport, WitnessReport};
     use rust_decimal_macros::dec;
 
     /// The committed example's fallback path: lossy, its witnesses agreeing with its totals.

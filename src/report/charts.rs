@@ -1,7 +1,7 @@
 //! The race page's charts, drawn by plotters as inline SVG: latency by percentile on a log
 //! "nines" axis, and throughput over time.
 
-use super::model::PathReport;
+use super::path_model::PathReport;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 

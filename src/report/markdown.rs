@@ -1,7 +1,8 @@
 //! The Markdown view: short enough to paste into a pull request, verdict first.
 
-use super::model::{CallKind, KeyChoice, Mode, PathReport, RaceBody, Report, Settings, per_column};
+use super::model::{KeyChoice, Mode, RaceBody, Report, Settings};
 use super::page::header;
+use super::path_model::{CallKind, PathReport, per_column};
 use crate::pg;
 use std::fmt::Write;
 

@@ -14,6 +14,7 @@ mod isolation_view;
 mod markdown;
 pub mod model;
 mod page;
+pub mod path_model;
 mod render;
 pub mod rollout_model;
 mod rollout_view;
@@ -21,5 +22,6 @@ pub mod trackers;
 
 pub use files::{load, load_nightly, write, write_whole};
 pub use model::*;
+pub use path_model::*;
 pub use render::{html, markdown};
 pub use trackers::trackers;

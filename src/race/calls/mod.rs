@@ -553,4 +553,4 @@ async fn read_then_write(
 }
 
 mod callers;
-pub use callers::{PathCalls, PgCalls, PgCaller};
+pub use callers::{PathCalls, PgCaller, PgCalls};

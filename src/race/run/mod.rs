@@ -526,8 +526,8 @@ fn fault_message<'a>(
 
 mod entries;
 pub use entries::Judge;
-pub(crate) use entries::{held, path_report, record_verdict, record_ways};
 use entries::label;
+pub(crate) use entries::{held, path_report, record_verdict, record_ways};
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,8 @@ mod row;
 pub use html::render as html;
 pub use row::{Row, Side, Verdict, change_label, summary};
 
-use crate::report::model::{Body, PathReport, Report, Settings};
+use crate::report::model::{Body, Report, Settings};
+use crate::report::path_model::PathReport;
 use crate::stats;
 use serde::Serialize;
 use std::fmt::Write;

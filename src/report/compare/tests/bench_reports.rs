@@ -2,11 +2,7 @@
 
 use super::*;
 
-fn query(
-    name: &str,
-    after: &[f64],
-    uses_index: bool,
-) -> crate::report::bench_model::QueryReport {
+fn query(name: &str, after: &[f64], uses_index: bool) -> crate::report::bench_model::QueryReport {
     let median = stats::quantile(after, 0.5);
     crate::report::bench_model::QueryReport {
         name: name.into(),

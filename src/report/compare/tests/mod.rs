@@ -231,9 +231,7 @@ fn repeated_runs_that_differ_as_a_whole_are_noise_not_a_regression() {
     let groups = by_scenario(&both);
     assert_eq!(groups.len(), 1);
     let pooled = pool(&groups[0].1);
-    assert!(
-        (pooled.paths()[0].throughput_ops_s - 0.9 * r.paths()[0].throughput_ops_s).abs() < 1.0
-    );
+    assert!((pooled.paths()[0].throughput_ops_s - 0.9 * r.paths()[0].throughput_ops_s).abs() < 1.0);
     assert_eq!(
         pooled.paths()[0].throughput_samples.len(),
         2 * r.paths()[0].throughput_samples.len()
