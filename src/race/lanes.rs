@@ -152,9 +152,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(name.as_deref(), Some("loadtest-lane-2"));
+        // A task parked on lane 1 for good, holding a token.
+        let token = Arc::new(());
+        let held = token.clone();
+        lanes.handle(1).spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+        });
         let gone = lanes.handle(1).clone();
         drop(lanes);
-        // Dropping joined the thread: its runtime runs nothing any more.
+        // Dropping waited for the thread: its runtime has already dropped the parked task, and
+        // runs nothing any more.
+        assert_eq!(
+            Arc::strong_count(&token),
+            1,
+            "lane 1's tasks outlived the lanes"
+        );
         assert!(gone.spawn(async {}).await.is_err());
     }
 

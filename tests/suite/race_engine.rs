@@ -348,6 +348,10 @@ async fn a_connection_lives_on_the_lane_that_opened_it() {
         c.simple_query("SELECT 1").await.unwrap();
     }
     drop(lanes);
+    // Dropping the lanes waited for their threads: lane 1's connections are already closed.
+    for (i, c) in conns.iter().enumerate() {
+        assert_eq!(c.is_closed(), i % 2 == 1, "connection {i} (lane {})", i % 2);
+    }
     for (i, c) in conns.iter().enumerate() {
         let answered = c.simple_query("SELECT 1").await.is_ok();
         assert_eq!(answered, i % 2 == 0, "connection {i} (lane {})", i % 2);

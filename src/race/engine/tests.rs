@@ -148,3 +148,53 @@ async fn workers_run_on_the_lane_their_calls_give_and_count_in_its_slot() {
     assert_eq!(live.slot(0).done.load(Ordering::Relaxed), 3_000);
     assert_eq!(live.done(), 6_000);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_open_model_waits_for_each_call_s_turn_and_every_call_has_its_latency() {
+    let calls = Arc::new(Scripted {
+        bad: None,
+        hang_after: u64::MAX,
+        lanes: None,
+    });
+    let live = Arc::new(Live::default());
+    // 400 calls at 4000/s: the last is due 99.75 ms after the start, whatever the callers do.
+    let mut open = load(4, 400);
+    open.rate = Some(4000.0);
+    let started = Instant::now();
+    let out = run(calls, open, live.clone(), &Stop::default()).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(99),
+        "calls ran ahead of their schedule: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.ops_ok, 400);
+    assert_eq!(
+        out.latency_us.len(),
+        400,
+        "one latency per acknowledged call"
+    );
+    assert_eq!((live.done(), live.failed()), (400, 0));
+}
+
+#[test]
+fn live_counters_add_up_over_lanes_and_a_window_is_taken_once() {
+    let live = Live::default();
+    live.slot(0).done.fetch_add(3, Ordering::Relaxed);
+    // Lanes past the slots share them: lane 9 writes slot 1.
+    live.slot(9).done.fetch_add(4, Ordering::Relaxed);
+    live.slot(1).failed.fetch_add(2, Ordering::Relaxed);
+    live.slot(2).failed.fetch_add(1, Ordering::Relaxed);
+    assert_eq!(live.slot(1).done.load(Ordering::Relaxed), 4);
+    assert_eq!((live.done(), live.failed()), (7, 3));
+    // The window's median is over every lane's latencies: 100 on lane 0, 1000 twice on lane 1.
+    outcome::record(&mut live.slot(0).window_us.lock().unwrap(), 100);
+    for _ in 0..2 {
+        outcome::record(&mut live.slot(1).window_us.lock().unwrap(), 1000);
+    }
+    assert_eq!(live.take_window_p50(), Some(1000.0));
+    assert_eq!(
+        live.take_window_p50(),
+        None,
+        "a window is emptied once taken"
+    );
+}
