@@ -89,9 +89,9 @@ impl Cli {
         }
     }
 
-    /// Client threads (lanes) of a load. One per core: two lanes spent less CPU per call than
-    /// one on a 2-core machine shared with the embedded server, four more (README, "Against
-    /// pgbench").
+    /// Client threads (lanes) of a load. One per core, so that a client-bound load can use
+    /// every core; on a 2-core machine two lanes cost less CPU per call than one with one call
+    /// in flight per connection and more with many (README, "Against pgbench").
     pub fn client_threads(&self) -> usize {
         match self.threads {
             Some(n) => n as usize,

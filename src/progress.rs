@@ -6,6 +6,7 @@ use crate::race::engine::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Clone, Copy)]
@@ -62,7 +63,7 @@ impl Progress {
         let ticker = tokio::spawn(async move {
             let began = std::time::Instant::now();
             loop {
-                let n = live.done();
+                let n = live.done.load(Ordering::Relaxed);
                 let secs = began.elapsed().as_secs_f64().max(1e-3);
                 b.set_position(match duration {
                     Some(_) => began.elapsed().as_millis() as u64,
@@ -77,7 +78,7 @@ impl Progress {
                     "{n} calls  {:.0}/s  p99 {:.1} ms  {} errors",
                     n as f64 / secs,
                     p99 as f64 / 1000.0,
-                    live.failed()
+                    live.failed.load(Ordering::Relaxed)
                 ));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -96,10 +96,9 @@ pub trait Caller: Send {
 pub trait Calls: Send + Sync + 'static {
     type Caller: Caller + 'static;
     fn caller(&self, worker: usize) -> Self::Caller;
-    /// The lane (client thread) worker `worker` runs on and its runtime: the one driving its
-    /// connection, so that a call never crosses threads (`race::lanes`). `None`: the current
-    /// runtime.
-    fn runtime(&self, _worker: usize) -> Option<(usize, tokio::runtime::Handle)> {
+    /// The runtime worker `worker` runs on: the one driving its connection, so that a call
+    /// never crosses threads (`race::lanes`). `None`: the current runtime.
+    fn runtime(&self, _worker: usize) -> Option<tokio::runtime::Handle> {
         None
     }
     /// Whether each call reads the value it overwrites: then its witness is kept.

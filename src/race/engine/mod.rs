@@ -81,10 +81,8 @@ pub async fn run<C: Calls>(calls: Arc<C>, load: Load, live: Arc<Live>, stop: &St
         // lock is not fought over by workers on different threads.
         let (halt, abandon) = (halt.child_token(), abandon.clone());
         let caller = calls.caller(w);
-        let lane = calls.runtime(w);
         let worker = Worker {
             w,
-            lane: lane.as_ref().map_or(0, |(l, _)| *l),
             started,
             load: load.clone(),
             live: live.clone(),
@@ -93,8 +91,8 @@ pub async fn run<C: Calls>(calls: Arc<C>, load: Load, live: Arc<Live>, stop: &St
             halted: halted.clone(),
         };
         let work = async move { worker.run(caller, &halt, &abandon).await };
-        match lane {
-            Some((_, rt)) => set.spawn_on(work, &rt),
+        match calls.runtime(w) {
+            Some(rt) => set.spawn_on(work, &rt),
             None => set.spawn(work),
         };
     }
@@ -168,12 +166,16 @@ fn sample_throughput(
     let samples = Arc::new(Mutex::new(Samples::default()));
     let kept = samples.clone();
     let sampler = tokio::spawn(async move {
-        let mut last = live.done();
+        let mut last = live.done.load(Ordering::Relaxed);
         let mut tick = tokio::time::interval_at((started + SAMPLE_EVERY).into(), SAMPLE_EVERY);
         loop {
             tick.tick().await;
-            let now = live.done();
-            let p50 = live.take_window_p50();
+            let now = live.done.load(Ordering::Relaxed);
+            let p50 = live.window_us.lock().ok().and_then(|mut h| {
+                let p50 = (!h.is_empty()).then(|| h.value_at_quantile(0.5) as f64);
+                h.reset();
+                p50
+            });
             if let Ok(mut s) = kept.lock() {
                 s.throughput
                     .push(now.saturating_sub(last) as f64 / SAMPLE_EVERY.as_secs_f64());

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// The highest latency recorded exactly (60 s, in µs); slower calls are clamped to it.
@@ -32,73 +32,23 @@ pub struct Absent {
     pub accepted: u64,
 }
 
-/// Live counters for the progress bar and the throughput sampler, kept per lane slot: every
-/// call bumps its slot's counters and records into its slot's window, so workers on different
-/// client threads never write the same cache line (one shared counter cost about 0.5 µs a call
-/// with two lanes). Readers add the slots up.
+/// Live counters for the progress bar and the throughput sampler.
 pub struct Live {
-    slots: [LiveSlot; LIVE_SLOTS],
-    pub latency_us: Mutex<Histogram<u64>>,
-}
-
-/// Lane slots of [`Live`]: lane `l` writes slot `l % LIVE_SLOTS`.
-pub const LIVE_SLOTS: usize = 8;
-
-/// One lane's live counters, on a cache line (pair) of its own.
-#[repr(align(128))]
-pub struct LiveSlot {
     pub done: AtomicU64,
     pub failed: AtomicU64,
-    /// The current sample window's latencies: the sampler takes their median and empties it.
+    pub latency_us: Mutex<Histogram<u64>>,
+    /// The current sample window's latencies: the sampler takes its median and empties it.
     pub window_us: Mutex<Histogram<u64>>,
 }
 
 impl Default for Live {
     fn default() -> Live {
         Live {
-            slots: std::array::from_fn(|_| LiveSlot {
-                done: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
-                window_us: Mutex::new(new_histogram()),
-            }),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             latency_us: Mutex::new(new_histogram()),
+            window_us: Mutex::new(new_histogram()),
         }
-    }
-}
-
-impl Live {
-    /// The slot of lane `lane`.
-    pub fn slot(&self, lane: usize) -> &LiveSlot {
-        &self.slots[lane % LIVE_SLOTS]
-    }
-
-    /// Calls completed so far, over every lane.
-    pub fn done(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.done.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Calls failed so far, over every lane.
-    pub fn failed(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.failed.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// The median of the current window's latencies over every lane (`None` if it had none),
-    /// and a fresh window.
-    pub fn take_window_p50(&self) -> Option<f64> {
-        let mut all = new_histogram();
-        for s in &self.slots {
-            if let Ok(mut h) = s.window_us.lock() {
-                let _ = all.add(&*h);
-                h.reset();
-            }
-        }
-        (!all.is_empty()).then(|| all.value_at_quantile(0.5) as f64)
     }
 }
 

@@ -64,8 +64,6 @@ impl KeyPicker {
 /// One worker's share of a load: what it needs besides its caller and the cancellation token.
 pub(super) struct Worker {
     pub(super) w: usize,
-    /// The lane (client thread) it runs on: its slot of the live counters.
-    pub(super) lane: usize,
     pub(super) started: Instant,
     pub(super) load: Arc<Load>,
     pub(super) live: Arc<Live>,
@@ -177,10 +175,7 @@ impl Worker {
                 }
             };
             let done = Instant::now();
-            self.live
-                .slot(self.lane)
-                .done
-                .fetch_add(1, Ordering::Relaxed);
+            self.live.done.fetch_add(1, Ordering::Relaxed);
             out.retries += u64::from(retries);
             let latency_us = done.saturating_duration_since(due).as_micros() as u64;
             match (pick, result) {
@@ -190,10 +185,7 @@ impl Worker {
                     self.latency(&mut pending, done, latency_us);
                 }
                 (Pick::Existing(key), Err(e)) => {
-                    self.live
-                        .slot(self.lane)
-                        .failed
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.live.failed.fetch_add(1, Ordering::Relaxed);
                     let u = Unresolved {
                         id,
                         key,
@@ -253,7 +245,7 @@ impl Worker {
     /// batches, through the collector) and the live p99 (every `LIVE_EVERY` calls, never waiting for the lock).
     fn latency(&self, p: &mut Pending, done: Instant, us: u64) {
         // Never waits: a call missed while the sampler holds the lock only thins the window.
-        if let Ok(mut h) = self.live.slot(self.lane).window_us.try_lock() {
+        if let Ok(mut h) = self.live.window_us.try_lock() {
             record(&mut h, us);
         }
         let k = hlog::interval_of(done.saturating_duration_since(self.started));
