@@ -506,6 +506,10 @@ fn every_race_setting_that_differs_is_named() {
     s.strategy = crate::scenario::Strategy::Serializable;
     s.rate = Some(10.0);
     s.query_mode = QueryMode::Simple;
+    // The example report predates `client_threads`: a side that did not record it is
+    // comparable whatever the other side ran with.
+    assert_eq!(r.race().unwrap().settings.client_threads, None);
+    s.client_threads = Some(2);
     s.seed = 99; // the seed does not make runs incomparable
     assert_eq!(
         incomparable(&r, &o),
@@ -523,6 +527,11 @@ fn every_race_setting_that_differs_is_named() {
             "query mode prepared vs simple",
         ]
     );
+    let (mut one, mut two) = (r.clone(), r.clone());
+    one.race_mut().unwrap().settings.client_threads = Some(1);
+    two.race_mut().unwrap().settings.client_threads = Some(2);
+    assert_eq!(incomparable(&one, &two), ["client threads 1 vs 2"]);
+    assert!(incomparable(&two, &two).is_empty());
     let mut bench = r.clone();
     bench.body = Body::IndexBench(bench_reports::bench_body(&[]));
     assert_eq!(incomparable(&r, &bench), ["kind race vs index benchmark"]);
