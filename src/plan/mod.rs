@@ -622,3 +622,6 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
 
 mod sharded;
 use sharded::{prepare, shard, verify};
+
+#[cfg(test)]
+mod tests;
