@@ -41,3 +41,52 @@ fn threads_reach_every_plan_that_runs_a_load() {
         _ => panic!("run: not a race plan"),
     }
 }
+
+#[test]
+fn a_shard_records_exactly_the_settings_its_command_line_gave() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let base = [
+        "run",
+        "token-race",
+        "--run-id",
+        "abc123",
+        "--shard",
+        "0/2",
+        "--database-url",
+        "postgresql://someone@db.example.test/app",
+        "--report-dir",
+        d,
+    ];
+    let explicit = |extra: &[&str]| match resolve(&[&base[..], extra].concat()) {
+        Plan::Shard(p) => p.shard.unwrap().explicit,
+        _ => panic!("not a shard plan"),
+    };
+    // Defaults are not settings the shard gave: the manifest's stand.
+    assert_eq!(explicit(&[]), []);
+    let given = explicit(&[
+        "--connections",
+        "5",
+        "--seed",
+        "9",
+        "--strategy",
+        "serializable",
+        "--retry",
+        "2",
+        "--query-mode",
+        "extended",
+    ]);
+    let flags: Vec<&str> = given.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        flags,
+        [
+            "--connections",
+            "--seed",
+            "--strategy",
+            "--retry",
+            "--query-mode"
+        ]
+    );
+    assert_eq!(given[0].1, "5");
+    assert_eq!(given[4].1, "extended");
+}

@@ -249,3 +249,40 @@ pub struct ErrorReport {
     pub count: u64,
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_call_kind_s_name_is_its_json_name() {
+        for k in [
+            CallKind::Rpc,
+            CallKind::ReadModifyWrite,
+            CallKind::RpcWithFallback,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
+
+    #[test]
+    fn decimal_lists_round_trip_exactly_as_strings() {
+        #[derive(Serialize, Deserialize)]
+        struct Amounts(#[serde(with = "decimals")] Vec<Decimal>);
+        let v = vec![
+            dec!(1.10),
+            dec!(-0.000000001),
+            dec!(123456789012345678901234.5),
+        ];
+        let json = serde_json::to_string(&Amounts(v.clone())).unwrap();
+        assert_eq!(
+            json,
+            r#"["1.10","-0.000000001","123456789012345678901234.5"]"#
+        );
+        let back: Amounts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.0, v);
+        assert_eq!(back.0[0].scale(), 2, "the scale is kept");
+        assert!(serde_json::from_str::<Amounts>(r#"["1.5x"]"#).is_err());
+    }
+}
