@@ -287,3 +287,59 @@ pub(crate) fn path_report(
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, kind: PathKind) -> PathSpec {
+        PathSpec {
+            name: name.into(),
+            kind,
+            expect: Expect::Exact,
+            at: (1, 1),
+        }
+    }
+
+    #[test]
+    fn exact_holds_only_with_nothing_lost_failed_or_over_and_lossy_only_with_nothing_over() {
+        assert!(held(Expect::Exact, 0, 0, 0));
+        assert!(!held(Expect::Exact, 1, 0, 0));
+        assert!(!held(Expect::Exact, 0, 1, 0));
+        assert!(!held(Expect::Exact, 0, 0, 1));
+        assert!(held(Expect::Lossy, 5, 3, 0));
+        assert!(!held(Expect::Lossy, 0, 0, 1));
+    }
+
+    #[test]
+    fn only_the_locking_and_stricter_isolation_strategies_promise_no_loss() {
+        for (s, promise) in [
+            (Strategy::None, false),
+            (Strategy::ReadCommitted, false),
+            (Strategy::RepeatableRead, true),
+            (Strategy::Serializable, true),
+            (Strategy::ForUpdate, true),
+        ] {
+            assert_eq!(prevents_loss(s), promise, "{}", s.name());
+        }
+    }
+
+    #[test]
+    fn a_read_modify_write_path_is_labelled_by_strategy_in_a_matrix_or_off_the_default() {
+        let rpc = spec("rpc", PathKind::Rpc { sql: "x".into() });
+        let rmw = spec(
+            "fallback",
+            PathKind::ReadModifyWrite {
+                read: "r".into(),
+                write: "w".into(),
+            },
+        );
+        assert_eq!(label(&rpc, Strategy::Serializable, true), "rpc");
+        assert_eq!(label(&rmw, Strategy::None, false), "fallback");
+        assert_eq!(label(&rmw, Strategy::None, true), "fallback@none");
+        assert_eq!(
+            label(&rmw, Strategy::ForUpdate, false),
+            "fallback@for-update"
+        );
+    }
+}
