@@ -23,6 +23,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use loadtest::pg::wire;
+
 fn cpu_ms() -> f64 {
     // SAFETY: getrusage fills the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -79,10 +81,31 @@ fn share(conninfo: &str, conns: usize, calls: usize) {
         for _ in 0..conns {
             let conninfo = conninfo.to_string();
             set.spawn(async move {
-                let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
-                tokio::spawn(conn);
+                let config: tokio_postgres::Config = conninfo.parse().expect("a conninfo");
+                let wire = std::env::var_os("FLOOR_WIRE").is_some();
+                let (client, detach) = if wire {
+                    let tokio_postgres::config::Host::Unix(dir) = &config.get_hosts()[0] else {
+                        panic!("FLOOR_WIRE needs a unix socket host");
+                    };
+                    let port = config.get_ports().first().copied().unwrap_or(5432);
+                    let s = tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}")))
+                        .await
+                        .expect("connect");
+                    let (detach, stream) = wire::Detach::new(wire::Socket::Unix(s));
+                    let (client, conn) = config
+                        .connect_raw(stream, tokio_postgres::NoTls)
+                        .await
+                        .expect("connect");
+                    tokio::spawn(conn);
+                    (client, Some(detach))
+                } else {
+                    let (client, conn) = config
+                        .connect(tokio_postgres::NoTls)
+                        .await
+                        .expect("connect");
+                    tokio::spawn(conn);
+                    (client, None)
+                };
                 let user: uuid::Uuid = client
                     .query_one(
                         "SELECT user_id FROM user_subscriptions ORDER BY user_id LIMIT 1",
@@ -95,6 +118,21 @@ fn share(conninfo: &str, conns: usize, calls: usize) {
                     .prepare("SELECT increment_token_usage($1, $2)")
                     .await
                     .expect("prepare");
+                if let Some(detach) = detach {
+                    let types = stmt.params().to_vec();
+                    let mut w = wire::WireConn::new(detach.lease().expect("a plain socket"));
+                    w.prepare("floor", "SELECT increment_token_usage($1, $2)", &types)
+                        .await
+                        .expect("prepare");
+                    for i in 0..calls {
+                        let d = (i % 4000) as i32 + 1;
+                        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&user, &d];
+                        w.execute(wire::Statement::Named("floor"), params, &types, None)
+                            .await
+                            .expect("a call");
+                    }
+                    return;
+                }
                 for i in 0..calls {
                     let d = (i % 4000) as i32 + 1;
                     client.execute(&stmt, &[&user, &d]).await.expect("a call");

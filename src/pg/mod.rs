@@ -19,6 +19,7 @@ pub mod split;
 pub mod target;
 pub mod template;
 pub mod tls;
+pub mod wire;
 
 use tokio_postgres::error::SqlState;
 

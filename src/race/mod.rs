@@ -96,7 +96,8 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
         let lanes = Arc::new(lanes::Lanes::start(plan.threads).map_err(|e| {
             Error::Environment(format!("cannot start {} client threads: {e}", plan.threads))
         })?);
-        let pool = pool(&load_endpoint, plan.connections, opened.clone())?;
+        let wires = Arc::new(pg::wire::Wires::default());
+        let pool = pool(&load_endpoint, plan.connections, opened.clone(), &wires)?;
         warm_up(&pool, &lanes, plan, &types).await?;
         if plan.ledger {
             client
@@ -118,6 +119,7 @@ pub async fn execute(plan: &RunPlan, stop: &Stop) -> Result<(Report, String)> {
             client: &client,
             pool: &pool,
             lanes: lanes.clone(),
+            wires,
             table: &table,
             keys,
             absent: Arc::new(absent),
@@ -229,19 +231,26 @@ pub(crate) fn pool(
     endpoint: &pg::Endpoint,
     size: usize,
     opened: Arc<AtomicU64>,
+    wires: &Arc<pg::wire::Wires>,
 ) -> Result<deadpool_postgres::Pool> {
     let (config, tls) = endpoint.for_pool();
-    let mgr = deadpool_postgres::Manager::from_config(
-        config,
+    let connect = pg::wire::WireConnect {
         tls,
+        wires: wires.clone(),
+    };
+    let mgr = deadpool_postgres::Manager::from_connect(
+        config,
+        connect,
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
     );
+    let wires = wires.clone();
     deadpool_postgres::Pool::builder(mgr)
         .max_size(size)
-        .post_create(deadpool_postgres::Hook::sync_fn(move |_, _| {
+        .post_create(deadpool_postgres::Hook::sync_fn(move |conn, _| {
             opened.fetch_add(1, Ordering::Relaxed);
+            wires.created(conn);
             Ok(())
         }))
         .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -87,7 +87,12 @@ pub async fn execute(plan: &RolloutPlan, stop: &Stop) -> Result<(Report, String)
             let endpoint =
                 faults::load_endpoint(&target.config(), &faults::FaultPlan::default(), None);
             let pool_size = (connections - writer_workers(plan)).max(1);
-            let pool = crate::race::pool(&endpoint, pool_size, Default::default())?;
+            let pool = crate::race::pool(
+                &endpoint,
+                pool_size,
+                Default::default(),
+                &Default::default(),
+            )?;
             let initial = read_all(&client, &rows).await?;
             let mut writers = Vec::new();
             for w in &plan.writes {
@@ -393,6 +398,7 @@ fn load(
             faults: false,
             ways: p.ways.clone(),
             lanes: None,
+            wires: None,
         },
     );
     let load = Load {

@@ -1,7 +1,9 @@
 //! [`PgCalls`]: the engine's callers over PostgreSQL, one per worker, on a pool or on
 //! connections shared by several workers (and on the lane that drives each connection).
 
+use super::wire::WireCall;
 use super::*;
+use crate::pg::wire::{WireConn, Wires};
 use crate::race::engine::{self, Caller, Pick};
 use crate::race::lanes::Lanes;
 
@@ -29,6 +31,8 @@ struct SharedConn {
     prepared: Prepared,
     /// The lane driving it: its workers run there.
     lane: usize,
+    /// Its socket, lent to its one worker for the load (`pg::wire`), until that worker takes it.
+    wire: std::sync::Mutex<Option<WireCall>>,
 }
 
 /// How workers reach the database.
@@ -63,6 +67,8 @@ pub struct PathCalls {
     pub ways: Arc<Ways>,
     /// The client threads (`--threads`) the pool's connections were opened on.
     pub lanes: Option<Arc<Lanes>>,
+    /// The pool's connections whose socket can be lent to a worker that has one to itself.
+    pub wires: Option<Arc<Wires>>,
 }
 
 impl PgCalls {
@@ -117,20 +123,52 @@ async fn shared_connections(
             .await
             .ok()?;
         let lane = p.lanes.as_ref().map_or(0, |l| l.lane_of(&client));
+        let wire = match p.workers <= p.connections {
+            true => lend(&client, p).await,
+            false => None,
+        };
         conns.push(Arc::new(SharedConn {
             client,
             prepared,
             lane,
+            wire: std::sync::Mutex::new(wire),
         }));
     }
     Some(conns)
+}
+
+/// The connection's socket with the path's statements on it, for a worker that has the
+/// connection to itself: `None` (the calls go through tokio-postgres) when the socket cannot be
+/// lent (encrypted, or not opened by `pg::wire`), for the RPC with fallback, or when preparing
+/// on it fails. Runs on the connection's lane, where its socket is registered.
+async fn lend(client: &deadpool_postgres::Object, p: &PathCalls) -> Option<WireCall> {
+    let lease = p.wires.as_ref()?.of(client)?.lease()?;
+    let (kind, mode, types) = (p.kind.clone(), p.mode, p.types.clone());
+    let on = async move { WireCall::on(WireConn::new(lease), &kind, mode, &types).await };
+    let made = match p.lanes.as_ref().filter(|l| l.count() > 1) {
+        Some(lanes) => {
+            let lane = lanes.lane_of(client);
+            lanes.handle(lane).spawn(on).await.ok()?
+        }
+        None => on.await,
+    };
+    made?.ok()
 }
 
 impl engine::Calls for PgCalls {
     type Caller = PgCaller;
 
     fn caller(&self, worker: usize) -> PgCaller {
+        let wire = match &self.via {
+            Via::Shared(conns) => conns[worker % conns.len()]
+                .wire
+                .lock()
+                .ok()
+                .and_then(|mut w| w.take()),
+            Via::Pool(_) => None,
+        };
         PgCaller {
+            wire,
             via: match &self.via {
                 Via::Shared(conns) => WorkerVia::Shared(conns[worker % conns.len()].clone()),
                 Via::Pool(pool) => WorkerVia::Pool(pool.clone()),
@@ -169,6 +207,8 @@ enum WorkerVia {
 
 /// One worker's caller: the connection it uses and a buffer for the encoded deltas.
 pub struct PgCaller {
+    /// The connection's socket, when this worker has it to itself.
+    wire: Option<WireCall>,
     via: WorkerVia,
     kind: PathKind,
     mode: QueryMode,
@@ -197,6 +237,9 @@ impl Caller for PgCaller {
             Pick::Existing(k) => &self.keys[k as usize],
             Pick::Absent(k) => &self.absent[k as usize],
         };
+        if let Some(w) = &mut self.wire {
+            return w.call(key, &self.nums, read, self.retries).await;
+        }
         let pool = match &self.via {
             // An RPC that is not retried, the hot case: its statement at once. Through
             // `Prepared::call` the call's future nests two async layers more, about 1.5% of

@@ -553,4 +553,5 @@ async fn read_then_write(
 }
 
 mod callers;
+mod wire;
 pub use callers::{PathCalls, PgCaller, PgCalls};

@@ -39,6 +39,8 @@ pub struct Race<'a> {
     pub pool: &'a deadpool_postgres::Pool,
     /// The client threads the pool's connections were opened on.
     pub lanes: Arc<super::lanes::Lanes>,
+    /// The pool's connections whose socket a worker can borrow (`pg::wire`).
+    pub wires: Arc<crate::pg::wire::Wires>,
     pub table: &'a CounterTable,
     pub keys: Arc<Vec<KeyValue>>,
     pub absent: Arc<Vec<KeyValue>>,
@@ -394,6 +396,7 @@ impl Race<'_> {
                 faults: self.faults.is_some(),
                 ways,
                 lanes: Some(self.lanes.clone()),
+                wires: Some(self.wires.clone()),
             },
         )
         .await;

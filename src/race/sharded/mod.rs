@@ -261,7 +261,13 @@ pub async fn run_shard(mut plan: RunPlan, stop: &Stop) -> Result<PathBuf> {
     let lanes = Arc::new(Lanes::start(plan.threads).map_err(|e| {
         Error::Environment(format!("cannot start {} client threads: {e}", plan.threads))
     })?);
-    let pool = pool(&endpoint, plan.connections, Arc::new(AtomicU64::new(0)))?;
+    let wires = Arc::new(crate::pg::wire::Wires::default());
+    let pool = pool(
+        &endpoint,
+        plan.connections,
+        Arc::new(AtomicU64::new(0)),
+        &wires,
+    )?;
     warm_up(&pool, &lanes, plan, &types).await?;
     let started_at = chrono::Utc::now();
     let race = Race {
@@ -270,6 +276,7 @@ pub async fn run_shard(mut plan: RunPlan, stop: &Stop) -> Result<PathBuf> {
         client: &client,
         pool: &pool,
         lanes: lanes.clone(),
+        wires,
         table: &table,
         keys,
         absent: Arc::new(absent),
