@@ -29,6 +29,7 @@ mod suite {
     mod safety;
     mod schema;
     mod shards;
+    mod socket;
     mod tls;
     mod token_race;
     mod usage;

@@ -167,6 +167,24 @@ pub struct PathReport {
     pub calls_via_rpc: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls_via_fallback: Option<u64>,
+    /// How the load's calls reached the server (absent where not recorded: mixed fleets,
+    /// merged shards, older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientPath>,
+}
+
+/// How a load's calls reached the server. Both send the same statements with the same
+/// parameters; they differ in the client's CPU per call, and so in what the client adds to the
+/// latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientPath {
+    /// Each worker had its connection to itself and spoke the protocol on its socket
+    /// (`pg::wire`).
+    Socket,
+    /// Through tokio-postgres: connections shared by several workers (pipelined), calls in a
+    /// transaction, TLS, or the RPC with fallback.
+    Driver,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

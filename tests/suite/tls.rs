@@ -325,6 +325,12 @@ fn race_with(
             "token-race",
             "--ops",
             ops,
+            // A connection per worker: a plaintext session's socket is then lent to its worker
+            // (`client: socket`), an encrypted one's never.
+            "--workers",
+            "4",
+            "--connections",
+            "4",
             "--quiet",
             "--database-url",
             url,
@@ -355,6 +361,29 @@ fn require_encrypts_without_checking_the_certificate() {
     assert!(tls["version"].as_str().unwrap().starts_with("TLS"), "{tls}");
     assert!(!tls["cipher"].as_str().unwrap().is_empty(), "{tls}");
     assert_eq!(tls["verified"], "none");
+    for p in r["paths"].as_array().unwrap() {
+        assert_eq!(p["client"], "driver", "an encrypted socket was lent: {p}");
+    }
+}
+
+/// `sslmode=prefer` on a server without TLS: the driver asked, the server said no, and the
+/// plaintext sockets are lent to the workers.
+#[test]
+fn prefer_on_a_server_without_tls_lends_the_plaintext_sockets() {
+    let s = without_tls();
+    let url = format!(
+        "postgresql://postgres@localhost:{}/postgres?sslmode=prefer",
+        s.port
+    );
+    let (code, err, r) = race(&url);
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert!(r["database"]["tls"].is_null());
+    for p in r["paths"].as_array().unwrap() {
+        assert_eq!(p["client"], "socket", "{p}");
+    }
+    assert_eq!(path(&r, "rpc")["lost_updates"], 0);
+    assert!(path(&r, "fallback")["lost_updates"].as_u64().unwrap() > 0);
 }
 
 #[test]

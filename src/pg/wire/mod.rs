@@ -340,3 +340,46 @@ fn db_error(mut body: &[u8]) -> WireError {
     }
     WireError::Db { code, message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_tag_gives_its_row_count() {
+        assert_eq!(tag_count(b"UPDATE 1\0"), 1);
+        assert_eq!(tag_count(b"SELECT 37\0"), 37);
+        assert_eq!(tag_count(b"INSERT 0 5\0"), 5);
+        assert_eq!(tag_count(b"BEGIN\0"), 0);
+    }
+
+    #[test]
+    fn a_data_row_keeps_each_column_and_nulls() {
+        // Three columns: "12", NULL, "-3.50".
+        let mut body = vec![0, 3];
+        body.extend_from_slice(&2i32.to_be_bytes());
+        body.extend_from_slice(b"12");
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+        body.extend_from_slice(&5i32.to_be_bytes());
+        body.extend_from_slice(b"-3.50");
+        let mut row = FirstRow::default();
+        first_row(&body, &mut row);
+        assert_eq!(row.columns(), 3);
+        assert_eq!(row.text(0), Some("12"));
+        assert_eq!(row.text(1), None);
+        assert_eq!(row.text(2), Some("-3.50"));
+        assert_eq!(row.text(3), None);
+    }
+
+    #[test]
+    fn an_error_response_gives_sqlstate_and_message() {
+        let body = b"SERROR\0VERROR\0C40001\0Mcould not serialize access\0Fnodeam.c\0\0";
+        assert_eq!(
+            db_error(body),
+            WireError::Db {
+                code: "40001".into(),
+                message: "could not serialize access".into()
+            }
+        );
+    }
+}

@@ -91,6 +91,17 @@ impl PgCalls {
         PgCalls::via(Via::Pool(pool.clone()), p)
     }
 
+    /// Whether the load's workers will call on their own sockets (`pg::wire`): ask before the
+    /// load starts, while no worker has taken its socket yet.
+    pub fn on_socket(&self) -> bool {
+        match &self.via {
+            Via::Shared(conns) => conns
+                .iter()
+                .all(|c| c.wire.lock().is_ok_and(|w| w.is_some())),
+            Via::Pool(_) => false,
+        }
+    }
+
     fn via(via: Via, p: PathCalls) -> PgCalls {
         PgCalls {
             via,

@@ -25,6 +25,7 @@ impl Judge<'_> {
             final_values,
             ways,
             solo,
+            socket,
         } = ran;
         let max_delta: Vec<Decimal> = columns
             .iter()
@@ -61,6 +62,10 @@ impl Judge<'_> {
         if let Some(ways) = ways {
             record_ways(&mut report, spec, ways);
         }
+        report.client = socket.map(|on| match on {
+            true => ClientPath::Socket,
+            false => ClientPath::Driver,
+        });
         if let Some(solo) = solo {
             report.solo_latency_us = Some(solo.p50_us);
             report.solo_latency_samples = solo.samples;
@@ -283,6 +288,7 @@ pub(crate) fn path_report(
         expectation_held: false,
         calls_via_rpc: None,
         calls_via_fallback: None,
+        client: None,
     };
     r.expectation_held = held(spec.expect, 0, r.ops_failed, 0);
     r

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::faults::{FaultEnv, Injected, Injector};
 use crate::progress::Progress;
 use crate::report::{
-    AbsentReport, CallKind, CounterReport, ErrorReport, LostPairReport, PathReport, PathStrategy,
-    Resolved, WitnessReport,
+    AbsentReport, CallKind, ClientPath, CounterReport, ErrorReport, LostPairReport, PathReport,
+    PathStrategy, Resolved, WitnessReport,
 };
 use crate::scenario::{ColumnType, Expect, KeyChoice, PathKind, PathSpec, Strategy};
 use crate::shard::barrier::Coordinator;
@@ -181,6 +181,7 @@ impl Race<'_> {
         let injector = self
             .faults
             .map(|env| Injector::start(env, n == 0, RESTART_AFTER));
+        let socket = calls.on_socket();
         let mut outcome = engine::run(calls, load, live, self.stop).await;
         if let Some(i) = injector {
             let injected = i.stop().await;
@@ -212,6 +213,7 @@ impl Race<'_> {
             final_values,
             ways: Some(ways.counts()),
             solo,
+            socket: Some(socket),
         })
     }
 
@@ -457,6 +459,8 @@ pub struct Ran {
     pub ways: Option<(u64, u64)>,
     /// The path's solo latency, when measured ([`solo`]).
     pub solo: Option<solo::Solo>,
+    /// Whether the workers called on their own sockets (`pg::wire`); `None` where not known.
+    pub socket: Option<bool>,
 }
 
 /// The loads a path makes in turn: an RPC once, a read-modify-write path under the run's

@@ -131,6 +131,7 @@ pub async fn verify(plan: &VerifyPlan, stop: &Stop) -> Result<(Report, String)> 
                                 final_values,
                                 ways: None,
                                 solo: None,
+                                socket: None,
                             };
                             paths.push(judge.path(spec, strategy, ran));
                         }
