@@ -217,6 +217,16 @@ pub enum QueryModeArg {
     Simple,
 }
 
+/// `--client`: how calls reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientArg {
+    /// A worker that has a connection to itself speaks the protocol on its socket (plaintext
+    /// connections, one or two autocommit statements a call); tokio-postgres otherwise.
+    Socket,
+    /// Always through tokio-postgres (to compare, or to rule loadtest's own protocol code out).
+    Driver,
+}
+
 /// `--as`: who an index benchmark's timed queries run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AsArg {
@@ -289,6 +299,12 @@ pub struct RunArgs {
     /// extended or simple.
     #[arg(long, value_enum, default_value_t = QueryModeArg::Prepared)]
     pub query_mode: QueryModeArg,
+
+    /// How calls reach the server: on each worker's own socket where it has a connection to
+    /// itself (socket), or always through the tokio-postgres driver (driver). Each path's
+    /// report says which it was (`client`).
+    #[arg(long, value_enum, default_value_t = ClientArg::Socket)]
+    pub client: ClientArg,
 
     /// Run all paths at once on the same rows (a half-upgraded fleet) and attribute every lost
     /// increment to its path.

@@ -202,6 +202,8 @@ fn rollout(a: cli::RunArgs, source: RolloutSource, command_line: String) -> Resu
         (a.aa, "--aa"),
         (a.as_role != cli::AsArg::Owner, "--as"),
         (a.migrations.until.is_some(), "--until"),
+        // Each rollout call checks a connection out of the pool: always the driver.
+        (a.client != cli::ClientArg::Socket, "--client"),
     ] {
         if given {
             return Err(Error::Input(format!(
@@ -261,6 +263,7 @@ fn isolation(
         (a.matrix, "--matrix"),
         (a.retry > 0, "--retry"),
         (a.query_mode != cli::QueryModeArg::Prepared, "--query-mode"),
+        (a.client != cli::ClientArg::Socket, "--client"),
         (a.mixed, "--mixed"),
         (a.workers.is_some(), "--workers"),
         (a.scale.is_some(), "--scale"),
@@ -349,6 +352,7 @@ fn race(a: cli::RunArgs, scenario: Scenario, command_line: String) -> Result<Run
             cli::QueryModeArg::Extended => QueryMode::Extended,
             cli::QueryModeArg::Simple => QueryMode::Simple,
         },
+        socket: a.client == cli::ClientArg::Socket,
         workers: a.workers.map_or(race_plan::DEFAULT_WORKERS, |w| w as usize),
         connections: a.connections as usize,
         // Set by `Plan::resolve` from the global --threads.
@@ -382,6 +386,7 @@ fn bench(a: cli::RunArgs, scenario: BenchScenario, command_line: String) -> Resu
         (a.matrix, "--matrix"),
         (a.retry > 0, "--retry"),
         (a.query_mode != cli::QueryModeArg::Prepared, "--query-mode"),
+        (a.client != cli::ClientArg::Socket, "--client"),
         (a.mixed, "--mixed"),
         (a.faults.is_some(), "--faults"),
         (a.ledger, "--ledger"),
@@ -597,6 +602,7 @@ fn nightly(a: cli::NightlyArgs, command_line: String) -> Result<NightlyPlan> {
             mode: RaceMode::Sequential(Strategy::None),
             retries: 0,
             query_mode: QueryMode::Prepared,
+            socket: true,
             workers: race_plan::DEFAULT_WORKERS,
             connections: race_plan::DEFAULT_CONNECTIONS,
             threads: 1,

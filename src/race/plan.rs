@@ -63,6 +63,9 @@ pub struct RunPlan {
     pub mode: RaceMode,
     pub retries: u32,
     pub query_mode: QueryMode,
+    /// A worker that has a connection to itself may call on its socket (`--client socket`,
+    /// `pg::wire`); false: always through tokio-postgres (`--client driver`).
+    pub socket: bool,
     pub workers: usize,
     pub connections: usize,
     /// Client threads (`--threads`): each drives its share of the connections and their workers.

@@ -92,6 +92,11 @@ impl deadpool_postgres::Connect for WireConnect {
                 }
                 return Ok((client, task));
             }
+            // Nothing of this thread's may wait for the hook: a socket left by a connect whose
+            // pool creation was given up must never be filed under this connection.
+            if let Ok(mut o) = self.wires.opened.lock() {
+                o.remove(&std::thread::current().id());
+            }
             let (client, conn) = config.connect(tls).await?;
             let task = tokio::spawn(async move {
                 let _ = conn.await;

@@ -398,7 +398,7 @@ impl Race<'_> {
                 faults: self.faults.is_some(),
                 ways,
                 lanes: Some(self.lanes.clone()),
-                wires: Some(self.wires.clone()),
+                wires: self.plan.socket.then(|| self.wires.clone()),
             },
         )
         .await;

@@ -226,6 +226,7 @@ fn run_plan(m: &Manifest, v: &VerifyPlan) -> Result<RunPlan> {
         mode: RaceMode::Sequential(crate::scenario::Strategy::None),
         retries: 0,
         query_mode: Default::default(),
+        socket: true,
         workers: 1,
         connections: 1,
         threads: 1,
