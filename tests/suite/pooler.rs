@@ -161,6 +161,25 @@ fn extended_and_simple_modes_run_through_a_transaction_pooler() {
             token_race(&bouncer.url(), &["--ops", "3000", "--query-mode", mode]);
         assert_eq!(code, Some(0), "{mode}: {err}\n{}", bouncer.log());
         assert_token_race_passed(&report.expect("a report"), mode);
+        // A connection per worker: each speaks on its own socket, through the pooler.
+        let (code, err, report) = token_race(
+            &bouncer.url(),
+            &[
+                "--ops",
+                "2000",
+                "--query-mode",
+                mode,
+                "--workers",
+                "4",
+                "--connections",
+                "4",
+            ],
+        );
+        assert_eq!(code, Some(0), "{mode}: {err}\n{}", bouncer.log());
+        let r = report.expect("a report");
+        assert_token_race_passed(&r, mode);
+        assert_eq!(path(&r, "rpc")["client"], "socket", "{mode}");
+        assert_eq!(path(&r, "fallback")["client"], "socket", "{mode}");
     }
 }
 
@@ -171,6 +190,15 @@ fn a_session_pooler_keeps_named_statements() {
     let (code, err, report) = token_race(&bouncer.url(), &["--ops", "3000", "--connections", "16"]);
     assert_eq!(code, Some(0), "{err}\n{}", bouncer.log());
     assert_token_race_passed(&report.expect("a report"), "prepared");
+    // Named statements prepared on the lent sockets survive too.
+    let (code, err, report) = token_race(
+        &bouncer.url(),
+        &["--ops", "2000", "--workers", "8", "--connections", "8"],
+    );
+    assert_eq!(code, Some(0), "{err}\n{}", bouncer.log());
+    let r = report.expect("a report");
+    assert_token_race_passed(&r, "prepared");
+    assert_eq!(path(&r, "rpc")["client"], "socket");
 }
 
 #[test]
