@@ -145,6 +145,16 @@ async fn shared_connections(
             wire: std::sync::Mutex::new(wire),
         }));
     }
+    // One way for the whole load, so that its report can say which: if any socket could not be
+    // lent, all go back to the driver.
+    let lent = |c: &Arc<SharedConn>| c.wire.lock().is_ok_and(|w| w.is_some());
+    if !conns.iter().all(lent) {
+        for c in &conns {
+            if let Ok(mut w) = c.wire.lock() {
+                w.take();
+            }
+        }
+    }
     Some(conns)
 }
 
