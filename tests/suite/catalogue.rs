@@ -324,6 +324,27 @@ async fn every_bad_input_is_one_line_with_its_exit_code_and_nothing_started() {
             2,
             &["--ops does not apply to a rollout"],
         ),
+        case(
+            "--client with --rollout",
+            &["run", "rollout", "--client", "driver"],
+            Tripwire,
+            2,
+            &["--client does not apply to a rollout"],
+        ),
+        case(
+            "--client on an index benchmark",
+            &["run", "join-bench", "--client", "driver"],
+            Tripwire,
+            2,
+            &["--client"],
+        ),
+        case(
+            "an unknown --client",
+            &["run", tr, "--client", "fast"],
+            Tripwire,
+            2,
+            &["'fast'", "--client"],
+        ),
         // The scenario.
         case(
             "unknown scenario",

@@ -40,6 +40,25 @@ fn a_worker_per_connection_calls_on_its_socket_in_every_query_mode() {
         assert_eq!(fallback["lost_updates_exact"], true, "{mode}");
         assert_ne!(fallback["counters"][0]["missing"], "0", "{mode}");
     }
+    // `--client driver`: a connection per worker, and still tokio-postgres, with the same verdict.
+    let (code, err, r) = run_scenario(
+        "token-race",
+        &[
+            "--ops",
+            "2000",
+            "--workers",
+            "4",
+            "--connections",
+            "4",
+            "--client",
+            "driver",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let r = r.unwrap();
+    assert_eq!(path(&r, "rpc")["client"], "driver");
+    assert_eq!(path(&r, "fallback")["client"], "driver");
+    assert_eq!(path(&r, "rpc")["lost_updates"], 0);
     // More workers than connections: they share them, pipelined, through tokio-postgres.
     let (code, err, r) = run_scenario(
         "token-race",

@@ -59,6 +59,8 @@ impl AsyncWrite for Socket {
 
 /// The SSLRequest packet: length 8, code 80877103.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+/// The content type of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 #[derive(Default)]
 struct Slot {
@@ -212,6 +214,11 @@ impl AsyncWrite for Stream {
             if slot.written == 0 && buf.starts_with(&SSL_REQUEST) {
                 slot.asked_tls = true;
             }
+            // A TLS handshake record first (`sslnegotiation=direct`): encrypted from the start.
+            // A protocol message never starts so: its first byte is that of a length.
+            if slot.written == 0 && buf.first() == Some(&TLS_HANDSHAKE) {
+                slot.encrypted = true;
+            }
             let r = sock.poll_write(cx, buf);
             if let Poll::Ready(Ok(n)) = r {
                 slot.written = slot.written.saturating_add(n);
@@ -226,5 +233,69 @@ impl AsyncWrite for Stream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with(cx, |_, sock, cx| sock.poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A socket pair: the end the driver would get, and the server's end.
+    fn pair() -> (Detach, Stream, tokio::net::UnixStream) {
+        let (ours, server) = tokio::net::UnixStream::pair().unwrap();
+        let (d, s) = Detach::new(Socket::Unix(ours));
+        (d, s, server)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_session_the_server_encrypts_is_never_lent() {
+        let (d, mut s, mut server) = pair();
+        s.write_all(&SSL_REQUEST).await.unwrap();
+        server.write_all(b"S").await.unwrap();
+        let mut answer = [0u8; 1];
+        s.read_exact(&mut answer).await.unwrap();
+        assert!(d.encrypted());
+        assert!(d.lease().is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_refused_tls_request_leaves_a_plaintext_socket_to_lend() {
+        let (d, mut s, mut server) = pair();
+        s.write_all(&SSL_REQUEST).await.unwrap();
+        assert!(d.lease().is_none(), "not before the server answered");
+        let mut request = [0u8; 8];
+        server.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, SSL_REQUEST);
+        server.write_all(b"N").await.unwrap();
+        let mut answer = [0u8; 1];
+        s.read_exact(&mut answer).await.unwrap();
+        assert!(!d.encrypted());
+        let mut lease = d.lease().expect("a plaintext socket");
+        // Lent: the socket is the lease's, and the driver's stream waits for it.
+        lease.socket().write_all(b"x").await.unwrap();
+        let mut got = [0u8; 1];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"x");
+        let parked = tokio::time::timeout(std::time::Duration::from_millis(20), s.write_all(b"y"));
+        assert!(parked.await.is_err(), "the driver wrote on a lent socket");
+        drop(lease);
+        s.write_all(b"z").await.unwrap();
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"z");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn direct_tls_is_encrypted_from_its_first_byte_and_a_lost_socket_closes_the_driver() {
+        let (d, mut s, _server) = pair();
+        s.write_all(&[TLS_HANDSHAKE, 3, 1]).await.unwrap();
+        assert!(d.lease().is_none());
+
+        let (d, mut s, _server) = pair();
+        let mut lease = d.lease().unwrap();
+        lease.lose();
+        drop(lease);
+        let e = s.write_all(b"x").await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
     }
 }
