@@ -14,6 +14,9 @@
 //!     cargo run --release --example tokio_postgres_floor -- "host=/tmp port=5432 user=postgres dbname=postgres" 8 200000
 //!
 //! A fourth argument sets the threads (`... 8 200000 2`: two threads of 4 connections each).
+//! With `FLOOR_WIRE=1` (unix-socket hosts only) each task borrows its connection's socket and
+//! calls on it with `loadtest::pg::wire`, as loadtest's workers do when each has a connection to
+//! itself: the floor of that path.
 //!
 //! The database needs the token race's schema and rows (for example the `postgres` database of
 //! a scratch cluster kept with `loadtest run scripts/cpu-per-call/rpc-hot.toml --ops 10 --keep`).
